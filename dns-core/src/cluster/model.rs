@@ -1,0 +1,193 @@
+//! The cluster model: compact copies of the Kubernetes objects DNS needs, and nothing more.
+//!
+//! Conversion from the full API types (k8s-openapi) lives at the edge, in `cluster-dns`; this
+//! module knows no Kubernetes client. Names are stored as the API gives them (always lowercase
+//! DNS labels for valid objects); lookups compare case-insensitively.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Namespace and name of a namespaced object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// `spec.type` of a Service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ServiceType {
+    #[default]
+    ClusterIp,
+    NodePort,
+    LoadBalancer,
+    ExternalName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    pub fn of(ip: &IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => IpFamily::V4,
+            IpAddr::V6(_) => IpFamily::V6,
+        }
+    }
+}
+
+/// Transport protocol of a port. Kubernetes defaults an unset protocol to TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// The label used in SRV names (`_tcp`), without the underscore.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// A port of a Service or of an EndpointSlice. `name` is empty for an unnamed port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Port {
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    pub service_type: ServiceType,
+    /// `spec.clusterIPs` (or `spec.clusterIP` when the list is absent). Empty for a headless
+    /// service (`clusterIP: None`) and for ExternalName services.
+    pub cluster_ips: Vec<IpAddr>,
+    /// `clusterIP: None`.
+    pub headless: bool,
+    pub ip_families: Vec<IpFamily>,
+    pub ports: Vec<Port>,
+    /// `spec.externalName`, without a trailing dot, for ExternalName services.
+    pub external_name: Option<String>,
+    pub publish_not_ready_addresses: bool,
+}
+
+impl Service {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace.clone(), self.name.clone())
+    }
+}
+
+/// `addressType` of an EndpointSlice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AddressType {
+    #[default]
+    Ipv4,
+    Ipv6,
+    Fqdn,
+}
+
+/// `endpoints[].conditions`. `None` means the API left the condition unset; the
+/// EndpointSlice API says consumers should treat an unset `ready` as ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EndpointConditions {
+    pub ready: Option<bool>,
+    pub serving: Option<bool>,
+    pub terminating: Option<bool>,
+}
+
+/// `endpoints[].targetRef`, kept only as far as DNS uses it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TargetRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Endpoint {
+    pub addresses: Vec<IpAddr>,
+    pub conditions: EndpointConditions,
+    pub hostname: Option<String>,
+    pub target_ref: Option<TargetRef>,
+    pub node_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct EndpointSlice {
+    pub namespace: String,
+    pub name: String,
+    /// The `kubernetes.io/service-name` label: which Service this slice belongs to.
+    pub service_name: String,
+    pub address_type: AddressType,
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Vec<Port>,
+}
+
+impl EndpointSlice {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace.clone(), self.name.clone())
+    }
+    pub fn service_key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace.clone(), self.service_name.clone())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    /// `status.podIPs` (or `status.podIP`).
+    pub ips: Vec<IpAddr>,
+    pub hostname: Option<String>,
+    pub subdomain: Option<String>,
+}
+
+impl Pod {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace.clone(), self.name.clone())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One change to the cluster state, as a watch event or a snapshot-file reload produces it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    UpsertService(Service),
+    DeleteService(ObjectKey),
+    UpsertEndpointSlice(EndpointSlice),
+    DeleteEndpointSlice(ObjectKey),
+    UpsertPod(Pod),
+    DeletePod(ObjectKey),
+    UpsertNamespace(Namespace),
+    DeleteNamespace(String),
+}

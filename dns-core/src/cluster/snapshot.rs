@@ -1,0 +1,412 @@
+//! The indexed, immutable snapshot that answers are synthesised from, and the store that
+//! publishes a new one atomically after each batch of changes.
+//!
+//! Readers call [`SnapshotStore::load`] and get an `Arc<Snapshot>`: lock-free, never blocked by
+//! a writer, and never a half-applied change. Writers apply a batch of [`Change`]s to the
+//! working copy under a mutex and publish it whole.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::model::{Change, EndpointSlice, Namespace, ObjectKey, Pod, Service};
+
+/// A service and every EndpointSlice that names it, in slice-name order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceEntry {
+    pub service: Arc<Service>,
+    pub slices: Vec<Arc<EndpointSlice>>,
+}
+
+/// Everything DNS reads, indexed the way queries arrive. All keys are lowercase.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// namespace -> service name -> entry.
+    services: HashMap<Box<str>, HashMap<Box<str>, Arc<ServiceEntry>>>,
+    /// Slices whose service does not exist (yet): kept so they attach when it appears.
+    slices_by_service: HashMap<ObjectKey, BTreeSet<Box<str>>>,
+    slices: HashMap<ObjectKey, Arc<EndpointSlice>>,
+    pods: HashMap<ObjectKey, Arc<Pod>>,
+    pods_by_ip: HashMap<IpAddr, Vec<Arc<Pod>>>,
+    namespaces: HashMap<Box<str>, Arc<Namespace>>,
+    /// Cluster IP -> services that have it.
+    reverse_services: HashMap<IpAddr, Vec<ObjectKey>>,
+    /// Endpoint address -> services with an endpoint at that address.
+    reverse_endpoints: HashMap<IpAddr, Vec<ObjectKey>>,
+    /// Unix seconds of the last applied change; the SOA serial.
+    serial: u32,
+}
+
+impl Snapshot {
+    /// The service `name` in `namespace`, compared case-insensitively.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceEntry>> {
+        let ns = lower(namespace);
+        let name = lower(name);
+        self.services.get(ns.as_ref())?.get(name.as_ref())
+    }
+
+    /// Whether the namespace object exists.
+    pub fn namespace(&self, name: &str) -> Option<&Arc<Namespace>> {
+        self.namespaces.get(lower(name).as_ref())
+    }
+
+    /// Every service entry, in no particular order.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
+        self.services.values().flat_map(|m| m.values())
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.values().map(HashMap::len).sum()
+    }
+
+    /// Pods with `ip` among their pod IPs.
+    pub fn pods_by_ip(&self, ip: &IpAddr) -> &[Arc<Pod>] {
+        self.pods_by_ip.get(ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Services with `ip` as a cluster IP.
+    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+        self.reverse_services.get(ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
+    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+        self.reverse_endpoints.get(ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// Applies one change to this (working) snapshot, keeping every index consistent.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::UpsertService(svc) => {
+                let key = lower_key(&svc.key());
+                self.put_service(key, Some(Arc::new(svc)));
+            }
+            Change::DeleteService(key) => self.put_service(lower_key(&key), None),
+            Change::UpsertEndpointSlice(slice) => {
+                let key = lower_key(&slice.key());
+                self.put_slice(key, Some(Arc::new(slice)));
+            }
+            Change::DeleteEndpointSlice(key) => self.put_slice(lower_key(&key), None),
+            Change::UpsertPod(pod) => {
+                let key = lower_key(&pod.key());
+                self.put_pod(key, Some(Arc::new(pod)));
+            }
+            Change::DeletePod(key) => self.put_pod(lower_key(&key), None),
+            Change::UpsertNamespace(ns) => {
+                self.namespaces.insert(lower(&ns.name).into(), Arc::new(ns));
+            }
+            Change::DeleteNamespace(name) => {
+                self.namespaces.remove(lower(&name).as_ref());
+            }
+        }
+    }
+
+    pub fn set_serial(&mut self, serial: u32) {
+        self.serial = serial;
+    }
+
+    fn entry(&self, key: &ObjectKey) -> Option<&Arc<ServiceEntry>> {
+        self.services.get(key.namespace.as_str())?.get(key.name.as_str())
+    }
+
+    fn put_service(&mut self, key: ObjectKey, service: Option<Arc<Service>>) {
+        let slices = self.entry(&key).map(|e| e.slices.clone());
+        let slices = match slices {
+            Some(s) => s,
+            None => self.slices_of(&key),
+        };
+        self.replace_entry(&key, service.map(|service| ServiceEntry { service, slices }));
+    }
+
+    fn put_slice(&mut self, key: ObjectKey, slice: Option<Arc<EndpointSlice>>) {
+        if let Some(old) = self.slices.remove(&key) {
+            let owner = lower_key(&old.service_key());
+            if let Some(set) = self.slices_by_service.get_mut(&owner) {
+                set.remove(key.name.as_str());
+                if set.is_empty() {
+                    self.slices_by_service.remove(&owner);
+                }
+            }
+            self.refresh_slices(&owner);
+        }
+        if let Some(slice) = slice {
+            let owner = lower_key(&slice.service_key());
+            self.slices_by_service
+                .entry(owner.clone())
+                .or_default()
+                .insert(key.name.clone().into());
+            self.slices.insert(key, slice);
+            self.refresh_slices(&owner);
+        }
+    }
+
+    fn slices_of(&self, service: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
+        let Some(names) = self.slices_by_service.get(service) else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .filter_map(|n| {
+                self.slices
+                    .get(&ObjectKey::new(service.namespace.clone(), n.to_string()))
+                    .cloned()
+            })
+            .collect()
+    }
+
+    fn refresh_slices(&mut self, service: &ObjectKey) {
+        let Some(current) = self.entry(service) else {
+            return;
+        };
+        let updated = ServiceEntry { service: current.service.clone(), slices: self.slices_of(service) };
+        self.replace_entry(service, Some(updated));
+    }
+
+    /// Swaps a service entry and moves its reverse-index rows with it.
+    fn replace_entry(&mut self, key: &ObjectKey, entry: Option<ServiceEntry>) {
+        let old = match self.services.get_mut(key.namespace.as_str()) {
+            Some(ns) => ns.remove(key.name.as_str()),
+            None => None,
+        };
+        if let Some(old) = old {
+            for ip in &old.service.cluster_ips {
+                remove_row(&mut self.reverse_services, ip, key);
+            }
+            for ip in endpoint_ips(&old) {
+                remove_row(&mut self.reverse_endpoints, &ip, key);
+            }
+        }
+        match entry {
+            Some(entry) => {
+                for ip in &entry.service.cluster_ips {
+                    add_row(&mut self.reverse_services, *ip, key);
+                }
+                for ip in endpoint_ips(&entry) {
+                    add_row(&mut self.reverse_endpoints, ip, key);
+                }
+                self.services
+                    .entry(key.namespace.as_str().into())
+                    .or_default()
+                    .insert(key.name.as_str().into(), Arc::new(entry));
+            }
+            None => {
+                if self.services.get(key.namespace.as_str()).is_some_and(HashMap::is_empty) {
+                    self.services.remove(key.namespace.as_str());
+                }
+            }
+        }
+    }
+
+    fn put_pod(&mut self, key: ObjectKey, pod: Option<Arc<Pod>>) {
+        if let Some(old) = self.pods.remove(&key) {
+            for ip in &old.ips {
+                if let Some(list) = self.pods_by_ip.get_mut(ip) {
+                    list.retain(|p| !Arc::ptr_eq(p, &old));
+                    if list.is_empty() {
+                        self.pods_by_ip.remove(ip);
+                    }
+                }
+            }
+        }
+        if let Some(pod) = pod {
+            for ip in &pod.ips {
+                self.pods_by_ip.entry(*ip).or_default().push(pod.clone());
+            }
+            self.pods.insert(key, pod);
+        }
+    }
+}
+
+fn endpoint_ips(entry: &ServiceEntry) -> BTreeSet<IpAddr> {
+    entry
+        .slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .flat_map(|e| e.addresses.iter().copied())
+        .collect()
+}
+
+fn add_row(index: &mut HashMap<IpAddr, Vec<ObjectKey>>, ip: IpAddr, key: &ObjectKey) {
+    let rows = index.entry(ip).or_default();
+    if !rows.contains(key) {
+        rows.push(key.clone());
+        rows.sort();
+    }
+}
+
+fn remove_row(index: &mut HashMap<IpAddr, Vec<ObjectKey>>, ip: &IpAddr, key: &ObjectKey) {
+    if let Some(rows) = index.get_mut(ip) {
+        rows.retain(|k| k != key);
+        if rows.is_empty() {
+            index.remove(ip);
+        }
+    }
+}
+
+fn lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+fn lower_key(key: &ObjectKey) -> ObjectKey {
+    ObjectKey::new(lower(&key.namespace).into_owned(), lower(&key.name).into_owned())
+}
+
+/// Holds the published snapshot and the working copy writers change.
+#[derive(Default)]
+pub struct SnapshotStore {
+    published: ArcSwap<Snapshot>,
+    working: Mutex<Snapshot>,
+}
+
+impl SnapshotStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current snapshot: lock-free, consistent, cheap to clone.
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.published.load_full()
+    }
+
+    /// Applies a batch of changes and publishes the result as one step. `now_unix` becomes the
+    /// SOA serial (the clock is a parameter so this stays pure and testable).
+    pub fn apply(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {
+        // A poisoned lock only means a writer panicked mid-batch; the working copy is still a
+        // valid snapshot (each apply keeps indexes consistent), so carry on with it.
+        let mut working = self.working.lock().unwrap_or_else(|p| p.into_inner());
+        for change in changes {
+            working.apply(change);
+        }
+        working.set_serial(now_unix);
+        self.published.store(Arc::new(working.clone()));
+    }
+
+    /// Replaces the whole state (a snapshot-file reload or a re-list) in one publish.
+    pub fn replace(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {
+        let mut fresh = Snapshot::default();
+        for change in changes {
+            fresh.apply(change);
+        }
+        fresh.set_serial(now_unix);
+        let mut working = self.working.lock().unwrap_or_else(|p| p.into_inner());
+        *working = fresh.clone();
+        self.published.store(Arc::new(fresh));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::model::*;
+
+    fn svc(ns: &str, name: &str, ip: &str) -> Service {
+        Service {
+            namespace: ns.into(),
+            name: name.into(),
+            cluster_ips: vec![ip.parse().unwrap()],
+            ..Default::default()
+        }
+    }
+
+    fn slice(ns: &str, name: &str, svc: &str, ips: &[&str]) -> EndpointSlice {
+        EndpointSlice {
+            namespace: ns.into(),
+            name: name.into(),
+            service_name: svc.into(),
+            endpoints: ips
+                .iter()
+                .map(|ip| Endpoint { addresses: vec![ip.parse().unwrap()], ..Default::default() })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn slices_attach_whichever_arrives_first() {
+        let store = SnapshotStore::new();
+        store.apply([Change::UpsertEndpointSlice(slice("ns", "web-a", "web", &["198.18.1.1"]))], 1);
+        assert!(store.load().service("ns", "web").is_none());
+        store.apply([Change::UpsertService(svc("ns", "web", "198.18.0.1"))], 2);
+        let snap = store.load();
+        let entry = snap.service("NS", "Web").unwrap();
+        assert_eq!(entry.slices.len(), 1);
+        assert_eq!(snap.serial(), 2);
+        let ip: IpAddr = "198.18.1.1".parse().unwrap();
+        assert_eq!(snap.services_by_endpoint_ip(&ip), &[ObjectKey::new("ns", "web")]);
+    }
+
+    #[test]
+    fn deletes_clear_every_index() {
+        let store = SnapshotStore::new();
+        store.apply(
+            [
+                Change::UpsertService(svc("ns", "web", "198.18.0.1")),
+                Change::UpsertEndpointSlice(slice("ns", "web-a", "web", &["198.18.1.1"])),
+                Change::UpsertEndpointSlice(slice("ns", "web-b", "web", &["198.18.1.2"])),
+            ],
+            1,
+        );
+        assert_eq!(store.load().service("ns", "web").unwrap().slices.len(), 2);
+        store.apply([Change::DeleteEndpointSlice(ObjectKey::new("ns", "web-a"))], 2);
+        let snap = store.load();
+        assert_eq!(snap.service("ns", "web").unwrap().slices.len(), 1);
+        assert!(snap.services_by_endpoint_ip(&"198.18.1.1".parse().unwrap()).is_empty());
+        store.apply([Change::DeleteService(ObjectKey::new("ns", "web"))], 3);
+        let snap = store.load();
+        assert!(snap.service("ns", "web").is_none());
+        assert!(snap.services_by_cluster_ip(&"198.18.0.1".parse().unwrap()).is_empty());
+        assert_eq!(snap.service_count(), 0);
+    }
+
+    #[test]
+    fn readers_keep_their_snapshot_while_writers_publish() {
+        let store = SnapshotStore::new();
+        store.apply([Change::UpsertService(svc("ns", "a", "198.18.0.1"))], 1);
+        let before = store.load();
+        store.apply([Change::DeleteService(ObjectKey::new("ns", "a"))], 2);
+        assert!(before.service("ns", "a").is_some());
+        assert!(store.load().service("ns", "a").is_none());
+    }
+
+    #[test]
+    fn slice_moving_between_services_detaches_from_the_old_one() {
+        let store = SnapshotStore::new();
+        store.apply(
+            [
+                Change::UpsertService(svc("ns", "a", "198.18.0.1")),
+                Change::UpsertService(svc("ns", "b", "198.18.0.2")),
+                Change::UpsertEndpointSlice(slice("ns", "s", "a", &["198.18.1.1"])),
+            ],
+            1,
+        );
+        store.apply([Change::UpsertEndpointSlice(slice("ns", "s", "b", &["198.18.1.1"]))], 2);
+        let snap = store.load();
+        assert!(snap.service("ns", "a").unwrap().slices.is_empty());
+        assert_eq!(snap.service("ns", "b").unwrap().slices.len(), 1);
+    }
+
+    #[test]
+    fn pods_index_by_every_ip() {
+        let store = SnapshotStore::new();
+        let pod = Pod {
+            namespace: "ns".into(),
+            name: "p".into(),
+            ips: vec!["198.18.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            ..Default::default()
+        };
+        store.apply([Change::UpsertPod(pod)], 1);
+        assert_eq!(store.load().pods_by_ip(&"2001:db8::1".parse().unwrap()).len(), 1);
+        store.apply([Change::DeletePod(ObjectKey::new("ns", "p"))], 2);
+        assert!(store.load().pods_by_ip(&"198.18.2.1".parse().unwrap()).is_empty());
+    }
+}

@@ -1,0 +1,50 @@
+//! The `kubernetes` plugin: answers the cluster zones from the cluster snapshot.
+//!
+//! `setup` turns Corefile tokens into [`KubernetesConfig`] and owns every error message;
+//! record synthesis itself is the pure `crate::cluster::records`.
+
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+
+use crate::cluster::records::RecordOptions;
+use crate::plugins::fallthrough::Fallthrough;
+
+pub use setup::parse;
+
+/// Everything the `kubernetes` directive configures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KubernetesConfig {
+    /// What record synthesis needs (zones, ttl, pods mode, namespaces, ...).
+    pub records: RecordOptions,
+    /// `endpoint URL`: the API server, instead of in-cluster config.
+    pub endpoint: Option<String>,
+    /// `tls CERT KEY CACERT`.
+    pub tls: Option<TlsFiles>,
+    /// `kubeconfig KUBECONFIG [CONTEXT]`.
+    pub kubeconfig: Option<(PathBuf, Option<String>)>,
+    /// `labels EXPRESSION`: label selector for Services and EndpointSlices.
+    pub labels: Option<String>,
+    /// `namespace_labels EXPRESSION`: only namespaces whose labels match are exposed.
+    pub namespace_labels: Option<String>,
+    /// `fallthrough [ZONES...]`.
+    pub fallthrough: Fallthrough,
+    /// `startup_timeout DURATION` (CoreDNS default 5s).
+    pub startup_timeout: Duration,
+    /// `apiserver_qps`, `apiserver_burst`, `apiserver_max_inflight` (client-side limits).
+    pub apiserver_qps: Option<f64>,
+    pub apiserver_burst: Option<u32>,
+    pub apiserver_max_inflight: Option<u32>,
+    /// `multicluster ZONES...` inside the block (MCS; served by a later issue).
+    pub multicluster_zones: Vec<Name>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
