@@ -5,6 +5,7 @@
 
 mod setup;
 
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use hickory_proto::rr::Name;
 use crate::cluster::records::RecordOptions;
 use crate::plugins::fallthrough::Fallthrough;
 
-pub use setup::parse;
 
 /// Everything the `kubernetes` directive configures.
 #[derive(Clone, Debug, PartialEq)]
