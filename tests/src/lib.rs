@@ -1,1 +1,299 @@
+//! Test support for Signpost's end-to-end tests: run the real binaries on loopback and ask them
+//! with `dig`, the way an operator would.
 
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// The `cluster-dns` binary: `$SIGNPOST_CLUSTER_DNS` if set, else the workspace's debug build,
+/// built once per test binary if it is missing or older than its sources.
+pub fn cluster_dns_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("SIGNPOST_CLUSTER_DNS") {
+            return PathBuf::from(p);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "cluster-dns"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p cluster-dns failed");
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join("target"));
+        target.join("debug").join("cluster-dns")
+    })
+    .clone()
+}
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = tcp.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("signpost-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `cluster-dns`, killed on drop.
+pub struct ClusterDns {
+    child: Child,
+    pub port: u16,
+    pub dir: TempDir,
+    pub corefile: PathBuf,
+    pub snapshot: PathBuf,
+}
+
+impl ClusterDns {
+    /// Starts `cluster-dns --conf <corefile> --snapshot <snapshot>` where `{PORT}` in the
+    /// Corefile text is replaced by a free loopback port, and waits until it answers.
+    pub fn start(corefile: &str, snapshot_yaml: &str) -> Self {
+        let dir = TempDir::new("cluster-dns");
+        let port = free_port();
+        let corefile_path = dir.path().join("Corefile");
+        let snapshot_path = dir.path().join("cluster.yaml");
+        std::fs::write(
+            &corefile_path,
+            corefile.replace("{PORT}", &port.to_string()),
+        )
+        .expect("write Corefile");
+        std::fs::write(&snapshot_path, snapshot_yaml).expect("write snapshot");
+        let child = Command::new(cluster_dns_binary())
+            .arg("--conf")
+            .arg(&corefile_path)
+            .arg("--snapshot")
+            .arg(&snapshot_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
+            ))
+            .spawn()
+            .expect("start cluster-dns");
+        let mut server = Self {
+            child,
+            port,
+            dir,
+            corefile: corefile_path,
+            snapshot: snapshot_path,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("cluster-dns exited early ({status}):\n{}", self.log());
+            }
+            let r = dig(
+                self.port,
+                &["dns-version.cluster.local", "TXT", "+time=1", "+tries=1"],
+            );
+            if r.status.is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("cluster-dns did not answer within 20s:\n{}", self.log());
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// `dig @127.0.0.1 -p <port> <args...>`.
+    pub fn dig(&self, args: &[&str]) -> DigResult {
+        dig(self.port, args)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster-dns did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ClusterDns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `dig` answer, split into its parts.
+#[derive(Debug, Default, Clone)]
+pub struct DigResult {
+    /// `NOERROR`, `NXDOMAIN`, ... or `None` when dig got no answer.
+    pub status: Option<String>,
+    pub flags: Vec<String>,
+    pub answer: Vec<Rr>,
+    pub authority: Vec<Rr>,
+    pub additional: Vec<Rr>,
+    pub raw: String,
+}
+
+/// A resource record as dig prints it: name, TTL, type and rdata.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rr {
+    pub name: String,
+    pub ttl: u32,
+    pub rtype: String,
+    pub rdata: String,
+}
+
+impl DigResult {
+    /// `TYPE RDATA` of every answer record, sorted: the usual thing to compare.
+    pub fn answers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .answer
+            .iter()
+            .map(|r| format!("{} {}", r.rtype, r.rdata))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+/// Runs dig against 127.0.0.1:`port` and parses its output.
+pub fn dig(port: u16, args: &[&str]) -> DigResult {
+    let out = Command::new("dig")
+        .arg("@127.0.0.1")
+        .arg("-p")
+        .arg(port.to_string())
+        .args([
+            "+noall",
+            "+comments",
+            "+answer",
+            "+authority",
+            "+additional",
+            "+nocookie",
+        ])
+        .args(args)
+        .output()
+        .expect("run dig (scripts/install-deps installs it)");
+    parse_dig(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Parses dig's `+comments +answer +authority +additional` output.
+pub fn parse_dig(text: &str) -> DigResult {
+    let mut result = DigResult {
+        raw: text.to_string(),
+        ..Default::default()
+    };
+    let mut section = "";
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix(";; ->>HEADER<<-") {
+            result.status = rest
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("status: "))
+                .map(str::to_string);
+        } else if let Some(rest) = line.strip_prefix(";; flags:") {
+            let flags = rest.split(';').next().unwrap_or("");
+            result.flags = flags.split_whitespace().map(str::to_string).collect();
+        } else if line.starts_with(";; ANSWER SECTION") {
+            section = "answer";
+        } else if line.starts_with(";; AUTHORITY SECTION") {
+            section = "authority";
+        } else if line.starts_with(";; ADDITIONAL SECTION") {
+            section = "additional";
+        } else if line.is_empty() || line.starts_with(';') {
+            continue;
+        } else if let Some(rr) = parse_rr(line) {
+            match section {
+                "answer" => result.answer.push(rr),
+                "authority" => result.authority.push(rr),
+                "additional" => result.additional.push(rr),
+                _ => {}
+            }
+        }
+    }
+    result
+}
+
+fn parse_rr(line: &str) -> Option<Rr> {
+    let mut parts = line.split_whitespace();
+    let name = parts.next()?.to_string();
+    let ttl = parts.next()?.parse().ok()?;
+    let _class = parts.next()?;
+    let rtype = parts.next()?.to_string();
+    let rdata = parts.collect::<Vec<_>>().join(" ");
+    Some(Rr {
+        name,
+        ttl,
+        rtype,
+        rdata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dig_output() {
+        let text = ";; Got answer:\n;; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 1\n\
+;; flags: qr aa rd; QUERY: 1, ANSWER: 0, AUTHORITY: 1, ADDITIONAL: 1\n\n\
+;; AUTHORITY SECTION:\ncluster.local.\t\t5\tIN\tSOA\tns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n";
+        let r = parse_dig(text);
+        assert_eq!(r.status.as_deref(), Some("NXDOMAIN"));
+        assert!(r.has_flag("aa"));
+        assert_eq!(r.authority.len(), 1);
+        assert_eq!(r.authority[0].rtype, "SOA");
+        assert_eq!(r.authority[0].ttl, 5);
+    }
+}

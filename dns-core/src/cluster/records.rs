@@ -57,3 +57,11 @@ pub struct Answer {
     pub authorities: Vec<Record>,
     pub additionals: Vec<Record>,
 }
+pub fn answer(
+    _s: &super::Snapshot,
+    _o: &RecordOptions,
+    _q: &hickory_proto::op::Query,
+    _n: &[std::net::IpAddr],
+) -> Option<Answer> {
+    None
+}

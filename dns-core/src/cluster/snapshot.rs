@@ -68,12 +68,18 @@ impl Snapshot {
 
     /// Services with `ip` as a cluster IP.
     pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
-        self.reverse_services.get(ip).map(Vec::as_slice).unwrap_or(&[])
+        self.reverse_services
+            .get(ip)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
     pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
-        self.reverse_endpoints.get(ip).map(Vec::as_slice).unwrap_or(&[])
+        self.reverse_endpoints
+            .get(ip)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn serial(&self) -> u32 {
@@ -112,7 +118,9 @@ impl Snapshot {
     }
 
     fn entry(&self, key: &ObjectKey) -> Option<&Arc<ServiceEntry>> {
-        self.services.get(key.namespace.as_str())?.get(key.name.as_str())
+        self.services
+            .get(key.namespace.as_str())?
+            .get(key.name.as_str())
     }
 
     fn put_service(&mut self, key: ObjectKey, service: Option<Arc<Service>>) {
@@ -121,7 +129,10 @@ impl Snapshot {
             Some(s) => s,
             None => self.slices_of(&key),
         };
-        self.replace_entry(&key, service.map(|service| ServiceEntry { service, slices }));
+        self.replace_entry(
+            &key,
+            service.map(|service| ServiceEntry { service, slices }),
+        );
     }
 
     fn put_slice(&mut self, key: ObjectKey, slice: Option<Arc<EndpointSlice>>) {
@@ -164,7 +175,10 @@ impl Snapshot {
         let Some(current) = self.entry(service) else {
             return;
         };
-        let updated = ServiceEntry { service: current.service.clone(), slices: self.slices_of(service) };
+        let updated = ServiceEntry {
+            service: current.service.clone(),
+            slices: self.slices_of(service),
+        };
         self.replace_entry(service, Some(updated));
     }
 
@@ -196,7 +210,11 @@ impl Snapshot {
                     .insert(key.name.as_str().into(), Arc::new(entry));
             }
             None => {
-                if self.services.get(key.namespace.as_str()).is_some_and(HashMap::is_empty) {
+                if self
+                    .services
+                    .get(key.namespace.as_str())
+                    .is_some_and(HashMap::is_empty)
+                {
                     self.services.remove(key.namespace.as_str());
                 }
             }
@@ -258,7 +276,10 @@ fn lower(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn lower_key(key: &ObjectKey) -> ObjectKey {
-    ObjectKey::new(lower(&key.namespace).into_owned(), lower(&key.name).into_owned())
+    ObjectKey::new(
+        lower(&key.namespace).into_owned(),
+        lower(&key.name).into_owned(),
+    )
 }
 
 /// Holds the published snapshot and the working copy writers change.
@@ -325,7 +346,10 @@ mod tests {
             service_name: svc.into(),
             endpoints: ips
                 .iter()
-                .map(|ip| Endpoint { addresses: vec![ip.parse().unwrap()], ..Default::default() })
+                .map(|ip| Endpoint {
+                    addresses: vec![ip.parse().unwrap()],
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         }
@@ -334,7 +358,15 @@ mod tests {
     #[test]
     fn slices_attach_whichever_arrives_first() {
         let store = SnapshotStore::new();
-        store.apply([Change::UpsertEndpointSlice(slice("ns", "web-a", "web", &["198.18.1.1"]))], 1);
+        store.apply(
+            [Change::UpsertEndpointSlice(slice(
+                "ns",
+                "web-a",
+                "web",
+                &["198.18.1.1"],
+            ))],
+            1,
+        );
         assert!(store.load().service("ns", "web").is_none());
         store.apply([Change::UpsertService(svc("ns", "web", "198.18.0.1"))], 2);
         let snap = store.load();
@@ -342,7 +374,10 @@ mod tests {
         assert_eq!(entry.slices.len(), 1);
         assert_eq!(snap.serial(), 2);
         let ip: IpAddr = "198.18.1.1".parse().unwrap();
-        assert_eq!(snap.services_by_endpoint_ip(&ip), &[ObjectKey::new("ns", "web")]);
+        assert_eq!(
+            snap.services_by_endpoint_ip(&ip),
+            &[ObjectKey::new("ns", "web")]
+        );
     }
 
     #[test]
@@ -357,14 +392,23 @@ mod tests {
             1,
         );
         assert_eq!(store.load().service("ns", "web").unwrap().slices.len(), 2);
-        store.apply([Change::DeleteEndpointSlice(ObjectKey::new("ns", "web-a"))], 2);
+        store.apply(
+            [Change::DeleteEndpointSlice(ObjectKey::new("ns", "web-a"))],
+            2,
+        );
         let snap = store.load();
         assert_eq!(snap.service("ns", "web").unwrap().slices.len(), 1);
-        assert!(snap.services_by_endpoint_ip(&"198.18.1.1".parse().unwrap()).is_empty());
+        assert!(
+            snap.services_by_endpoint_ip(&"198.18.1.1".parse().unwrap())
+                .is_empty()
+        );
         store.apply([Change::DeleteService(ObjectKey::new("ns", "web"))], 3);
         let snap = store.load();
         assert!(snap.service("ns", "web").is_none());
-        assert!(snap.services_by_cluster_ip(&"198.18.0.1".parse().unwrap()).is_empty());
+        assert!(
+            snap.services_by_cluster_ip(&"198.18.0.1".parse().unwrap())
+                .is_empty()
+        );
         assert_eq!(snap.service_count(), 0);
     }
 
@@ -389,7 +433,15 @@ mod tests {
             ],
             1,
         );
-        store.apply([Change::UpsertEndpointSlice(slice("ns", "s", "b", &["198.18.1.1"]))], 2);
+        store.apply(
+            [Change::UpsertEndpointSlice(slice(
+                "ns",
+                "s",
+                "b",
+                &["198.18.1.1"],
+            ))],
+            2,
+        );
         let snap = store.load();
         assert!(snap.service("ns", "a").unwrap().slices.is_empty());
         assert_eq!(snap.service("ns", "b").unwrap().slices.len(), 1);
@@ -401,12 +453,26 @@ mod tests {
         let pod = Pod {
             namespace: "ns".into(),
             name: "p".into(),
-            ips: vec!["198.18.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            ips: vec![
+                "198.18.2.1".parse().unwrap(),
+                "2001:db8::1".parse().unwrap(),
+            ],
             ..Default::default()
         };
         store.apply([Change::UpsertPod(pod)], 1);
-        assert_eq!(store.load().pods_by_ip(&"2001:db8::1".parse().unwrap()).len(), 1);
+        assert_eq!(
+            store
+                .load()
+                .pods_by_ip(&"2001:db8::1".parse().unwrap())
+                .len(),
+            1
+        );
         store.apply([Change::DeletePod(ObjectKey::new("ns", "p"))], 2);
-        assert!(store.load().pods_by_ip(&"198.18.2.1".parse().unwrap()).is_empty());
+        assert!(
+            store
+                .load()
+                .pods_by_ip(&"198.18.2.1".parse().unwrap())
+                .is_empty()
+        );
     }
 }

@@ -17,12 +17,18 @@ impl Fallthrough {
 
     /// `fallthrough` with no zones: every name falls through.
     pub fn all() -> Self {
-        Self { enabled: true, zones: Vec::new() }
+        Self {
+            enabled: true,
+            zones: Vec::new(),
+        }
     }
 
     pub fn zones(zones: Vec<Name>) -> Self {
         let zones = zones.iter().map(Name::to_lowercase).collect();
-        Self { enabled: true, zones }
+        Self {
+            enabled: true,
+            zones,
+        }
     }
 
     /// Whether `qname` falls through.

@@ -38,5 +38,6 @@ pub struct RequestInfo {
 /// itself (FORMERR, NOTIMP) or drops. The handler returns the whole response (ID, flags,
 /// question, sections); the server adds the EDNS OPT record and truncates for UDP.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, request: &Message, info: &RequestInfo) -> impl Future<Output = Message> + Send;
+    fn handle(&self, request: &Message, info: &RequestInfo)
+    -> impl Future<Output = Message> + Send;
 }

@@ -3,8 +3,10 @@
 //! `setup` turns Corefile tokens into [`KubernetesConfig`] and owns every error message;
 //! record synthesis itself is the pure `crate::cluster::records`.
 
+mod handler;
 mod setup;
 
+pub use handler::KubernetesPlugin;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +15,6 @@ use hickory_proto::rr::Name;
 
 use crate::cluster::records::RecordOptions;
 use crate::plugins::fallthrough::Fallthrough;
-
 
 /// Everything the `kubernetes` directive configures.
 #[derive(Clone, Debug, PartialEq)]

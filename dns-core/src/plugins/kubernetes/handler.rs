@@ -1,0 +1,73 @@
+//! Serving side of the `kubernetes` plugin: snapshot + question -> response, fallthrough.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, ResponseCode};
+
+use super::KubernetesConfig;
+use crate::cluster::records;
+use crate::cluster::{Snapshot, SnapshotStore};
+use crate::plugins::reply_to;
+
+/// The `kubernetes` plugin as it serves: its config and the store it reads snapshots from.
+pub struct KubernetesPlugin {
+    config: KubernetesConfig,
+    store: Arc<SnapshotStore>,
+    /// Addresses this server listens on; `ns.dns.<zone>` answers with the cluster IPs of the
+    /// services these addresses are endpoints of, or with the addresses themselves.
+    local_ips: Vec<IpAddr>,
+}
+
+impl KubernetesPlugin {
+    pub fn new(
+        config: KubernetesConfig,
+        store: Arc<SnapshotStore>,
+        local_ips: Vec<IpAddr>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            local_ips,
+        }
+    }
+
+    pub fn config(&self) -> &KubernetesConfig {
+        &self.config
+    }
+
+    /// The response for `request`, or `None` to pass it to the next plugin (not our zone, or
+    /// a name error that `fallthrough` covers).
+    pub fn resolve(&self, request: &Message) -> Option<Message> {
+        let query = request.queries.first()?;
+        let snapshot = self.store.load();
+        let ns_addrs = ns_addrs(&snapshot, &self.local_ips);
+        let answer = records::answer(&snapshot, &self.config.records, query, &ns_addrs)?;
+        if answer.rcode == ResponseCode::NXDomain && self.config.fallthrough.through(query.name()) {
+            return None;
+        }
+        let mut response = reply_to(request, answer.rcode);
+        response.metadata.authoritative = answer.rcode != ResponseCode::Refused;
+        response.answers = answer.answers;
+        response.authorities = answer.authorities;
+        response.additionals = answer.additionals;
+        Some(response)
+    }
+}
+
+/// CoreDNS's nsAddrs: the cluster IPs of the services whose endpoints are this server's
+/// addresses (normally kube-dns), else the addresses themselves.
+fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
+    let mut addrs: Vec<IpAddr> = local_ips
+        .iter()
+        .flat_map(|ip| snapshot.services_by_endpoint_ip(ip))
+        .filter_map(|key| snapshot.service(&key.namespace, &key.name))
+        .flat_map(|entry| entry.service.cluster_ips.iter().copied())
+        .collect();
+    if addrs.is_empty() {
+        addrs = local_ips.to_vec();
+    }
+    addrs.sort();
+    addrs.dedup();
+    addrs
+}
