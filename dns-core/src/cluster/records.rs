@@ -1,9 +1,14 @@
 //! Record synthesis: (snapshot, question) -> answer. Pure; the rules are docs/records.md.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::op::{Query, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use super::model::{AddressType, Endpoint, Port, ServiceType};
+use super::snapshot::{ServiceEntry, Snapshot};
 
 /// How pod records are answered (`pods` option).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,11 +62,562 @@ pub struct Answer {
     pub authorities: Vec<Record>,
     pub additionals: Vec<Record>,
 }
+
+/// The schema version `dns-version.<zone>` TXT answers (spec 1.1.0).
+pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
+const DNS_VERSION_TTL: u32 = 28800;
+/// How many CNAMEs an in-zone ExternalName chain may follow (CoreDNS stops after 8).
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// Answers one question from the snapshot, or `None` when no zone of `options` holds the name
+/// (the next plugin gets it). `ns_addrs` are the addresses of `ns.dns.<zone>`.
 pub fn answer(
-    _s: &super::Snapshot,
-    _o: &RecordOptions,
-    _q: &hickory_proto::op::Query,
-    _n: &[std::net::IpAddr],
+    snapshot: &Snapshot,
+    options: &RecordOptions,
+    query: &Query,
+    ns_addrs: &[IpAddr],
 ) -> Option<Answer> {
+    let qname = query.name();
+    let zone_labels = options
+        .zones
+        .iter()
+        .filter(|z| z.zone_of(qname))
+        .map(|z| z.num_labels())
+        .max()?;
+    let ctx = Ctx {
+        snapshot,
+        options,
+        // The zone as the question spelled it: owner names and targets keep its case.
+        zone: qname.trim_to(zone_labels as usize),
+        ns_addrs,
+    };
+    let qtype = query.query_type();
+    let result = match qtype {
+        RecordType::A | RecordType::AAAA | RecordType::CNAME => {
+            address_records(&ctx, qname, qtype, &mut Vec::new()).map(|a| (a, Vec::new()))
+        }
+        RecordType::SRV => srv_records(&ctx, qname),
+        RecordType::TXT => txt_records(&ctx, qname).map(|a| (a, Vec::new())),
+        RecordType::PTR => ptr_records(&ctx, qname).map(|a| (a, Vec::new())),
+        RecordType::SOA if ctx.is_apex(qname) => Ok((vec![ctx.soa()], Vec::new())),
+        RecordType::SOA => Ok((Vec::new(), Vec::new())),
+        RecordType::NS if ctx.is_apex(qname) => Ok(ctx.ns_records(qname)),
+        RecordType::AXFR | RecordType::IXFR => {
+            return Some(Answer { rcode: ResponseCode::Refused, ..Default::default() });
+        }
+        // Anything else: does the name exist at all (CoreDNS's "fake A lookup")?
+        _ => address_records(&ctx, qname, RecordType::A, &mut Vec::new()).map(|_| (Vec::new(), Vec::new())),
+    };
+    Some(match result {
+        Ok((answers, additionals)) if !answers.is_empty() => {
+            Answer { rcode: ResponseCode::NoError, answers, authorities: Vec::new(), additionals }
+        }
+        Ok(_) => ctx.negative(ResponseCode::NoError),
+        Err(NameError) => ctx.negative(ResponseCode::NXDomain),
+    })
+}
+
+/// The name does not exist (NXDOMAIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameError;
+
+type Lookup<T> = Result<T, NameError>;
+
+struct Ctx<'a> {
+    snapshot: &'a Snapshot,
+    options: &'a RecordOptions,
+    zone: Name,
+    ns_addrs: &'a [IpAddr],
+}
+
+/// What a query name asks for, after the zone is cut off (CoreDNS's parseRequest).
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// The apex, `svc.<zone>` or `pod.<zone>`: exists, holds no records of its own.
+    Empty,
+    Service { namespace: String, service: Option<String>, endpoint: Option<String>, port: Option<String>, protocol: Option<String> },
+    Pod { namespace: String, pod: Option<String> },
+}
+
+/// One thing a name resolves to, before it becomes a record (CoreDNS's msg.Service).
+#[derive(Debug, Clone)]
+struct Target {
+    host: Host,
+    /// `None` for a service or endpoint without ports: it resolves, but has no SRV.
+    port: Option<u16>,
+    /// The name SRV records point at: `svc.ns.svc.<zone>` or `<endpoint>.svc.ns.svc.<zone>`.
+    domain: Name,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Ip(IpAddr),
+    /// An ExternalName service's target.
+    Alias(Name),
+}
+
+impl Ctx<'_> {
+    fn is_apex(&self, qname: &Name) -> bool {
+        qname.num_labels() == self.zone.num_labels()
+    }
+
+    /// Labels of `qname` left of the zone, lowercased, leftmost first.
+    fn base_labels(&self, qname: &Name) -> Vec<String> {
+        let n = (qname.num_labels() - self.zone.num_labels()) as usize;
+        qname.iter().take(n).map(|l| String::from_utf8_lossy(l).to_ascii_lowercase()).collect()
+    }
+
+    fn parse_request(&self, qname: &Name) -> Lookup<Request> {
+        let segs = self.base_labels(qname);
+        let Some((kind, rest)) = segs.split_last() else {
+            return Ok(Request::Empty);
+        };
+        let pod = match kind.as_str() {
+            "svc" => false,
+            "pod" => true,
+            _ => return Err(NameError),
+        };
+        let Some((namespace, rest)) = rest.split_last() else {
+            return Ok(Request::Empty);
+        };
+        let namespace = namespace.clone();
+        let (name, rest) = match rest.split_last() {
+            Some((name, rest)) => (Some(name.clone()), rest),
+            None => (None, rest),
+        };
+        if pod {
+            // Pods have no sub-names.
+            if !rest.is_empty() {
+                return Err(NameError);
+            }
+            return Ok(Request::Pod { namespace, pod: name });
+        }
+        let (endpoint, port, protocol) = match rest {
+            [] => (None, None, None),
+            [endpoint] => (Some(endpoint.clone()), None, None),
+            [port, protocol] => (None, Some(strip_underscore(port)), Some(strip_underscore(protocol))),
+            _ => return Err(NameError),
+        };
+        Ok(Request::Service { namespace, service: name, endpoint, port, protocol })
+    }
+
+    fn namespace_exposed(&self, namespace: &str) -> bool {
+        self.options.namespaces.is_empty() || self.options.namespaces.contains(namespace)
+    }
+
+    /// Everything `qname` resolves to (CoreDNS's Records). Ok(empty) is NODATA.
+    fn targets(&self, qname: &Name) -> Lookup<Vec<Target>> {
+        if is_reverse(qname) {
+            return Err(NameError);
+        }
+        match self.parse_request(qname)? {
+            Request::Empty => Ok(Vec::new()),
+            Request::Pod { namespace, pod } => self.pod_targets(&namespace, pod.as_deref()),
+            Request::Service { namespace, service, endpoint, port, protocol } => {
+                let Some(service) = service else {
+                    return if self.namespace_exposed(&namespace) { Ok(Vec::new()) } else { Err(NameError) };
+                };
+                self.service_targets(&namespace, &service, endpoint.as_deref(), port.as_deref(), protocol.as_deref())
+            }
+        }
+    }
+
+    fn service_domain(&self, namespace: &str, service: &str) -> Option<Name> {
+        Name::from_labels([service.as_bytes(), namespace.as_bytes(), b"svc"])
+            .ok()?
+            .append_domain(&self.zone)
+            .ok()
+    }
+
+    fn service_targets(
+        &self,
+        namespace: &str,
+        service: &str,
+        endpoint: Option<&str>,
+        port: Option<&str>,
+        protocol: Option<&str>,
+    ) -> Lookup<Vec<Target>> {
+        if !self.namespace_exposed(namespace) {
+            return Err(NameError);
+        }
+        let entry = self.snapshot.service(namespace, service).ok_or(NameError)?;
+        let svc = &entry.service;
+        let domain = self.service_domain(&svc.namespace, &svc.name).ok_or(NameError)?;
+        let port_matches = |p: &Port| {
+            port.is_none_or(|want| want.eq_ignore_ascii_case(&p.name))
+                && protocol.is_none_or(|want| want.eq_ignore_ascii_case(p.protocol.as_label()))
+        };
+        // No port named in the question matches a port-less service or endpoint (the
+        // sentinel): it resolves, with no SRV.
+        let sentinel_matches = port.is_none() && protocol.is_none();
+
+        if svc.service_type == ServiceType::ExternalName {
+            if endpoint.is_some() {
+                return Err(NameError);
+            }
+            let target = svc
+                .external_name
+                .as_deref()
+                .filter(|n| n.parse::<IpAddr>().is_err())
+                .and_then(|n| Name::from_ascii(n).ok())
+                .map(|mut n| {
+                    n.set_fqdn(true);
+                    n
+                })
+                .ok_or(NameError)?;
+            return Ok(vec![Target { host: Host::Alias(target), port: None, domain }]);
+        }
+
+        let mut targets = Vec::new();
+        if svc.headless || endpoint.is_some() {
+            if self.options.noendpoints {
+                return Err(NameError);
+            }
+            for slice in &entry.slices {
+                if slice.address_type == AddressType::Fqdn {
+                    continue;
+                }
+                for ep in &slice.endpoints {
+                    if !endpoint_published(ep, svc.publish_not_ready_addresses) {
+                        continue;
+                    }
+                    for ip in &ep.addresses {
+                        let host = self.endpoint_name(ep, ip);
+                        if endpoint.is_some_and(|want| !want.eq_ignore_ascii_case(&host)) {
+                            continue;
+                        }
+                        let Some(ep_domain) = Name::from_labels([host.as_bytes()])
+                            .ok()
+                            .and_then(|n| n.append_domain(&domain).ok())
+                        else {
+                            continue;
+                        };
+                        if slice.ports.is_empty() {
+                            if sentinel_matches {
+                                targets.push(Target { host: Host::Ip(*ip), port: None, domain: ep_domain.clone() });
+                            }
+                        } else {
+                            for p in slice.ports.iter().filter(|p| port_matches(p)) {
+                                targets.push(Target { host: Host::Ip(*ip), port: Some(p.port), domain: ep_domain.clone() });
+                            }
+                        }
+                    }
+                }
+            }
+            return if targets.is_empty() { Err(NameError) } else { Ok(targets) };
+        }
+
+        if self.options.ignore_empty_service && !has_ready_endpoint(entry) {
+            return Err(NameError);
+        }
+        let ports: Vec<Option<u16>> = if svc.ports.is_empty() {
+            if sentinel_matches { vec![None] } else { vec![] }
+        } else {
+            svc.ports.iter().filter(|p| port_matches(p)).map(|p| Some(p.port)).collect()
+        };
+        if ports.is_empty() {
+            return Err(NameError);
+        }
+        for port in ports {
+            for ip in &svc.cluster_ips {
+                targets.push(Target { host: Host::Ip(*ip), port, domain: domain.clone() });
+            }
+        }
+        Ok(targets)
+    }
+
+    /// The endpoint's name: its hostname, else (with endpoint_pod_names) its pod's name, else
+    /// its address with dashes.
+    fn endpoint_name(&self, ep: &Endpoint, ip: &IpAddr) -> String {
+        if let Some(h) = ep.hostname.as_deref().filter(|h| !h.is_empty()) {
+            return h.to_string();
+        }
+        if self.options.endpoint_pod_names
+            && let Some(t) = ep.target_ref.as_ref().filter(|t| !t.name.is_empty())
+        {
+            return t.name.clone();
+        }
+        dashed_ip(ip)
+    }
+
+    fn pod_targets(&self, namespace: &str, pod: Option<&str>) -> Lookup<Vec<Target>> {
+        if self.options.pods == PodMode::Disabled || !self.namespace_exposed(namespace) {
+            return Err(NameError);
+        }
+        let Some(pod) = pod else {
+            return Ok(Vec::new());
+        };
+        let ip = pod_ip_from_name(pod).ok_or(NameError)?;
+        let domain = Name::from_labels([pod.as_bytes(), namespace.as_bytes(), b"pod"])
+            .ok()
+            .and_then(|n| n.append_domain(&self.zone).ok())
+            .ok_or(NameError)?;
+        let target = Target { host: Host::Ip(ip), port: None, domain };
+        match self.options.pods {
+            PodMode::Insecure => {
+                if self.snapshot.namespace(namespace).is_none() {
+                    return Err(NameError);
+                }
+                Ok(vec![target])
+            }
+            PodMode::Verified => {
+                let found = self.snapshot.pods_by_ip(&ip).iter().any(|p| p.namespace.eq_ignore_ascii_case(namespace));
+                if found { Ok(vec![target]) } else { Err(NameError) }
+            }
+            PodMode::Disabled => Err(NameError),
+        }
+    }
+
+    fn record(&self, name: &Name, rdata: RData) -> Record {
+        Record::from_rdata(name.clone(), self.options.ttl, rdata)
+    }
+
+    fn soa(&self) -> Record {
+        let ttl = self.options.ttl.min(300);
+        let mname = Name::from_labels([&b"ns"[..], b"dns"]).ok().and_then(|n| n.append_domain(&self.zone).ok());
+        let rname = Name::from_labels([&b"hostmaster"[..]]).ok().and_then(|n| n.append_domain(&self.zone).ok());
+        let soa = SOA::new(
+            mname.unwrap_or_else(|| self.zone.clone()),
+            rname.unwrap_or_else(|| self.zone.clone()),
+            self.snapshot.serial(),
+            7200,
+            1800,
+            86400,
+            self.options.ttl,
+        );
+        Record::from_rdata(self.zone.clone(), ttl, RData::SOA(soa))
+    }
+
+    fn negative(&self, rcode: ResponseCode) -> Answer {
+        Answer { rcode, answers: Vec::new(), authorities: vec![self.soa()], additionals: Vec::new() }
+    }
+
+    fn ns_name(&self) -> Option<Name> {
+        Name::from_labels([&b"ns"[..], b"dns"]).ok()?.append_domain(&self.zone).ok()
+    }
+
+    fn ns_records(&self, qname: &Name) -> (Vec<Record>, Vec<Record>) {
+        let Some(ns) = self.ns_name() else {
+            return (Vec::new(), Vec::new());
+        };
+        let glue = self.ns_addrs.iter().map(|ip| self.record(&ns, address_rdata(*ip))).collect();
+        (vec![self.record(qname, RData::NS(NS(ns)))], glue)
+    }
+
+    /// `ns.dns.<zone>`: the addresses of this DNS server.
+    fn is_ns_name(&self, qname: &Name) -> bool {
+        self.ns_name().is_some_and(|ns| ns == *qname)
+    }
+}
+
+/// A, AAAA and CNAME answers for `qname` (CoreDNS's plugin.A / AAAA / CNAME), following
+/// ExternalName aliases that stay inside the zone.
+fn address_records(ctx: &Ctx<'_>, qname: &Name, qtype: RecordType, chain: &mut Vec<Name>) -> Lookup<Vec<Record>> {
+    if ctx.is_ns_name(qname) {
+        return Ok(ctx
+            .ns_addrs
+            .iter()
+            .filter(|ip| matches_family(ip, qtype))
+            .map(|ip| ctx.record(qname, address_rdata(*ip)))
+            .collect());
+    }
+    let targets = ctx.targets(qname)?;
+    let mut records = Vec::new();
+    let mut seen = BTreeSet::new();
+    for target in targets {
+        match target.host {
+            Host::Ip(ip) => {
+                if qtype != RecordType::CNAME && matches_family(&ip, qtype) && seen.insert(ip) {
+                    records.push(ctx.record(qname, address_rdata(ip)));
+                }
+            }
+            Host::Alias(alias) => {
+                // A CNAME to itself or already in the chain is a loop: no record.
+                if alias == *qname || chain.contains(&alias) || chain.len() >= MAX_CNAME_CHAIN - 1 {
+                    continue;
+                }
+                let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
+                if qtype == RecordType::CNAME || !ctx.options.zones.iter().any(|z| z.zone_of(&alias)) {
+                    // Out of zone: the client's resolver follows it.
+                    records.push(cname);
+                    continue;
+                }
+                chain.push(qname.clone());
+                let next = address_records(ctx, &alias, qtype, chain);
+                chain.pop();
+                if let Ok(next) = next
+                    && !next.is_empty()
+                {
+                    records.push(cname);
+                    records.extend(next);
+                }
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// SRV answers with A/AAAA for their targets in the additional section (CoreDNS's plugin.SRV).
+fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)> {
+    if ctx.is_apex(qname) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let targets: Vec<Target> = ctx.targets(qname)?.into_iter().filter(|t| matches!(t.host, Host::Ip(_))).collect();
+    // All entries share priority 0, so each weighs 100 / their number (CoreDNS counts every
+    // entry, port-less and duplicate ones too).
+    let weight = if targets.is_empty() { 0 } else { (100 / targets.len()).max(1) as u16 };
+    let mut answers: Vec<Record> = Vec::new();
+    let mut additionals: Vec<Record> = Vec::new();
+    let mut seen_srv = BTreeSet::new();
+    let mut seen_addr = BTreeSet::new();
+    for target in &targets {
+        let (Host::Ip(ip), Some(port)) = (&target.host, target.port) else {
+            continue;
+        };
+        if seen_srv.insert((target.domain.to_lowercase(), port)) {
+            let srv = SRV::new(0, weight, port, target.domain.clone());
+            answers.push(ctx.record(qname, RData::SRV(srv)));
+        }
+        if seen_addr.insert((target.domain.to_lowercase(), *ip)) {
+            additionals.push(ctx.record(&target.domain, address_rdata(*ip)));
+        }
+    }
+    Ok((answers, additionals))
+}
+
+fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
+    let base = ctx.base_labels(qname);
+    if base.len() == 1 && base[0] == "dns-version" {
+        let txt = TXT::new(vec![DNS_SCHEMA_VERSION.to_string()]);
+        return Ok(vec![Record::from_rdata(qname.clone(), DNS_VERSION_TTL, RData::TXT(txt))]);
+    }
+    // The name exists with other types: NODATA; else NXDOMAIN.
+    ctx.targets(qname).map(|_| Vec::new())
+}
+
+fn ptr_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
+    let Some(ip) = ip_from_reverse(qname) else {
+        // Not a full reverse name: only an existing forward name gives NODATA.
+        return ctx.targets(qname).map(|_| Vec::new());
+    };
+    let primary = ctx.options.zones.iter().find(|z| !is_reverse(z)).ok_or(NameError)?;
+    let domain = |labels: &[&str]| {
+        Name::from_labels(labels.iter().map(|l| l.as_bytes())).ok().and_then(|n| n.append_domain(primary).ok())
+    };
+    let exposed = |ns: &str| ctx.namespace_exposed(ns);
+    // A cluster IP names its service; only when none has it do endpoints count.
+    if let Some(key) = ctx.snapshot.services_by_cluster_ip(&ip).iter().find(|k| exposed(&k.namespace))
+        && let Some(target) = domain(&[&key.name, &key.namespace, "svc"])
+    {
+        return Ok(vec![ctx.record(qname, RData::PTR(PTR(target)))]);
+    }
+    let mut records = Vec::new();
+    for key in ctx.snapshot.services_by_endpoint_ip(&ip).iter().filter(|k| exposed(&k.namespace)) {
+        let Some(entry) = ctx.snapshot.service(&key.namespace, &key.name) else {
+            continue;
+        };
+        for ep in entry.slices.iter().flat_map(|s| s.endpoints.iter()) {
+            if !ep.addresses.contains(&ip) || !endpoint_published(ep, entry.service.publish_not_ready_addresses) {
+                continue;
+            }
+            let host = ctx.endpoint_name(ep, &ip);
+            if let Some(target) = domain(&[&host, &key.name, &key.namespace, "svc"]) {
+                records.push(ctx.record(qname, RData::PTR(PTR(target))));
+            }
+        }
+    }
+    if records.is_empty() { Err(NameError) } else { Ok(records) }
+}
+
+/// An endpoint is published when ready (an unset condition counts as ready, as the
+/// EndpointSlice API says), or when its service publishes not-ready addresses.
+fn endpoint_published(ep: &Endpoint, publish_not_ready: bool) -> bool {
+    publish_not_ready || ep.conditions.ready != Some(false)
+}
+
+fn has_ready_endpoint(entry: &ServiceEntry) -> bool {
+    entry
+        .slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .any(|ep| !ep.addresses.is_empty() && endpoint_published(ep, entry.service.publish_not_ready_addresses))
+}
+
+fn matches_family(ip: &IpAddr, qtype: RecordType) -> bool {
+    matches!((ip, qtype), (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA))
+}
+
+fn address_rdata(ip: IpAddr) -> RData {
+    match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    }
+}
+
+fn strip_underscore(label: &str) -> String {
+    label.strip_prefix('_').unwrap_or(label).to_string()
+}
+
+/// `198.18.0.5` -> `198-18-0-5`; `2001:db8::5` -> `2001-db8--5` (CoreDNS replaces the colons
+/// of the address as Go prints it).
+pub fn dashed_ip(ip: &IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+    }
+}
+
+/// The address a pod name spells: `198-18-0-5` (exactly three dashes, none doubled) is IPv4,
+/// anything else is tried as IPv6 with dashes for colons.
+fn pod_ip_from_name(name: &str) -> Option<IpAddr> {
+    let text = if name.matches('-').count() == 3 && !name.contains("--") {
+        name.replace('-', ".")
+    } else {
+        name.replace('-', ":")
+    };
+    text.parse().ok()
+}
+
+fn is_reverse(name: &Name) -> bool {
+    let labels: Vec<&[u8]> = name.iter().collect();
+    match labels.as_slice() {
+        [.., a, b] => {
+            b.eq_ignore_ascii_case(b"arpa") && (a.eq_ignore_ascii_case(b"in-addr") || a.eq_ignore_ascii_case(b"ip6"))
+        }
+        _ => false,
+    }
+}
+
+/// The address a complete reverse name stands for: 4 octets under in-addr.arpa, 32 nibbles
+/// under ip6.arpa; anything shorter is not an address.
+fn ip_from_reverse(name: &Name) -> Option<IpAddr> {
+    let labels: Vec<&[u8]> = name.iter().collect();
+    let (suffix, rest) = labels.split_at(labels.len().checked_sub(2)?);
+    if suffix[1].eq_ignore_ascii_case(b"arpa") && suffix[0].eq_ignore_ascii_case(b"in-addr") {
+        if rest.len() != 4 {
+            return None;
+        }
+        let mut octets = [0u8; 4];
+        for (i, label) in rest.iter().rev().enumerate() {
+            let text = std::str::from_utf8(label).ok()?;
+            if text.is_empty() || text.len() > 3 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            octets[i] = text.parse().ok()?;
+        }
+        return Some(IpAddr::from(octets));
+    }
+    if suffix[1].eq_ignore_ascii_case(b"arpa") && suffix[0].eq_ignore_ascii_case(b"ip6") {
+        if rest.len() != 32 {
+            return None;
+        }
+        let mut bits: u128 = 0;
+        for label in rest.iter().rev() {
+            let [nibble] = label else { return None };
+            let digit = (*nibble as char).to_digit(16)?;
+            bits = (bits << 4) | u128::from(digit);
+        }
+        return Some(IpAddr::from(bits.to_be_bytes()));
+    }
     None
 }

@@ -41,3 +41,225 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Message, info: &RequestInfo)
     -> impl Future<Output = Message> + Send;
 }
+
+mod respond;
+
+pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+/// Limits of one listening address.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    /// UDP sockets (and receive loops) on the address, each bound with SO_REUSEPORT.
+    pub udp_workers: usize,
+    /// Concurrent TCP connections; more wait in the kernel's accept queue.
+    pub max_tcp_connections: usize,
+    /// How long a TCP connection may sit idle between queries (miekg/dns's default idle
+    /// timeout is 8s).
+    pub tcp_idle_timeout: Duration,
+    /// How long the rest of a started TCP message may take to arrive.
+    pub tcp_read_timeout: Duration,
+    /// How long in-flight TCP queries get to finish on stop.
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(addr: SocketAddr) -> Self {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self {
+            addr,
+            udp_workers: workers,
+            max_tcp_connections: 1024,
+            tcp_idle_timeout: Duration::from_secs(8),
+            tcp_read_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr} ({proto}): {source}")]
+    Bind { addr: SocketAddr, proto: &'static str, source: std::io::Error },
+}
+
+/// Sockets bound and ready: binding errors (address in use) surface before serving starts.
+pub struct BoundServer {
+    config: ServerConfig,
+    udp: Vec<UdpSocket>,
+    tcp: TcpListener,
+}
+
+impl BoundServer {
+    pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        let addr = config.addr;
+        let tcp = reuseport_socket(addr, Type::STREAM)
+            .and_then(|s| {
+                s.listen(1024)?;
+                TcpListener::from_std(s.into())
+            })
+            .map_err(|source| ServerError::Bind { addr, proto: "tcp", source })?;
+        // Port 0 picks a port for TCP; the UDP sockets take the same one.
+        let addr = SocketAddr::new(addr.ip(), tcp.local_addr().map(|a| a.port()).unwrap_or(addr.port()));
+        let mut udp = Vec::new();
+        for _ in 0..config.udp_workers.max(1) {
+            let socket = reuseport_socket(addr, Type::DGRAM)
+                .and_then(|s| UdpSocket::from_std(s.into()))
+                .map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+            udp.push(socket);
+        }
+        Ok(Self { config: ServerConfig { addr, ..config }, udp, tcp })
+    }
+
+    /// The address actually bound (the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.config.addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight TCP queries finish (bounded by
+    /// the drain timeout).
+    pub async fn run<H: Handler>(self, handler: Arc<H>, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for socket in self.udp {
+            tasks.spawn(udp_loop(socket, handler.clone(), self.config.addr, stop_rx.clone()));
+        }
+        tasks.spawn(tcp_accept_loop(self.tcp, handler, self.config.clone(), stop_rx));
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.config.drain_timeout, drain).await.is_err() {
+            warn!(addr = %self.config.addr, "in-flight queries did not finish within the drain timeout");
+        }
+    }
+}
+
+fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
+    let proto = if ty == Type::STREAM { Protocol::TCP } else { Protocol::UDP };
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    socket.set_reuse_address(true)?;
+    // One socket per worker, and a new process can bind beside the old one on upgrade.
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+async fn udp_loop<H: Handler>(socket: UdpSocket, handler: Arc<H>, local: SocketAddr, mut stop: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = stop.changed() => return,
+        };
+        let (len, src) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on Linux; keep serving.
+                debug!(error = %e, "udp receive error");
+                continue;
+            }
+        };
+        let info = RequestInfo { src, local, transport: Transport::Udp, request_size: len };
+        if let (Some(reply), _) = respond(handler.as_ref(), &buf[..len], &info).await
+            && let Err(e) = socket.send_to(&reply, src).await
+        {
+            debug!(error = %e, %src, "udp send error");
+        }
+    }
+}
+
+async fn tcp_accept_loop<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    config: ServerConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p,
+            _ = stop.changed() => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let (stream, src) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(error = %e, "tcp accept error");
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        let config = config.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            tcp_connection(stream, src, handler, &config, stop).await;
+            drop(permit);
+        });
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    // Stop: open connections finish the query they are on and close.
+    while connections.join_next().await.is_some() {}
+}
+
+async fn tcp_connection<H: Handler>(
+    mut stream: TcpStream,
+    src: SocketAddr,
+    handler: Arc<H>,
+    config: &ServerConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let local = stream.local_addr().unwrap_or(config.addr);
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let mut len = [0u8; 2];
+        let first = tokio::select! {
+            r = tokio::time::timeout(config.tcp_idle_timeout, stream.read_exact(&mut len)) => r,
+            _ = stop.changed() => return,
+        };
+        if !matches!(first, Ok(Ok(_))) {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes(len));
+        buf.resize(len, 0);
+        // A length prefix promising more than arrives in time: close, never wait forever.
+        match tokio::time::timeout(config.tcp_read_timeout, stream.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let info = RequestInfo { src, local, transport: Transport::Tcp, request_size: len };
+        let (reply, disposition) = respond(handler.as_ref(), &buf, &info).await;
+        let Some(reply) = reply else {
+            if disposition == Disposition::Dropped {
+                return;
+            }
+            continue;
+        };
+        let Ok(reply_len) = u16::try_from(reply.len()) else { return };
+        let mut framed = Vec::with_capacity(reply.len() + 2);
+        framed.extend_from_slice(&reply_len.to_be_bytes());
+        framed.extend_from_slice(&reply);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! One datagram or TCP message in, one response out: header checks, parse, the handler, EDNS0,
+//! truncation. No sockets here, so the fuzz target drives exactly this path.
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::DNSClass;
+
+use super::{Handler, RequestInfo, Transport};
+
+/// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+/// Without EDNS, a UDP response is at most 512 bytes (RFC 1035).
+const CLASSIC_UDP_SIZE: usize = 512;
+const HEADER_LEN: usize = 12;
+
+/// What happened to a message; the listeners count these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Answered,
+    /// Too short for a header, or a response (QR=1): no reply, as miekg/dns does.
+    Dropped,
+    /// Answered with a header-only error (FORMERR/NOTIMP) before the handler saw it.
+    Rejected,
+}
+
+/// Runs the whole answer path for one message. `None` means send nothing.
+pub async fn respond<H: Handler>(handler: &H, bytes: &[u8], info: &RequestInfo) -> (Option<Vec<u8>>, Disposition) {
+    if bytes.len() < HEADER_LEN {
+        return (None, Disposition::Dropped);
+    }
+    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let flags = bytes[2];
+    if flags & 0x80 != 0 {
+        return (None, Disposition::Dropped);
+    }
+    let opcode = OpCode::from_u8((flags >> 3) & 0x0f);
+    let recursion_desired = flags & 0x01 != 0;
+    let count = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+    // miekg/dns's default accept function: only QUERY and NOTIFY get past it; anything but one
+    // question, or more records than a query carries, is FORMERR.
+    if opcode != OpCode::Query {
+        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::NotImp)), Disposition::Rejected);
+    }
+    if count(4) != 1 || count(6) > 1 || count(8) > 1 || count(10) > 2 {
+        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+    }
+    let request = match Message::from_vec(bytes) {
+        Ok(m) => m,
+        Err(_) => {
+            return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+        }
+    };
+    let Some(query) = request.queries.first() else {
+        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+    };
+
+    let mut response = if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
+        // RFC 6891 6.1.3: we speak EDNS version 0 only.
+        let _ = edns;
+        let mut r = crate::plugins::reply_to(&request, ResponseCode::BADVERS);
+        r.queries.clear();
+        r
+    } else if query.query_class() != DNSClass::IN {
+        // Cluster data is class IN only; other classes (CHAOS included) are refused.
+        crate::plugins::reply_to(&request, ResponseCode::Refused)
+    } else {
+        handler.handle(&request, info).await
+    };
+    response.metadata.message_type = MessageType::Response;
+    response.metadata.id = id;
+
+    let udp_limit = match &request.edns {
+        Some(edns) => {
+            let size = edns.max_payload().clamp(CLASSIC_UDP_SIZE as u16, MAX_UDP_PAYLOAD);
+            let mut opt = Edns::new();
+            opt.set_max_payload(MAX_UDP_PAYLOAD);
+            opt.set_dnssec_ok(edns.flags().dnssec_ok);
+            response.edns = Some(opt);
+            usize::from(size)
+        }
+        None => {
+            response.edns = None;
+            CLASSIC_UDP_SIZE
+        }
+    };
+    let limit = match info.transport {
+        Transport::Udp => udp_limit,
+        Transport::Tcp => usize::from(u16::MAX),
+    };
+    match encode_within(&mut response, limit) {
+        Some(bytes) => (Some(bytes), Disposition::Answered),
+        None => (
+            Some(header_only(id, opcode, recursion_desired, ResponseCode::ServFail)),
+            Disposition::Answered,
+        ),
+    }
+}
+
+/// A response of only a header: for messages too broken to echo their question.
+fn header_only(id: u16, opcode: OpCode, recursion_desired: bool, rcode: ResponseCode) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    out[0..2].copy_from_slice(&id.to_be_bytes());
+    out[2] = 0x80 | (u8::from(opcode) << 3) | u8::from(recursion_desired);
+    out[3] = rcode.low();
+    out
+}
+
+/// Encodes `response`, dropping records that do not fit in `limit` bytes: answers are kept
+/// first, then authority, then additional. TC is set when an answer or authority record had
+/// to go (losing only additional records is not a truncation, as in miekg/dns).
+fn encode_within(response: &mut Message, limit: usize) -> Option<Vec<u8>> {
+    let full = response.to_vec().ok()?;
+    if full.len() <= limit {
+        return Some(full);
+    }
+    let answers = std::mem::take(&mut response.answers);
+    let authorities = std::mem::take(&mut response.authorities);
+    let additionals = std::mem::take(&mut response.additionals);
+    let mut truncated = false;
+    for (section, records) in [(0, answers), (1, authorities), (2, additionals)] {
+        for record in records {
+            let target = match section {
+                0 => &mut response.answers,
+                1 => &mut response.authorities,
+                _ => &mut response.additionals,
+            };
+            target.push(record);
+            let fits = response.to_vec().ok().is_some_and(|b| b.len() <= limit);
+            if !fits {
+                let target = match section {
+                    0 => &mut response.answers,
+                    1 => &mut response.authorities,
+                    _ => &mut response.additionals,
+                };
+                target.pop();
+                if section < 2 {
+                    truncated = true;
+                }
+            }
+        }
+    }
+    response.metadata.truncation = truncated;
+    let bytes = response.to_vec().ok()?;
+    if bytes.len() <= limit {
+        Some(bytes)
+    } else {
+        // Even the bare question does not fit (a huge OPT): drop the OPT too.
+        response.edns = None;
+        response.to_vec().ok()
+    }
+}
