@@ -27,17 +27,32 @@ impl Resolver {
 /// The plugins of one server block.
 pub struct PluginChain {
     pub resolvers: Vec<Resolver>,
+    pub log: Option<crate::plugins::log::LogPlugin>,
+    pub errors: Option<crate::plugins::errors::ErrorsConfig>,
 }
 
 impl PluginChain {
     fn serve(&self, request: &Message, info: &RequestInfo) -> Message {
-        // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
-        let response = self
-            .resolvers
-            .iter()
-            .find_map(|r| r.resolve(request))
-            .unwrap_or_else(|| reply_to(request, ResponseCode::ServFail));
-        let _ = info;
+        let started = std::time::Instant::now();
+        let response = match self.resolvers.iter().find_map(|r| r.resolve(request)) {
+            Some(response) => response,
+            None => {
+                // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
+                if self.errors.is_some()
+                    && let Some(q) = request.queries.first()
+                {
+                    println!(
+                        "[ERROR] plugin/errors: 2 {} {}: no next plugin found",
+                        q.name(),
+                        q.query_type()
+                    );
+                }
+                reply_to(request, ResponseCode::ServFail)
+            }
+        };
+        if let Some(log) = &self.log {
+            log.emit(request, &response, info, started.elapsed());
+        }
         response
     }
 }

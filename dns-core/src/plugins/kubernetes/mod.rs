@@ -7,6 +7,7 @@ mod handler;
 mod setup;
 
 pub use handler::KubernetesPlugin;
+pub use setup::parse;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,63 @@
+//! What every plugin's setup shares: the error type and argument helpers.
+
+use hickory_proto::rr::Name;
+
+use crate::corefile::{Arg, Directive, Location};
+
+/// A directive the plugin cannot use; says where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {plugin}: {message}")]
+pub struct SetupError {
+    pub location: Location,
+    pub plugin: String,
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(plugin: &str, location: &Location, message: impl Into<String>) -> Self {
+        Self { location: location.clone(), plugin: plugin.to_string(), message: message.into() }
+    }
+}
+
+/// Exactly `n` arguments of `d`, or an error naming the directive.
+pub fn args_exact<'a>(plugin: &str, d: &'a Directive, n: usize) -> Result<&'a [Arg], SetupError> {
+    if d.args.len() != n {
+        let what = if n == 1 { "argument".to_string() } else { format!("{n} arguments") };
+        return Err(SetupError::new(plugin, &d.location, format!("{} needs exactly {what}", d.name)));
+    }
+    Ok(&d.args)
+}
+
+/// A zone argument as a lowercase FQDN.
+pub fn zone_arg(plugin: &str, arg: &Arg) -> Result<Name, SetupError> {
+    let text = arg.value.as_str();
+    if let Ok(key) = crate::corefile::ServerKey::parse(text) {
+        return Ok(key.zone);
+    }
+    Err(SetupError::new(plugin, &arg.location, format!("invalid zone {text:?}")))
+}
+
+/// `30s`, `5m`, `1h`, `500ms` (Go duration syntax, the units CoreDNS users write).
+pub fn duration_arg(plugin: &str, arg: &Arg) -> Result<std::time::Duration, SetupError> {
+    parse_duration(&arg.value)
+        .ok_or_else(|| SetupError::new(plugin, &arg.location, format!("invalid duration {:?}", arg.value)))
+}
+
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
