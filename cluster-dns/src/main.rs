@@ -9,10 +9,17 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tracing::info;
 
+use cluster_dns::snapshot_file::SnapshotFileSource;
 use dns_core::cluster::SnapshotStore;
+use dns_core::plugins::build::{Dependencies, build};
+use dns_core::server::{BoundServer, ServerConfig};
 
 #[derive(Parser, Debug)]
-#[command(name = "cluster-dns", version, about = "Kubernetes cluster DNS (a CoreDNS replacement)")]
+#[command(
+    name = "cluster-dns",
+    version,
+    about = "Kubernetes cluster DNS (a CoreDNS replacement)"
+)]
 struct Args {
     /// The Corefile to serve.
     #[arg(long = "conf", default_value = "/etc/coredns/Corefile")]
@@ -46,22 +53,63 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let store = Arc::new(SnapshotStore::new());
-    let Some(snapshot) = args.snapshot.clone() else {
+    let Some(snapshot_path) = args.snapshot.clone() else {
         bail!("watching the Kubernetes API is not available yet; run with --snapshot <file>");
     };
-    let _ = (snapshot, &store, args.snapshot_poll);
-    info!(conf = %args.conf.display(), "cluster-dns starting");
+    let corefile = dns_core::corefile::load(&args.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut deps = Dependencies::new(store.clone());
+    if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
+        deps.local_ips = vec![ip];
+    }
+    let routers = build(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if routers.is_empty() {
+        bail!("{}: no server blocks", args.conf.display());
+    }
+
+    let source = SnapshotFileSource::new(snapshot_path, store.clone());
+    source.load_initial().map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let mut servers = Vec::new();
+    for router in routers {
+        let bound = BoundServer::bind(ServerConfig::new(router.addr))?;
+        info!(addr = %bound.local_addr(), "listening (udp, tcp)");
+        servers.push((bound, Arc::new(router)));
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(source.watch(args.snapshot_poll, stopped(stop_rx.clone())));
+    for (bound, router) in servers {
+        tasks.spawn(bound.run(router, stopped(stop_rx.clone())));
+    }
+
+    shutdown_signal().await?;
+    info!("stopping: draining in-flight queries");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    info!("stopped");
     Ok(())
 }
 
-#[allow(dead_code)]
-fn context_example() -> anyhow::Result<()> {
-    std::fs::read("x").context("x")?;
+/// SIGTERM (what the kubelet sends) or SIGINT.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
     Ok(())
 }

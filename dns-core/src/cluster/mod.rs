@@ -3,6 +3,11 @@
 pub mod model;
 pub mod records;
 pub mod snapshot;
+#[doc(hidden)]
+pub mod testdata;
+
+#[cfg(test)]
+mod records_tests;
 
 pub use model::*;
 pub use snapshot::{ServiceEntry, Snapshot, SnapshotStore};

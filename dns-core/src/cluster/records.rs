@@ -103,15 +103,22 @@ pub fn answer(
         RecordType::SOA => Ok((Vec::new(), Vec::new())),
         RecordType::NS if ctx.is_apex(qname) => Ok(ctx.ns_records(qname)),
         RecordType::AXFR | RecordType::IXFR => {
-            return Some(Answer { rcode: ResponseCode::Refused, ..Default::default() });
+            return Some(Answer {
+                rcode: ResponseCode::Refused,
+                ..Default::default()
+            });
         }
         // Anything else: does the name exist at all (CoreDNS's "fake A lookup")?
-        _ => address_records(&ctx, qname, RecordType::A, &mut Vec::new()).map(|_| (Vec::new(), Vec::new())),
+        _ => address_records(&ctx, qname, RecordType::A, &mut Vec::new())
+            .map(|_| (Vec::new(), Vec::new())),
     };
     Some(match result {
-        Ok((answers, additionals)) if !answers.is_empty() => {
-            Answer { rcode: ResponseCode::NoError, answers, authorities: Vec::new(), additionals }
-        }
+        Ok((answers, additionals)) if !answers.is_empty() => Answer {
+            rcode: ResponseCode::NoError,
+            answers,
+            authorities: Vec::new(),
+            additionals,
+        },
         Ok(_) => ctx.negative(ResponseCode::NoError),
         Err(NameError) => ctx.negative(ResponseCode::NXDomain),
     })
@@ -135,8 +142,17 @@ struct Ctx<'a> {
 enum Request {
     /// The apex, `svc.<zone>` or `pod.<zone>`: exists, holds no records of its own.
     Empty,
-    Service { namespace: String, service: Option<String>, endpoint: Option<String>, port: Option<String>, protocol: Option<String> },
-    Pod { namespace: String, pod: Option<String> },
+    Service {
+        namespace: String,
+        service: Option<String>,
+        endpoint: Option<String>,
+        port: Option<String>,
+        protocol: Option<String>,
+    },
+    Pod {
+        namespace: String,
+        pod: Option<String>,
+    },
 }
 
 /// One thing a name resolves to, before it becomes a record (CoreDNS's msg.Service).
@@ -164,7 +180,11 @@ impl Ctx<'_> {
     /// Labels of `qname` left of the zone, lowercased, leftmost first.
     fn base_labels(&self, qname: &Name) -> Vec<String> {
         let n = (qname.num_labels() - self.zone.num_labels()) as usize;
-        qname.iter().take(n).map(|l| String::from_utf8_lossy(l).to_ascii_lowercase()).collect()
+        qname
+            .iter()
+            .take(n)
+            .map(|l| String::from_utf8_lossy(l).to_ascii_lowercase())
+            .collect()
     }
 
     fn parse_request(&self, qname: &Name) -> Lookup<Request> {
@@ -190,15 +210,28 @@ impl Ctx<'_> {
             if !rest.is_empty() {
                 return Err(NameError);
             }
-            return Ok(Request::Pod { namespace, pod: name });
+            return Ok(Request::Pod {
+                namespace,
+                pod: name,
+            });
         }
         let (endpoint, port, protocol) = match rest {
             [] => (None, None, None),
             [endpoint] => (Some(endpoint.clone()), None, None),
-            [port, protocol] => (None, Some(strip_underscore(port)), Some(strip_underscore(protocol))),
+            [port, protocol] => (
+                None,
+                Some(strip_underscore(port)),
+                Some(strip_underscore(protocol)),
+            ),
             _ => return Err(NameError),
         };
-        Ok(Request::Service { namespace, service: name, endpoint, port, protocol })
+        Ok(Request::Service {
+            namespace,
+            service: name,
+            endpoint,
+            port,
+            protocol,
+        })
     }
 
     fn namespace_exposed(&self, namespace: &str) -> bool {
@@ -213,11 +246,27 @@ impl Ctx<'_> {
         match self.parse_request(qname)? {
             Request::Empty => Ok(Vec::new()),
             Request::Pod { namespace, pod } => self.pod_targets(&namespace, pod.as_deref()),
-            Request::Service { namespace, service, endpoint, port, protocol } => {
+            Request::Service {
+                namespace,
+                service,
+                endpoint,
+                port,
+                protocol,
+            } => {
                 let Some(service) = service else {
-                    return if self.namespace_exposed(&namespace) { Ok(Vec::new()) } else { Err(NameError) };
+                    return if self.namespace_exposed(&namespace) {
+                        Ok(Vec::new())
+                    } else {
+                        Err(NameError)
+                    };
                 };
-                self.service_targets(&namespace, &service, endpoint.as_deref(), port.as_deref(), protocol.as_deref())
+                self.service_targets(
+                    &namespace,
+                    &service,
+                    endpoint.as_deref(),
+                    port.as_deref(),
+                    protocol.as_deref(),
+                )
             }
         }
     }
@@ -242,7 +291,9 @@ impl Ctx<'_> {
         }
         let entry = self.snapshot.service(namespace, service).ok_or(NameError)?;
         let svc = &entry.service;
-        let domain = self.service_domain(&svc.namespace, &svc.name).ok_or(NameError)?;
+        let domain = self
+            .service_domain(&svc.namespace, &svc.name)
+            .ok_or(NameError)?;
         let port_matches = |p: &Port| {
             port.is_none_or(|want| want.eq_ignore_ascii_case(&p.name))
                 && protocol.is_none_or(|want| want.eq_ignore_ascii_case(p.protocol.as_label()))
@@ -265,7 +316,11 @@ impl Ctx<'_> {
                     n
                 })
                 .ok_or(NameError)?;
-            return Ok(vec![Target { host: Host::Alias(target), port: None, domain }]);
+            return Ok(vec![Target {
+                host: Host::Alias(target),
+                port: None,
+                domain,
+            }]);
         }
 
         let mut targets = Vec::new();
@@ -294,17 +349,29 @@ impl Ctx<'_> {
                         };
                         if slice.ports.is_empty() {
                             if sentinel_matches {
-                                targets.push(Target { host: Host::Ip(*ip), port: None, domain: ep_domain.clone() });
+                                targets.push(Target {
+                                    host: Host::Ip(*ip),
+                                    port: None,
+                                    domain: ep_domain.clone(),
+                                });
                             }
                         } else {
                             for p in slice.ports.iter().filter(|p| port_matches(p)) {
-                                targets.push(Target { host: Host::Ip(*ip), port: Some(p.port), domain: ep_domain.clone() });
+                                targets.push(Target {
+                                    host: Host::Ip(*ip),
+                                    port: Some(p.port),
+                                    domain: ep_domain.clone(),
+                                });
                             }
                         }
                     }
                 }
             }
-            return if targets.is_empty() { Err(NameError) } else { Ok(targets) };
+            return if targets.is_empty() {
+                Err(NameError)
+            } else {
+                Ok(targets)
+            };
         }
 
         if self.options.ignore_empty_service && !has_ready_endpoint(entry) {
@@ -313,14 +380,22 @@ impl Ctx<'_> {
         let ports: Vec<Option<u16>> = if svc.ports.is_empty() {
             if sentinel_matches { vec![None] } else { vec![] }
         } else {
-            svc.ports.iter().filter(|p| port_matches(p)).map(|p| Some(p.port)).collect()
+            svc.ports
+                .iter()
+                .filter(|p| port_matches(p))
+                .map(|p| Some(p.port))
+                .collect()
         };
         if ports.is_empty() {
             return Err(NameError);
         }
         for port in ports {
             for ip in &svc.cluster_ips {
-                targets.push(Target { host: Host::Ip(*ip), port, domain: domain.clone() });
+                targets.push(Target {
+                    host: Host::Ip(*ip),
+                    port,
+                    domain: domain.clone(),
+                });
             }
         }
         Ok(targets)
@@ -352,7 +427,11 @@ impl Ctx<'_> {
             .ok()
             .and_then(|n| n.append_domain(&self.zone).ok())
             .ok_or(NameError)?;
-        let target = Target { host: Host::Ip(ip), port: None, domain };
+        let target = Target {
+            host: Host::Ip(ip),
+            port: None,
+            domain,
+        };
         match self.options.pods {
             PodMode::Insecure => {
                 if self.snapshot.namespace(namespace).is_none() {
@@ -361,8 +440,16 @@ impl Ctx<'_> {
                 Ok(vec![target])
             }
             PodMode::Verified => {
-                let found = self.snapshot.pods_by_ip(&ip).iter().any(|p| p.namespace.eq_ignore_ascii_case(namespace));
-                if found { Ok(vec![target]) } else { Err(NameError) }
+                let found = self
+                    .snapshot
+                    .pods_by_ip(&ip)
+                    .iter()
+                    .any(|p| p.namespace.eq_ignore_ascii_case(namespace));
+                if found {
+                    Ok(vec![target])
+                } else {
+                    Err(NameError)
+                }
             }
             PodMode::Disabled => Err(NameError),
         }
@@ -374,8 +461,12 @@ impl Ctx<'_> {
 
     fn soa(&self) -> Record {
         let ttl = self.options.ttl.min(300);
-        let mname = Name::from_labels([&b"ns"[..], b"dns"]).ok().and_then(|n| n.append_domain(&self.zone).ok());
-        let rname = Name::from_labels([&b"hostmaster"[..]]).ok().and_then(|n| n.append_domain(&self.zone).ok());
+        let mname = Name::from_labels([&b"ns"[..], b"dns"])
+            .ok()
+            .and_then(|n| n.append_domain(&self.zone).ok());
+        let rname = Name::from_labels([&b"hostmaster"[..]])
+            .ok()
+            .and_then(|n| n.append_domain(&self.zone).ok());
         let soa = SOA::new(
             mname.unwrap_or_else(|| self.zone.clone()),
             rname.unwrap_or_else(|| self.zone.clone()),
@@ -389,18 +480,30 @@ impl Ctx<'_> {
     }
 
     fn negative(&self, rcode: ResponseCode) -> Answer {
-        Answer { rcode, answers: Vec::new(), authorities: vec![self.soa()], additionals: Vec::new() }
+        Answer {
+            rcode,
+            answers: Vec::new(),
+            authorities: vec![self.soa()],
+            additionals: Vec::new(),
+        }
     }
 
     fn ns_name(&self) -> Option<Name> {
-        Name::from_labels([&b"ns"[..], b"dns"]).ok()?.append_domain(&self.zone).ok()
+        Name::from_labels([&b"ns"[..], b"dns"])
+            .ok()?
+            .append_domain(&self.zone)
+            .ok()
     }
 
     fn ns_records(&self, qname: &Name) -> (Vec<Record>, Vec<Record>) {
         let Some(ns) = self.ns_name() else {
             return (Vec::new(), Vec::new());
         };
-        let glue = self.ns_addrs.iter().map(|ip| self.record(&ns, address_rdata(*ip))).collect();
+        let glue = self
+            .ns_addrs
+            .iter()
+            .map(|ip| self.record(&ns, address_rdata(*ip)))
+            .collect();
         (vec![self.record(qname, RData::NS(NS(ns)))], glue)
     }
 
@@ -412,7 +515,12 @@ impl Ctx<'_> {
 
 /// A, AAAA and CNAME answers for `qname` (CoreDNS's plugin.A / AAAA / CNAME), following
 /// ExternalName aliases that stay inside the zone.
-fn address_records(ctx: &Ctx<'_>, qname: &Name, qtype: RecordType, chain: &mut Vec<Name>) -> Lookup<Vec<Record>> {
+fn address_records(
+    ctx: &Ctx<'_>,
+    qname: &Name,
+    qtype: RecordType,
+    chain: &mut Vec<Name>,
+) -> Lookup<Vec<Record>> {
     if ctx.is_ns_name(qname) {
         return Ok(ctx
             .ns_addrs
@@ -437,7 +545,9 @@ fn address_records(ctx: &Ctx<'_>, qname: &Name, qtype: RecordType, chain: &mut V
                     continue;
                 }
                 let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
-                if qtype == RecordType::CNAME || !ctx.options.zones.iter().any(|z| z.zone_of(&alias)) {
+                if qtype == RecordType::CNAME
+                    || !ctx.options.zones.iter().any(|z| z.zone_of(&alias))
+                {
                     // Out of zone: the client's resolver follows it.
                     records.push(cname);
                     continue;
@@ -462,10 +572,18 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
     if ctx.is_apex(qname) {
         return Ok((Vec::new(), Vec::new()));
     }
-    let targets: Vec<Target> = ctx.targets(qname)?.into_iter().filter(|t| matches!(t.host, Host::Ip(_))).collect();
+    let targets: Vec<Target> = ctx
+        .targets(qname)?
+        .into_iter()
+        .filter(|t| matches!(t.host, Host::Ip(_)))
+        .collect();
     // All entries share priority 0, so each weighs 100 / their number (CoreDNS counts every
     // entry, port-less and duplicate ones too).
-    let weight = if targets.is_empty() { 0 } else { (100 / targets.len()).max(1) as u16 };
+    let weight = if targets.is_empty() {
+        0
+    } else {
+        (100 / targets.len()).max(1) as u16
+    };
     let mut answers: Vec<Record> = Vec::new();
     let mut additionals: Vec<Record> = Vec::new();
     let mut seen_srv = BTreeSet::new();
@@ -489,7 +607,11 @@ fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
     let base = ctx.base_labels(qname);
     if base.len() == 1 && base[0] == "dns-version" {
         let txt = TXT::new(vec![DNS_SCHEMA_VERSION.to_string()]);
-        return Ok(vec![Record::from_rdata(qname.clone(), DNS_VERSION_TTL, RData::TXT(txt))]);
+        return Ok(vec![Record::from_rdata(
+            qname.clone(),
+            DNS_VERSION_TTL,
+            RData::TXT(txt),
+        )]);
     }
     // The name exists with other types: NODATA; else NXDOMAIN.
     ctx.targets(qname).map(|_| Vec::new())
@@ -500,24 +622,42 @@ fn ptr_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
         // Not a full reverse name: only an existing forward name gives NODATA.
         return ctx.targets(qname).map(|_| Vec::new());
     };
-    let primary = ctx.options.zones.iter().find(|z| !is_reverse(z)).ok_or(NameError)?;
+    let primary = ctx
+        .options
+        .zones
+        .iter()
+        .find(|z| !is_reverse(z))
+        .ok_or(NameError)?;
     let domain = |labels: &[&str]| {
-        Name::from_labels(labels.iter().map(|l| l.as_bytes())).ok().and_then(|n| n.append_domain(primary).ok())
+        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
+            .ok()
+            .and_then(|n| n.append_domain(primary).ok())
     };
     let exposed = |ns: &str| ctx.namespace_exposed(ns);
     // A cluster IP names its service; only when none has it do endpoints count.
-    if let Some(key) = ctx.snapshot.services_by_cluster_ip(&ip).iter().find(|k| exposed(&k.namespace))
+    if let Some(key) = ctx
+        .snapshot
+        .services_by_cluster_ip(&ip)
+        .iter()
+        .find(|k| exposed(&k.namespace))
         && let Some(target) = domain(&[&key.name, &key.namespace, "svc"])
     {
         return Ok(vec![ctx.record(qname, RData::PTR(PTR(target)))]);
     }
     let mut records = Vec::new();
-    for key in ctx.snapshot.services_by_endpoint_ip(&ip).iter().filter(|k| exposed(&k.namespace)) {
+    for key in ctx
+        .snapshot
+        .services_by_endpoint_ip(&ip)
+        .iter()
+        .filter(|k| exposed(&k.namespace))
+    {
         let Some(entry) = ctx.snapshot.service(&key.namespace, &key.name) else {
             continue;
         };
         for ep in entry.slices.iter().flat_map(|s| s.endpoints.iter()) {
-            if !ep.addresses.contains(&ip) || !endpoint_published(ep, entry.service.publish_not_ready_addresses) {
+            if !ep.addresses.contains(&ip)
+                || !endpoint_published(ep, entry.service.publish_not_ready_addresses)
+            {
                 continue;
             }
             let host = ctx.endpoint_name(ep, &ip);
@@ -526,7 +666,11 @@ fn ptr_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
             }
         }
     }
-    if records.is_empty() { Err(NameError) } else { Ok(records) }
+    if records.is_empty() {
+        Err(NameError)
+    } else {
+        Ok(records)
+    }
 }
 
 /// An endpoint is published when ready (an unset condition counts as ready, as the
@@ -540,11 +684,17 @@ fn has_ready_endpoint(entry: &ServiceEntry) -> bool {
         .slices
         .iter()
         .flat_map(|s| s.endpoints.iter())
-        .any(|ep| !ep.addresses.is_empty() && endpoint_published(ep, entry.service.publish_not_ready_addresses))
+        .any(|ep| {
+            !ep.addresses.is_empty()
+                && endpoint_published(ep, entry.service.publish_not_ready_addresses)
+        })
 }
 
 fn matches_family(ip: &IpAddr, qtype: RecordType) -> bool {
-    matches!((ip, qtype), (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA))
+    matches!(
+        (ip, qtype),
+        (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA)
+    )
 }
 
 fn address_rdata(ip: IpAddr) -> RData {
@@ -582,7 +732,8 @@ fn is_reverse(name: &Name) -> bool {
     let labels: Vec<&[u8]> = name.iter().collect();
     match labels.as_slice() {
         [.., a, b] => {
-            b.eq_ignore_ascii_case(b"arpa") && (a.eq_ignore_ascii_case(b"in-addr") || a.eq_ignore_ascii_case(b"ip6"))
+            b.eq_ignore_ascii_case(b"arpa")
+                && (a.eq_ignore_ascii_case(b"in-addr") || a.eq_ignore_ascii_case(b"ip6"))
         }
         _ => false,
     }
@@ -592,7 +743,7 @@ fn is_reverse(name: &Name) -> bool {
 /// under ip6.arpa; anything shorter is not an address.
 fn ip_from_reverse(name: &Name) -> Option<IpAddr> {
     let labels: Vec<&[u8]> = name.iter().collect();
-    let (suffix, rest) = labels.split_at(labels.len().checked_sub(2)?);
+    let (rest, suffix) = labels.split_at(labels.len().checked_sub(2)?);
     if suffix[1].eq_ignore_ascii_case(b"arpa") && suffix[0].eq_ignore_ascii_case(b"in-addr") {
         if rest.len() != 4 {
             return None;

@@ -24,7 +24,9 @@ impl ServerKey {
     pub fn parse(text: &str) -> Result<Self, String> {
         let rest = match text.split_once("://") {
             Some(("dns", rest)) => rest,
-            Some((scheme, _)) => return Err(format!("scheme {scheme}:// is not supported (only dns://)")),
+            Some((scheme, _)) => {
+                return Err(format!("scheme {scheme}:// is not supported (only dns://)"));
+            }
             None => text,
         };
         let (host, port) = split_port(rest)?;
@@ -36,7 +38,11 @@ impl ServerKey {
             name.set_fqdn(true);
             name.to_lowercase()
         };
-        Ok(Self { scheme: Scheme::Dns, zone, port })
+        Ok(Self {
+            scheme: Scheme::Dns,
+            zone,
+            port,
+        })
     }
 }
 
@@ -47,7 +53,9 @@ fn split_port(text: &str) -> Result<(&str, u16), String> {
     }
     match text.rsplit_once(':') {
         Some((host, port)) => {
-            let port = port.parse::<u16>().map_err(|_| format!("invalid port {port:?}"))?;
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| format!("invalid port {port:?}"))?;
             Ok((host, port))
         }
         None => Ok((text, DEFAULT_PORT)),
@@ -56,15 +64,22 @@ fn split_port(text: &str) -> Result<(&str, u16), String> {
 
 /// `198.18.0.0/16` -> `18.198.in-addr.arpa.`: CIDRs on octet (v4) or nibble (v6) boundaries.
 fn reverse_zone(ip: &str, bits: &str) -> Result<Name, String> {
-    let bits: u8 = bits.parse().map_err(|_| format!("invalid prefix length {bits:?}"))?;
-    let addr: IpAddr = ip.parse().map_err(|_| format!("invalid network address {ip:?}"))?;
+    let bits: u8 = bits
+        .parse()
+        .map_err(|_| format!("invalid prefix length {bits:?}"))?;
+    let addr: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("invalid network address {ip:?}"))?;
     let text = match addr {
         IpAddr::V4(v4) => {
             if bits > 32 || bits % 8 != 0 {
                 return Err("IPv4 reverse zones need a prefix of 0, 8, 16, 24 or 32 bits".into());
             }
             let octets = v4.octets();
-            let mut labels: Vec<String> = octets[..usize::from(bits / 8)].iter().map(u8::to_string).collect();
+            let mut labels: Vec<String> = octets[..usize::from(bits / 8)]
+                .iter()
+                .map(u8::to_string)
+                .collect();
             labels.reverse();
             labels.push("in-addr.arpa.".into());
             labels.join(".")
@@ -74,7 +89,11 @@ fn reverse_zone(ip: &str, bits: &str) -> Result<Name, String> {
                 return Err("IPv6 reverse zones need a prefix that is a multiple of 4 bits".into());
             }
             let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();
-            let mut labels: Vec<String> = hex.chars().take(usize::from(bits / 4)).map(String::from).collect();
+            let mut labels: Vec<String> = hex
+                .chars()
+                .take(usize::from(bits / 4))
+                .map(String::from)
+                .collect();
             labels.reverse();
             labels.push("ip6.arpa.".into());
             labels.join(".")

@@ -36,7 +36,11 @@ pub(super) fn lex(
     let (mut line, mut col) = (1u32, 0u32);
     *groups += 1;
     let mut group_line = 1u32;
-    let loc = |line, col| Location { file: file.clone(), line, col };
+    let loc = |line, col| Location {
+        file: file.clone(),
+        line,
+        col,
+    };
     while let Some(c) = chars.next() {
         col += 1;
         if c == '\n' {
@@ -103,7 +107,12 @@ pub(super) fn lex(
             }
         }
         let text = substitute_env(&text, env);
-        tokens.push(Token { text, quoted, location: start, group: *groups });
+        tokens.push(Token {
+            text,
+            quoted,
+            location: start,
+            group: *groups,
+        });
     }
     Ok(tokens)
 }

@@ -111,13 +111,21 @@ impl SourceReader for FsReader {
             return Ok(Vec::new());
         };
         if !file_pattern.contains('*') {
-            return Ok(if pattern.exists() { vec![pattern.to_path_buf()] } else { Vec::new() });
+            return Ok(if pattern.exists() {
+                vec![pattern.to_path_buf()]
+            } else {
+                Vec::new()
+            });
         }
         let dir = pattern.parent().unwrap_or(Path::new("."));
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| glob_match(file_pattern, f)))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| glob_match(file_pattern, f))
+            })
             .collect();
         found.sort();
         Ok(found)
@@ -129,7 +137,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == text,
         Some((prefix, rest)) => {
-            let Some(tail) = text.strip_prefix(prefix) else { return false };
+            let Some(tail) = text.strip_prefix(prefix) else {
+                return false;
+            };
             (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob_match(rest, &tail[i..]))
         }
     }
@@ -141,12 +151,65 @@ pub const SUPPORTED_PLUGINS: &[&str] = &["errors", "log", "kubernetes"];
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,
 /// whatever order the Corefile lists them in.
 pub const PLUGIN_ORDER: &[&str] = &[
-    "root", "metadata", "geoip", "cancel", "tls", "proxyproto", "quic", "grpc_server", "https", "https3",
-    "timeouts", "multisocket", "reload", "nsid", "bufsize", "bind", "debug", "trace", "ready", "health",
-    "pprof", "prometheus", "errors", "log", "dnstap", "local", "dns64", "acl", "any", "chaos",
-    "loadbalance", "tsig", "cache", "rewrite", "header", "dnssec", "autopath", "minimal", "template",
-    "transfer", "hosts", "route53", "azure", "clouddns", "k8s_external", "kubernetes", "file", "auto",
-    "secondary", "etcd", "loop", "forward", "grpc", "erratic", "whoami", "on", "sign", "view", "nomad",
+    "root",
+    "metadata",
+    "geoip",
+    "cancel",
+    "tls",
+    "proxyproto",
+    "quic",
+    "grpc_server",
+    "https",
+    "https3",
+    "timeouts",
+    "multisocket",
+    "reload",
+    "nsid",
+    "bufsize",
+    "bind",
+    "debug",
+    "trace",
+    "ready",
+    "health",
+    "pprof",
+    "prometheus",
+    "errors",
+    "log",
+    "dnstap",
+    "local",
+    "dns64",
+    "acl",
+    "any",
+    "chaos",
+    "loadbalance",
+    "tsig",
+    "cache",
+    "rewrite",
+    "header",
+    "dnssec",
+    "autopath",
+    "minimal",
+    "template",
+    "transfer",
+    "hosts",
+    "route53",
+    "azure",
+    "clouddns",
+    "k8s_external",
+    "kubernetes",
+    "file",
+    "auto",
+    "secondary",
+    "etcd",
+    "loop",
+    "forward",
+    "grpc",
+    "erratic",
+    "whoami",
+    "on",
+    "sign",
+    "view",
+    "nomad",
     "multicluster",
 ];
 
@@ -156,7 +219,11 @@ const MAX_IMPORT_DEPTH: usize = 16;
 
 /// Parses a Corefile from text with no file imports (an `import` of a file is an error): the
 /// entry point for fuzzing and tests.
-pub fn parse_str(source: &str, file_name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Corefile, CorefileError> {
+pub fn parse_str(
+    source: &str,
+    file_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Corefile, CorefileError> {
     struct NoFiles;
     impl SourceReader for NoFiles {
         fn read(&self, _: &Path) -> std::io::Result<String> {
@@ -171,8 +238,10 @@ pub fn parse_str(source: &str, file_name: &str, env: &dyn Fn(&str) -> Option<Str
 
 /// Reads and parses the Corefile at `path`, with the process environment.
 pub fn load(path: &Path) -> Result<Corefile, CorefileError> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|e| CorefileError::Read { file: path.display().to_string(), reason: e.to_string() })?;
+    let source = std::fs::read_to_string(path).map_err(|e| CorefileError::Read {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     parse(&source, path, &|k| std::env::var(k).ok(), &FsReader)
 }
 
@@ -188,16 +257,29 @@ pub fn parse(
     let tokens = lex(source, &file, env, &mut groups)?;
     let mut snippets = Vec::new();
     let tokens = take_snippets(tokens, &mut snippets)?;
-    let mut ctx = ImportCtx { snippets: &snippets, env, reader, stack: vec![path.to_path_buf()], groups };
+    let mut ctx = ImportCtx {
+        snippets: &snippets,
+        env,
+        reader,
+        stack: vec![path.to_path_buf()],
+        groups,
+    };
     let tokens = ctx.expand(tokens, path)?;
-    let blocks = Parser { tokens: &tokens, pos: 0 }.server_blocks()?;
+    let blocks = Parser {
+        tokens: &tokens,
+        pos: 0,
+    }
+    .server_blocks()?;
     Ok(Corefile { blocks })
 }
 
 type Snippet = (String, Location, Vec<Token>);
 
 /// Removes top-level `(name) { ... }` definitions, keeping their tokens for `import name`.
-fn take_snippets(tokens: Vec<Token>, snippets: &mut Vec<Snippet>) -> Result<Vec<Token>, CorefileError> {
+fn take_snippets(
+    tokens: Vec<Token>,
+    snippets: &mut Vec<Snippet>,
+) -> Result<Vec<Token>, CorefileError> {
     let mut out = Vec::with_capacity(tokens.len());
     let mut i = 0;
     let mut depth = 0usize;
@@ -284,7 +366,11 @@ impl ImportCtx<'_> {
                 continue;
             }
             let Some(arg) = tokens.get(i + 1).filter(|a| a.group == t.group) else {
-                return Err(CorefileError::Import(t.location.clone(), String::new(), "missing argument".into()));
+                return Err(CorefileError::Import(
+                    t.location.clone(),
+                    String::new(),
+                    "missing argument".into(),
+                ));
             };
             if self.stack.len() > MAX_IMPORT_DEPTH {
                 return Err(CorefileError::TooDeep(t.location.clone(), MAX_IMPORT_DEPTH));
@@ -302,10 +388,9 @@ impl ImportCtx<'_> {
             } else {
                 let base = path.parent().unwrap_or(Path::new("."));
                 let pattern = base.join(&arg.text);
-                let files = self
-                    .reader
-                    .glob(&pattern)
-                    .map_err(|e| CorefileError::Import(arg.location.clone(), arg.text.clone(), e.to_string()))?;
+                let files = self.reader.glob(&pattern).map_err(|e| {
+                    CorefileError::Import(arg.location.clone(), arg.text.clone(), e.to_string())
+                })?;
                 if files.is_empty() && !arg.text.contains('*') {
                     return Err(CorefileError::Import(
                         arg.location.clone(),
@@ -315,10 +400,17 @@ impl ImportCtx<'_> {
                 }
                 for file in files {
                     if self.stack.contains(&file) {
-                        return Err(CorefileError::ImportCycle(arg.location.clone(), file.display().to_string()));
+                        return Err(CorefileError::ImportCycle(
+                            arg.location.clone(),
+                            file.display().to_string(),
+                        ));
                     }
                     let text = self.reader.read(&file).map_err(|e| {
-                        CorefileError::Import(arg.location.clone(), file.display().to_string(), e.to_string())
+                        CorefileError::Import(
+                            arg.location.clone(),
+                            file.display().to_string(),
+                            e.to_string(),
+                        )
                     })?;
                     let name: Arc<str> = file.display().to_string().into();
                     let imported = lex(&text, &name, self.env, &mut self.groups)?;
@@ -353,7 +445,10 @@ impl Parser<'_> {
         let mut blocks = Vec::new();
         while let Some(first) = self.peek().cloned() {
             if first.is_open() || first.is_close() {
-                return Err(CorefileError::Unexpected(first.location.clone(), first.text.clone()));
+                return Err(CorefileError::Unexpected(
+                    first.location.clone(),
+                    first.text.clone(),
+                ));
             }
             let mut keys = Vec::new();
             while let Some(t) = self.peek() {
@@ -363,13 +458,17 @@ impl Parser<'_> {
                 if t.is_close() || (t.group != first.group && !keys.is_empty()) {
                     // Keys end at the line end; the block must open on the same line.
                     if t.is_close() {
-                        return Err(CorefileError::Unexpected(t.location.clone(), t.text.clone()));
+                        return Err(CorefileError::Unexpected(
+                            t.location.clone(),
+                            t.text.clone(),
+                        ));
                     }
                     return Err(CorefileError::MissingBlock(first.location.clone()));
                 }
                 for part in t.text.split(',').filter(|p| !p.is_empty()) {
-                    let key = ServerKey::parse(part)
-                        .map_err(|reason| CorefileError::InvalidKey(t.location.clone(), part.to_string(), reason))?;
+                    let key = ServerKey::parse(part).map_err(|reason| {
+                        CorefileError::InvalidKey(t.location.clone(), part.to_string(), reason)
+                    })?;
                     keys.push(key);
                 }
                 self.pos += 1;
@@ -379,7 +478,11 @@ impl Parser<'_> {
             };
             self.pos += 1;
             let directives = self.directives(&open, 1)?;
-            blocks.push(ServerBlock { keys, directives, location: first.location.clone() });
+            blocks.push(ServerBlock {
+                keys,
+                directives,
+                location: first.location.clone(),
+            });
         }
         Ok(blocks)
     }
@@ -399,7 +502,10 @@ impl Parser<'_> {
                 return Ok(out);
             }
             if name.is_open() {
-                return Err(CorefileError::Unexpected(name.location.clone(), name.text.clone()));
+                return Err(CorefileError::Unexpected(
+                    name.location.clone(),
+                    name.text.clone(),
+                ));
             }
             let mut args = Vec::new();
             let mut block = Vec::new();
@@ -412,9 +518,17 @@ impl Parser<'_> {
                     block = self.directives(&t, depth + 1)?;
                     break;
                 }
-                args.push(Arg { value: t.text.clone(), location: t.location.clone() });
+                args.push(Arg {
+                    value: t.text.clone(),
+                    location: t.location.clone(),
+                });
             }
-            out.push(Directive { name: name.text.clone(), args, block, location: name.location.clone() });
+            out.push(Directive {
+                name: name.text.clone(),
+                args,
+                block,
+                location: name.location.clone(),
+            });
         }
     }
 }
@@ -427,9 +541,15 @@ pub fn check_plugins(corefile: &Corefile) -> Result<(), CorefileError> {
                 continue;
             }
             if PLUGIN_ORDER.contains(&d.name.as_str()) {
-                return Err(CorefileError::UnsupportedPlugin(d.location.clone(), d.name.clone()));
+                return Err(CorefileError::UnsupportedPlugin(
+                    d.location.clone(),
+                    d.name.clone(),
+                ));
             }
-            return Err(CorefileError::UnknownPlugin(d.location.clone(), d.name.clone()));
+            return Err(CorefileError::UnknownPlugin(
+                d.location.clone(),
+                d.name.clone(),
+            ));
         }
     }
     Ok(())

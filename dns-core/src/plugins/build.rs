@@ -17,9 +17,16 @@ pub enum BuildError {
     #[error(transparent)]
     Setup(#[from] SetupError),
     #[error("{location}: zone {zone} on port {port} is already served by another server block")]
-    DuplicateZone { location: crate::corefile::Location, zone: String, port: u16 },
+    DuplicateZone {
+        location: crate::corefile::Location,
+        zone: String,
+        port: u16,
+    },
     #[error("{location}: plugin {plugin:?} appears twice in one server block")]
-    DuplicatePlugin { location: crate::corefile::Location, plugin: String },
+    DuplicatePlugin {
+        location: crate::corefile::Location,
+        plugin: String,
+    },
 }
 
 /// What the plugins need from the process.
@@ -33,7 +40,11 @@ pub struct Dependencies {
 
 impl Dependencies {
     pub fn new(store: Arc<SnapshotStore>) -> Self {
-        Self { store, local_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)], listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED) }
+        Self {
+            store,
+            local_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
     }
 }
 
@@ -56,7 +67,10 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
         }
         for (port, zones) in ports {
             let chain = Arc::new(build_chain(block, &zones, deps)?);
-            by_port.entry(port).or_default().push(ServerBlock { zones, chain });
+            by_port
+                .entry(port)
+                .or_default()
+                .push(ServerBlock { zones, chain });
         }
     }
     Ok(by_port
@@ -70,17 +84,28 @@ fn build_chain(
     zones: &[hickory_proto::rr::Name],
     deps: &Dependencies,
 ) -> Result<PluginChain, BuildError> {
-    let mut chain = PluginChain { resolvers: Vec::new(), log: None, errors: None };
+    let mut chain = PluginChain {
+        resolvers: Vec::new(),
+        log: None,
+        errors: None,
+    };
     let mut names = std::collections::BTreeSet::new();
     for d in &block.directives {
         // log may repeat (several rules); the rest appear once per block.
         if d.name != "log" && !names.insert(d.name.clone()) {
-            return Err(BuildError::DuplicatePlugin { location: d.location.clone(), plugin: d.name.clone() });
+            return Err(BuildError::DuplicatePlugin {
+                location: d.location.clone(),
+                plugin: d.name.clone(),
+            });
         }
         match d.name.as_str() {
             "kubernetes" => {
                 let config = kubernetes::parse(d, zones)?;
-                let plugin = kubernetes::KubernetesPlugin::new(config, deps.store.clone(), deps.local_ips.clone());
+                let plugin = kubernetes::KubernetesPlugin::new(
+                    config,
+                    deps.store.clone(),
+                    deps.local_ips.clone(),
+                );
                 chain.resolvers.push(Resolver::Kubernetes(plugin));
             }
             "log" => {

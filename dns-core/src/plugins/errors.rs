@@ -34,10 +34,18 @@ pub fn parse(directive: &Directive) -> Result<ErrorsConfig, SetupError> {
                 let (period, pattern, level) = match option.args.as_slice() {
                     [p, r] => (p, r, "error".to_string()),
                     [p, r, l] => (p, r, l.value.clone()),
-                    _ => return Err(err(&option.location, "consolidate needs DURATION REGEXP [LEVEL]")),
+                    _ => {
+                        return Err(err(
+                            &option.location,
+                            "consolidate needs DURATION REGEXP [LEVEL]",
+                        ));
+                    }
                 };
                 if !matches!(level.as_str(), "warning" | "error" | "info" | "debug") {
-                    return Err(err(&option.location, "consolidate level must be warning, error, info or debug"));
+                    return Err(err(
+                        &option.location,
+                        "consolidate level must be warning, error, info or debug",
+                    ));
                 }
                 config.consolidate.push(Consolidate {
                     period: duration_arg(PLUGIN, period)?,
@@ -45,7 +53,12 @@ pub fn parse(directive: &Directive) -> Result<ErrorsConfig, SetupError> {
                     level,
                 });
             }
-            other => return Err(err(&option.location, &format!("unknown property {other:?}"))),
+            other => {
+                return Err(err(
+                    &option.location,
+                    &format!("unknown property {other:?}"),
+                ));
+            }
         }
     }
     Ok(config)

@@ -13,8 +13,7 @@ use crate::server::RequestInfo;
 const PLUGIN: &str = "log";
 
 /// CoreDNS's `{common}` format, the default.
-pub const COMMON_FORMAT: &str =
-    r#"{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}"#;
+pub const COMMON_FORMAT: &str = r#"{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration}"#;
 /// CoreDNS's `{combined}` format: common plus the request's opcode.
 pub const COMBINED_FORMAT: &str = r#"{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" {rcode} {>rflags} {rsize} {duration} "{>opcode}""#;
 
@@ -27,7 +26,11 @@ pub struct Classes {
 }
 
 impl Classes {
-    const ALL: Classes = Classes { success: true, denial: true, error: true };
+    const ALL: Classes = Classes {
+        success: true,
+        denial: true,
+        error: true,
+    };
 
     fn admits(&self, rcode: ResponseCode, answered: bool) -> bool {
         match rcode {
@@ -67,16 +70,26 @@ pub fn parse(directive: &Directive) -> Result<LogPlugin, SetupError> {
     let zones = if args.is_empty() {
         vec![Name::root()]
     } else {
-        args.iter().map(|a| zone_arg(PLUGIN, a)).collect::<Result<_, _>>()?
+        args.iter()
+            .map(|a| zone_arg(PLUGIN, a))
+            .collect::<Result<_, _>>()?
     };
     let mut classes = Classes::default();
     let mut any_class = false;
     for option in &directive.block {
         if option.name != "class" {
-            return Err(SetupError::new(PLUGIN, &option.location, format!("unknown property {:?}", option.name)));
+            return Err(SetupError::new(
+                PLUGIN,
+                &option.location,
+                format!("unknown property {:?}", option.name),
+            ));
         }
         if option.args.is_empty() {
-            return Err(SetupError::new(PLUGIN, &option.location, "class needs success, denial, error or all"));
+            return Err(SetupError::new(
+                PLUGIN,
+                &option.location,
+                "class needs success, denial, error or all",
+            ));
         }
         for a in &option.args {
             any_class = true;
@@ -86,7 +99,11 @@ pub fn parse(directive: &Directive) -> Result<LogPlugin, SetupError> {
                 "denial" => classes.denial = true,
                 "error" => classes.error = true,
                 other => {
-                    return Err(SetupError::new(PLUGIN, &a.location, format!("invalid class {other:?}")));
+                    return Err(SetupError::new(
+                        PLUGIN,
+                        &a.location,
+                        format!("invalid class {other:?}"),
+                    ));
                 }
             }
         }
@@ -94,18 +111,35 @@ pub fn parse(directive: &Directive) -> Result<LogPlugin, SetupError> {
     if !any_class {
         classes = Classes::ALL;
     }
-    Ok(LogPlugin { rules: vec![LogRule { zones, format, classes }] })
+    Ok(LogPlugin {
+        rules: vec![LogRule {
+            zones,
+            format,
+            classes,
+        }],
+    })
 }
 
 impl LogPlugin {
     /// Writes the log line for this exchange to stdout, as CoreDNS does.
-    pub fn emit(&self, request: &Message, response: &Message, info: &RequestInfo, duration: Duration) {
-        let Some(query) = request.queries.first() else { return };
+    pub fn emit(
+        &self,
+        request: &Message,
+        response: &Message,
+        info: &RequestInfo,
+        duration: Duration,
+    ) {
+        let Some(query) = request.queries.first() else {
+            return;
+        };
         for rule in &self.rules {
             if !rule.zones.iter().any(|z| z.zone_of(query.name())) {
                 continue;
             }
-            if !rule.classes.admits(response.metadata.response_code, !response.answers.is_empty()) {
+            if !rule.classes.admits(
+                response.metadata.response_code,
+                !response.answers.is_empty(),
+            ) {
                 continue;
             }
             let line = render(&rule.format, request, response, info, duration);
@@ -117,7 +151,13 @@ impl LogPlugin {
 }
 
 /// Renders a CoreDNS log format with this exchange's values.
-pub fn render(format: &str, request: &Message, response: &Message, info: &RequestInfo, duration: Duration) -> String {
+pub fn render(
+    format: &str,
+    request: &Message,
+    response: &Message,
+    info: &RequestInfo,
+    duration: Duration,
+) -> String {
     let query = request.queries.first();
     let edns = request.edns.as_ref();
     let response_size = response.to_vec().map(|b| b.len()).unwrap_or(0);
@@ -150,8 +190,12 @@ pub fn render(format: &str, request: &Message, response: &Message, info: &Reques
             "port" => info.src.port().to_string(),
             "local" => info.local.ip().to_string(),
             ">id" => request.metadata.id.to_string(),
-            "type" => query.map(|q| q.query_type().to_string()).unwrap_or_default(),
-            "class" => query.map(|q| q.query_class().to_string()).unwrap_or_default(),
+            "type" => query
+                .map(|q| q.query_type().to_string())
+                .unwrap_or_default(),
+            "class" => query
+                .map(|q| q.query_class().to_string())
+                .unwrap_or_default(),
             "name" => query.map(|q| q.name().to_string()).unwrap_or_default(),
             "proto" => info.transport.as_str().to_string(),
             "size" => info.request_size.to_string(),
@@ -160,7 +204,9 @@ pub fn render(format: &str, request: &Message, response: &Message, info: &Reques
             "rcode" => rcode_name(response.metadata.response_code),
             ">rflags" => flags.join(","),
             "rsize" => response_size.to_string(),
-            "duration" => format!("{:.9}s", duration.as_secs_f64()).trim_end_matches('0').to_string(),
+            "duration" => format!("{:.9}s", duration.as_secs_f64())
+                .trim_end_matches('0')
+                .to_string(),
             ">opcode" => request.metadata.op_code.to_string(),
             other => format!("{{{other}}}"),
         };

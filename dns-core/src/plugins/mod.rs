@@ -12,7 +12,11 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 
 /// A response skeleton for `request`: same ID, opcode, RD and question; no records.
 pub fn reply_to(request: &Message, rcode: ResponseCode) -> Message {
-    let mut response = Message::new(request.metadata.id, MessageType::Response, request.metadata.op_code);
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
     response.metadata.recursion_desired = request.metadata.recursion_desired;
     response.metadata.checking_disabled = request.metadata.checking_disabled;
     response.metadata.response_code = rcode;

@@ -15,15 +15,27 @@ pub struct SetupError {
 
 impl SetupError {
     pub fn new(plugin: &str, location: &Location, message: impl Into<String>) -> Self {
-        Self { location: location.clone(), plugin: plugin.to_string(), message: message.into() }
+        Self {
+            location: location.clone(),
+            plugin: plugin.to_string(),
+            message: message.into(),
+        }
     }
 }
 
 /// Exactly `n` arguments of `d`, or an error naming the directive.
 pub fn args_exact<'a>(plugin: &str, d: &'a Directive, n: usize) -> Result<&'a [Arg], SetupError> {
     if d.args.len() != n {
-        let what = if n == 1 { "argument".to_string() } else { format!("{n} arguments") };
-        return Err(SetupError::new(plugin, &d.location, format!("{} needs exactly {what}", d.name)));
+        let what = if n == 1 {
+            "argument".to_string()
+        } else {
+            format!("{n} arguments")
+        };
+        return Err(SetupError::new(
+            plugin,
+            &d.location,
+            format!("{} needs exactly {what}", d.name),
+        ));
     }
     Ok(&d.args)
 }
@@ -34,13 +46,22 @@ pub fn zone_arg(plugin: &str, arg: &Arg) -> Result<Name, SetupError> {
     if let Ok(key) = crate::corefile::ServerKey::parse(text) {
         return Ok(key.zone);
     }
-    Err(SetupError::new(plugin, &arg.location, format!("invalid zone {text:?}")))
+    Err(SetupError::new(
+        plugin,
+        &arg.location,
+        format!("invalid zone {text:?}"),
+    ))
 }
 
 /// `30s`, `5m`, `1h`, `500ms` (Go duration syntax, the units CoreDNS users write).
 pub fn duration_arg(plugin: &str, arg: &Arg) -> Result<std::time::Duration, SetupError> {
-    parse_duration(&arg.value)
-        .ok_or_else(|| SetupError::new(plugin, &arg.location, format!("invalid duration {:?}", arg.value)))
+    parse_duration(&arg.value).ok_or_else(|| {
+        SetupError::new(
+            plugin,
+            &arg.location,
+            format!("invalid duration {:?}", arg.value),
+        )
+    })
 }
 
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {

@@ -74,7 +74,9 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn new(addr: SocketAddr) -> Self {
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         Self {
             addr,
             udp_workers: workers,
@@ -89,7 +91,11 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr} ({proto}): {source}")]
-    Bind { addr: SocketAddr, proto: &'static str, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        proto: &'static str,
+        source: std::io::Error,
+    },
 }
 
 /// Sockets bound and ready: binding errors (address in use) surface before serving starts.
@@ -107,17 +113,32 @@ impl BoundServer {
                 s.listen(1024)?;
                 TcpListener::from_std(s.into())
             })
-            .map_err(|source| ServerError::Bind { addr, proto: "tcp", source })?;
+            .map_err(|source| ServerError::Bind {
+                addr,
+                proto: "tcp",
+                source,
+            })?;
         // Port 0 picks a port for TCP; the UDP sockets take the same one.
-        let addr = SocketAddr::new(addr.ip(), tcp.local_addr().map(|a| a.port()).unwrap_or(addr.port()));
+        let addr = SocketAddr::new(
+            addr.ip(),
+            tcp.local_addr().map(|a| a.port()).unwrap_or(addr.port()),
+        );
         let mut udp = Vec::new();
         for _ in 0..config.udp_workers.max(1) {
             let socket = reuseport_socket(addr, Type::DGRAM)
                 .and_then(|s| UdpSocket::from_std(s.into()))
-                .map_err(|source| ServerError::Bind { addr, proto: "udp", source })?;
+                .map_err(|source| ServerError::Bind {
+                    addr,
+                    proto: "udp",
+                    source,
+                })?;
             udp.push(socket);
         }
-        Ok(Self { config: ServerConfig { addr, ..config }, udp, tcp })
+        Ok(Self {
+            config: ServerConfig { addr, ..config },
+            udp,
+            tcp,
+        })
     }
 
     /// The address actually bound (the real port when the config asked for port 0).
@@ -131,20 +152,37 @@ impl BoundServer {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for socket in self.udp {
-            tasks.spawn(udp_loop(socket, handler.clone(), self.config.addr, stop_rx.clone()));
+            tasks.spawn(udp_loop(
+                socket,
+                handler.clone(),
+                self.config.addr,
+                stop_rx.clone(),
+            ));
         }
-        tasks.spawn(tcp_accept_loop(self.tcp, handler, self.config.clone(), stop_rx));
+        tasks.spawn(tcp_accept_loop(
+            self.tcp,
+            handler,
+            self.config.clone(),
+            stop_rx,
+        ));
         shutdown.await;
         let _ = stop_tx.send(true);
         let drain = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(self.config.drain_timeout, drain).await.is_err() {
+        if tokio::time::timeout(self.config.drain_timeout, drain)
+            .await
+            .is_err()
+        {
             warn!(addr = %self.config.addr, "in-flight queries did not finish within the drain timeout");
         }
     }
 }
 
 fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
-    let proto = if ty == Type::STREAM { Protocol::TCP } else { Protocol::UDP };
+    let proto = if ty == Type::STREAM {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
     let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
     socket.set_reuse_address(true)?;
     // One socket per worker, and a new process can bind beside the old one on upgrade.
@@ -157,7 +195,12 @@ fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
-async fn udp_loop<H: Handler>(socket: UdpSocket, handler: Arc<H>, local: SocketAddr, mut stop: watch::Receiver<bool>) {
+async fn udp_loop<H: Handler>(
+    socket: UdpSocket,
+    handler: Arc<H>,
+    local: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 65535];
     loop {
         let received = tokio::select! {
@@ -172,7 +215,12 @@ async fn udp_loop<H: Handler>(socket: UdpSocket, handler: Arc<H>, local: SocketA
                 continue;
             }
         };
-        let info = RequestInfo { src, local, transport: Transport::Udp, request_size: len };
+        let info = RequestInfo {
+            src,
+            local,
+            transport: Transport::Udp,
+            request_size: len,
+        };
         if let (Some(reply), _) = respond(handler.as_ref(), &buf[..len], &info).await
             && let Err(e) = socket.send_to(&reply, src).await
         {
@@ -246,7 +294,12 @@ async fn tcp_connection<H: Handler>(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let info = RequestInfo { src, local, transport: Transport::Tcp, request_size: len };
+        let info = RequestInfo {
+            src,
+            local,
+            transport: Transport::Tcp,
+            request_size: len,
+        };
         let (reply, disposition) = respond(handler.as_ref(), &buf, &info).await;
         let Some(reply) = reply else {
             if disposition == Disposition::Dropped {
@@ -254,7 +307,9 @@ async fn tcp_connection<H: Handler>(
             }
             continue;
         };
-        let Ok(reply_len) = u16::try_from(reply.len()) else { return };
+        let Ok(reply_len) = u16::try_from(reply.len()) else {
+            return;
+        };
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&reply_len.to_be_bytes());
         framed.extend_from_slice(&reply);

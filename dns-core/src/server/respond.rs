@@ -23,7 +23,11 @@ pub enum Disposition {
 }
 
 /// Runs the whole answer path for one message. `None` means send nothing.
-pub async fn respond<H: Handler>(handler: &H, bytes: &[u8], info: &RequestInfo) -> (Option<Vec<u8>>, Disposition) {
+pub async fn respond<H: Handler>(
+    handler: &H,
+    bytes: &[u8],
+    info: &RequestInfo,
+) -> (Option<Vec<u8>>, Disposition) {
     if bytes.len() < HEADER_LEN {
         return (None, Disposition::Dropped);
     }
@@ -38,19 +42,51 @@ pub async fn respond<H: Handler>(handler: &H, bytes: &[u8], info: &RequestInfo) 
     // miekg/dns's default accept function: only QUERY and NOTIFY get past it; anything but one
     // question, or more records than a query carries, is FORMERR.
     if opcode != OpCode::Query {
-        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::NotImp)), Disposition::Rejected);
+        return (
+            Some(header_only(
+                id,
+                opcode,
+                recursion_desired,
+                ResponseCode::NotImp,
+            )),
+            Disposition::Rejected,
+        );
     }
     if count(4) != 1 || count(6) > 1 || count(8) > 1 || count(10) > 2 {
-        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+        return (
+            Some(header_only(
+                id,
+                opcode,
+                recursion_desired,
+                ResponseCode::FormErr,
+            )),
+            Disposition::Rejected,
+        );
     }
     let request = match Message::from_vec(bytes) {
         Ok(m) => m,
         Err(_) => {
-            return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+            return (
+                Some(header_only(
+                    id,
+                    opcode,
+                    recursion_desired,
+                    ResponseCode::FormErr,
+                )),
+                Disposition::Rejected,
+            );
         }
     };
     let Some(query) = request.queries.first() else {
-        return (Some(header_only(id, opcode, recursion_desired, ResponseCode::FormErr)), Disposition::Rejected);
+        return (
+            Some(header_only(
+                id,
+                opcode,
+                recursion_desired,
+                ResponseCode::FormErr,
+            )),
+            Disposition::Rejected,
+        );
     };
 
     let mut response = if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
@@ -70,7 +106,9 @@ pub async fn respond<H: Handler>(handler: &H, bytes: &[u8], info: &RequestInfo) 
 
     let udp_limit = match &request.edns {
         Some(edns) => {
-            let size = edns.max_payload().clamp(CLASSIC_UDP_SIZE as u16, MAX_UDP_PAYLOAD);
+            let size = edns
+                .max_payload()
+                .clamp(CLASSIC_UDP_SIZE as u16, MAX_UDP_PAYLOAD);
             let mut opt = Edns::new();
             opt.set_max_payload(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.flags().dnssec_ok);
@@ -89,7 +127,12 @@ pub async fn respond<H: Handler>(handler: &H, bytes: &[u8], info: &RequestInfo) 
     match encode_within(&mut response, limit) {
         Some(bytes) => (Some(bytes), Disposition::Answered),
         None => (
-            Some(header_only(id, opcode, recursion_desired, ResponseCode::ServFail)),
+            Some(header_only(
+                id,
+                opcode,
+                recursion_desired,
+                ResponseCode::ServFail,
+            )),
             Disposition::Answered,
         ),
     }

@@ -42,11 +42,18 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
         let zone = zone_arg(PLUGIN, arg)?;
         // CoreDNS keeps only the zones the server block serves.
         if !block_zones.iter().any(|b| b.zone_of(&zone)) {
-            return Err(err(&arg.location, format!("zone {zone} is not inside this server block's zones")));
+            return Err(err(
+                &arg.location,
+                format!("zone {zone} is not inside this server block's zones"),
+            ));
         }
         zones.push(zone);
     }
-    config.records.zones = if zones.is_empty() { block_zones.to_vec() } else { zones };
+    config.records.zones = if zones.is_empty() {
+        block_zones.to_vec()
+    } else {
+        zones
+    };
 
     for option in &directive.block {
         let loc = &option.location;

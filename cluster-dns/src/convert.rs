@@ -1,0 +1,258 @@
+//! Full Kubernetes API objects (k8s-openapi) -> the compact dns-core model. The only place
+//! that knows API types; pure, so every rule is a table test.
+
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+
+use dns_core::cluster::{
+    AddressType, Endpoint, EndpointConditions, EndpointSlice, IpFamily, Namespace, Pod, Port,
+    Protocol, Service, ServiceType, TargetRef,
+};
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Why an object cannot be used. The object is skipped; the rest of the state is kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("metadata.{0} is missing")]
+    MissingMetadata(&'static str),
+    #[error("unknown service type {0:?}")]
+    UnknownServiceType(String),
+    #[error("unknown protocol {0:?}")]
+    UnknownProtocol(String),
+    #[error("invalid port {0}")]
+    InvalidPort(i32),
+    #[error("invalid cluster IP {0:?}")]
+    InvalidClusterIp(String),
+    #[error("label {SERVICE_NAME_LABEL} is missing")]
+    MissingServiceName,
+    #[error("unknown address type {0:?}")]
+    UnknownAddressType(String),
+    #[error("ExternalName service without spec.externalName")]
+    MissingExternalName,
+}
+
+fn meta(
+    m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<(String, String), ConvertError> {
+    let name = m
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or(ConvertError::MissingMetadata("name"))?;
+    let namespace = m
+        .namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or(ConvertError::MissingMetadata("namespace"))?;
+    Ok((namespace, name))
+}
+
+fn protocol(p: Option<&str>) -> Result<Protocol, ConvertError> {
+    match p {
+        None | Some("TCP") => Ok(Protocol::Tcp),
+        Some("UDP") => Ok(Protocol::Udp),
+        Some("SCTP") => Ok(Protocol::Sctp),
+        Some(other) => Err(ConvertError::UnknownProtocol(other.to_string())),
+    }
+}
+
+fn port_number(p: i32) -> Result<u16, ConvertError> {
+    u16::try_from(p)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or(ConvertError::InvalidPort(p))
+}
+
+pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
+    let (namespace, name) = meta(&svc.metadata)?;
+    let spec = svc.spec.clone().unwrap_or_default();
+    let service_type = match spec.type_.as_deref() {
+        None | Some("ClusterIP") => ServiceType::ClusterIp,
+        Some("NodePort") => ServiceType::NodePort,
+        Some("LoadBalancer") => ServiceType::LoadBalancer,
+        Some("ExternalName") => ServiceType::ExternalName,
+        Some(other) => return Err(ConvertError::UnknownServiceType(other.to_string())),
+    };
+    let ips: Vec<String> = match (&spec.cluster_ips, &spec.cluster_ip) {
+        (Some(list), _) if !list.is_empty() => list.clone(),
+        (_, Some(ip)) => vec![ip.clone()],
+        _ => Vec::new(),
+    };
+    let headless = ips.iter().any(|ip| ip == "None");
+    let mut cluster_ips = Vec::new();
+    if service_type != ServiceType::ExternalName && !headless {
+        for ip in ips.iter().filter(|ip| !ip.is_empty()) {
+            cluster_ips.push(
+                ip.parse::<IpAddr>()
+                    .map_err(|_| ConvertError::InvalidClusterIp(ip.clone()))?,
+            );
+        }
+    }
+    let ports = spec
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            Ok(Port {
+                name: p.name.clone().unwrap_or_default(),
+                port: port_number(p.port)?,
+                protocol: protocol(p.protocol.as_deref())?,
+            })
+        })
+        .collect::<Result<Vec<_>, ConvertError>>()?;
+    let external_name = match service_type {
+        ServiceType::ExternalName => Some(
+            spec.external_name
+                .filter(|n| !n.is_empty())
+                .map(|n| n.trim_end_matches('.').to_string())
+                .ok_or(ConvertError::MissingExternalName)?,
+        ),
+        _ => None,
+    };
+    let ip_families = spec
+        .ip_families
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| match f.as_str() {
+            "IPv4" => Some(IpFamily::V4),
+            "IPv6" => Some(IpFamily::V6),
+            _ => None,
+        })
+        .collect();
+    Ok(Service {
+        namespace,
+        name,
+        service_type,
+        cluster_ips,
+        headless: headless && service_type != ServiceType::ExternalName,
+        ip_families,
+        ports,
+        external_name,
+        publish_not_ready_addresses: spec.publish_not_ready_addresses.unwrap_or(false),
+    })
+}
+
+/// A slice, and the addresses dropped from it (each with why) — one bad address does not
+/// cost the other endpoints.
+pub fn endpoint_slice(
+    slice: &discovery::EndpointSlice,
+) -> Result<(EndpointSlice, Vec<String>), ConvertError> {
+    let (namespace, name) = meta(&slice.metadata)?;
+    let service_name = slice
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .ok_or(ConvertError::MissingServiceName)?;
+    let address_type = match slice.address_type.as_str() {
+        "IPv4" => AddressType::Ipv4,
+        "IPv6" => AddressType::Ipv6,
+        "FQDN" => AddressType::Fqdn,
+        other => return Err(ConvertError::UnknownAddressType(other.to_string())),
+    };
+    let mut warnings = Vec::new();
+    let mut endpoints = Vec::new();
+    for ep in &slice.endpoints {
+        let mut addresses = Vec::new();
+        for a in &ep.addresses {
+            match a.parse::<IpAddr>() {
+                Ok(ip @ IpAddr::V4(_)) if address_type == AddressType::Ipv4 => addresses.push(ip),
+                Ok(ip @ IpAddr::V6(_)) if address_type == AddressType::Ipv6 => addresses.push(ip),
+                _ if address_type == AddressType::Fqdn => {}
+                _ => warnings.push(format!(
+                    "address {a:?} is not an {} address; skipped",
+                    slice.address_type
+                )),
+            }
+        }
+        let conditions = ep.conditions.as_ref().map(|c| EndpointConditions {
+            ready: c.ready,
+            serving: c.serving,
+            terminating: c.terminating,
+        });
+        endpoints.push(Endpoint {
+            addresses,
+            conditions: conditions.unwrap_or_default(),
+            hostname: ep.hostname.clone().filter(|h| !h.is_empty()),
+            target_ref: ep.target_ref.as_ref().map(|t| TargetRef {
+                kind: t.kind.clone().unwrap_or_default(),
+                namespace: t.namespace.clone().unwrap_or_default(),
+                name: t.name.clone().unwrap_or_default(),
+            }),
+            node_name: ep.node_name.clone(),
+        });
+    }
+    let ports = slice
+        .ports
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.port.map(|n| (p, n)))
+        .map(|(p, n)| {
+            Ok(Port {
+                name: p.name.clone().unwrap_or_default(),
+                port: port_number(n)?,
+                protocol: protocol(p.protocol.as_deref())?,
+            })
+        })
+        .collect::<Result<Vec<_>, ConvertError>>()?;
+    Ok((
+        EndpointSlice {
+            namespace,
+            name,
+            service_name,
+            address_type,
+            endpoints,
+            ports,
+        },
+        warnings,
+    ))
+}
+
+pub fn pod(pod: &core::Pod) -> Result<(Pod, Vec<String>), ConvertError> {
+    let (namespace, name) = meta(&pod.metadata)?;
+    let status = pod.status.clone().unwrap_or_default();
+    let texts: Vec<String> = match (status.pod_ips, status.pod_ip) {
+        (Some(list), _) if !list.is_empty() => list.into_iter().map(|p| p.ip).collect(),
+        (_, Some(ip)) if !ip.is_empty() => vec![ip],
+        _ => Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    let mut ips = Vec::new();
+    for t in texts {
+        match t.parse() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => warnings.push(format!("pod IP {t:?} is not an address; skipped")),
+        }
+    }
+    let spec = pod.spec.clone().unwrap_or_default();
+    Ok((
+        Pod {
+            namespace,
+            name,
+            ips,
+            hostname: spec.hostname.filter(|h| !h.is_empty()),
+            subdomain: spec.subdomain.filter(|s| !s.is_empty()),
+        },
+        warnings,
+    ))
+}
+
+pub fn namespace(ns: &core::Namespace) -> Result<Namespace, ConvertError> {
+    let name = ns
+        .metadata
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or(ConvertError::MissingMetadata("name"))?;
+    Ok(Namespace {
+        name,
+        labels: ns.metadata.labels.clone().unwrap_or_default(),
+    })
+}

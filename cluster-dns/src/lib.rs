@@ -1,0 +1,4 @@
+//! cluster-dns's edges: API objects -> model ([`convert`]) and snapshot mode ([`snapshot_file`]).
+
+pub mod convert;
+pub mod snapshot_file;

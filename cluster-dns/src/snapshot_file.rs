@@ -1,0 +1,268 @@
+//! Snapshot mode: the cluster state from a file in the format `kubectl get
+//! services,endpointslices,pods,namespaces -A -o yaml` prints (a `v1/List`), multi-document
+//! YAML, or JSON; reloaded when the file changes, keeping the last good state on a broken edit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use dns_core::cluster::{Change, SnapshotStore};
+
+use crate::convert;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotFileError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{col}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// An object left out of the snapshot, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.name, self.reason)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub changes: Vec<Change>,
+    pub skipped: Vec<Skipped>,
+    /// Parts of objects dropped (an invalid endpoint address) while the object was kept.
+    pub warnings: Vec<String>,
+}
+
+/// Parses the file's text; `source_name` names it in errors.
+pub fn parse_snapshot(text: &str, source_name: &str) -> Result<Parsed, SnapshotFileError> {
+    let mut parsed = Parsed::default();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value =
+            serde_yaml::Value::deserialize(document).map_err(|e| syntax(source_name, &e))?;
+        match value {
+            serde_yaml::Value::Null => {}
+            serde_yaml::Value::Mapping(_) => add_object(value, &mut parsed)?,
+            _ => {
+                return Err(SnapshotFileError::Invalid {
+                    file: source_name.to_string(),
+                    message: "a document must be a Kubernetes object or a List".into(),
+                });
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+fn syntax(file: &str, e: &serde_yaml::Error) -> SnapshotFileError {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    SnapshotFileError::Syntax {
+        file: file.to_string(),
+        line,
+        col,
+        message: e.to_string(),
+    }
+}
+
+fn field<'a>(value: &'a serde_yaml::Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(|v| v.as_str())
+}
+
+fn add_object(value: serde_yaml::Value, parsed: &mut Parsed) -> Result<(), SnapshotFileError> {
+    let kind = field(&value, "kind").unwrap_or("").to_string();
+    let api_version = field(&value, "apiVersion").unwrap_or("").to_string();
+    if kind == "List" || kind.ends_with("List") {
+        if let Some(serde_yaml::Value::Sequence(items)) = value.get("items") {
+            for item in items.clone() {
+                add_object(item, parsed)?;
+            }
+        }
+        return Ok(());
+    }
+    let meta = value.get("metadata");
+    let ns = meta.and_then(|m| field(m, "namespace")).unwrap_or("");
+    let name = meta.and_then(|m| field(m, "name")).unwrap_or("<unnamed>");
+    let full_name = if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    };
+    let skip = |parsed: &mut Parsed, reason: String| {
+        parsed.skipped.push(Skipped {
+            kind: kind.clone(),
+            name: full_name.clone(),
+            reason,
+        });
+    };
+    let result = match (api_version.as_str(), kind.as_str()) {
+        ("v1", "Service") => serde_yaml::from_value(value)
+            .map_err(|e| e.to_string())
+            .and_then(|svc| convert::service(&svc).map_err(|e| e.to_string()))
+            .map(|s| (Change::UpsertService(s), Vec::new())),
+        ("discovery.k8s.io/v1", "EndpointSlice") => serde_yaml::from_value(value)
+            .map_err(|e| e.to_string())
+            .and_then(|s| convert::endpoint_slice(&s).map_err(|e| e.to_string()))
+            .map(|(s, w)| (Change::UpsertEndpointSlice(s), w)),
+        ("v1", "Pod") => serde_yaml::from_value(value)
+            .map_err(|e| e.to_string())
+            .and_then(|p| convert::pod(&p).map_err(|e| e.to_string()))
+            .map(|(p, w)| (Change::UpsertPod(p), w)),
+        ("v1", "Namespace") => serde_yaml::from_value(value)
+            .map_err(|e| e.to_string())
+            .and_then(|n| convert::namespace(&n).map_err(|e| e.to_string()))
+            .map(|n| (Change::UpsertNamespace(n), Vec::new())),
+        _ => Err(format!("unsupported kind {api_version}/{kind}")),
+    };
+    match result {
+        Ok((change, warnings)) => {
+            parsed.changes.push(change);
+            parsed.warnings.extend(
+                warnings
+                    .into_iter()
+                    .map(|w| format!("{kind} {full_name}: {w}")),
+            );
+        }
+        Err(reason) => skip(parsed, reason),
+    }
+    Ok(())
+}
+
+/// Counters of the reload loop (exported as metrics once the metrics plugin lands).
+#[derive(Debug, Default)]
+pub struct SnapshotFileStats {
+    pub loads: AtomicU64,
+    pub failures: AtomicU64,
+    pub skipped_objects: AtomicU64,
+}
+
+/// A snapshot file feeding a store.
+pub struct SnapshotFileSource {
+    path: PathBuf,
+    store: Arc<SnapshotStore>,
+    pub stats: Arc<SnapshotFileStats>,
+}
+
+/// What a file looked like when last read: a change to any of these triggers a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+    hash: u64,
+}
+
+fn fingerprint(path: &Path, text: &str) -> Fingerprint {
+    use std::hash::{Hash, Hasher};
+    let meta = std::fs::metadata(path).ok();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    Fingerprint {
+        modified: meta.as_ref().and_then(|m| m.modified().ok()),
+        len: text.len() as u64,
+        hash: hasher.finish(),
+    }
+}
+
+fn now_unix() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+impl SnapshotFileSource {
+    pub fn new(path: PathBuf, store: Arc<SnapshotStore>) -> Self {
+        Self {
+            path,
+            store,
+            stats: Arc::default(),
+        }
+    }
+
+    fn read(&self) -> Result<String, SnapshotFileError> {
+        std::fs::read_to_string(&self.path).map_err(|source| SnapshotFileError::Read {
+            file: self.path.display().to_string(),
+            source,
+        })
+    }
+
+    fn apply(&self, text: &str) -> Result<(), SnapshotFileError> {
+        let parsed = parse_snapshot(text, &self.path.display().to_string())?;
+        for s in &parsed.skipped {
+            warn!(file = %self.path.display(), "skipped {s}");
+        }
+        for w in &parsed.warnings {
+            warn!(file = %self.path.display(), "{w}");
+        }
+        self.stats
+            .skipped_objects
+            .fetch_add(parsed.skipped.len() as u64, Ordering::Relaxed);
+        let objects = parsed.changes.len();
+        self.store.replace(parsed.changes, now_unix());
+        self.stats.loads.fetch_add(1, Ordering::Relaxed);
+        info!(file = %self.path.display(), objects, skipped = parsed.skipped.len(), "cluster snapshot loaded");
+        Ok(())
+    }
+
+    /// The first load: an unreadable or broken file is fatal at start.
+    pub fn load_initial(&self) -> Result<(), SnapshotFileError> {
+        let text = self.read()?;
+        self.apply(&text)
+    }
+
+    /// Polls the file and reloads it on change until `shutdown` resolves. A broken edit is
+    /// logged and counted, and the last good state keeps serving.
+    pub async fn watch(self, poll: Duration, shutdown: impl Future<Output = ()>) {
+        let mut last = self.read().ok().map(|t| fingerprint(&self.path, &t));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = &mut shutdown => return,
+            }
+            let text = match self.read() {
+                Ok(t) => t,
+                Err(e) => {
+                    // Mid-rename or deleted: keep serving, try again next tick.
+                    if last.is_some() {
+                        warn!("{e}; keeping the last good cluster state");
+                        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        last = None;
+                    }
+                    continue;
+                }
+            };
+            let now = fingerprint(&self.path, &text);
+            if last.as_ref() == Some(&now) {
+                continue;
+            }
+            last = Some(now);
+            if let Err(e) = self.apply(&text) {
+                warn!("{e}; keeping the last good cluster state");
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
