@@ -318,3 +318,6 @@ async fn tcp_connection<H: Handler>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! The listeners and the malformed-input table (docs/serving.md), on loopback.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::plugins::reply_to;
+
+/// Answers `n.test.` with n A records (to make big answers); sleeps on `slow.test.`.
+struct TestHandler;
+
+impl Handler for TestHandler {
+    async fn handle(&self, request: &Message, _info: &RequestInfo) -> Message {
+        let mut response = reply_to(request, ResponseCode::NoError);
+        let Some(q) = request.queries.first() else { return response };
+        let first = q.name().iter().next().map(|l| String::from_utf8_lossy(l).to_string()).unwrap_or_default();
+        if first == "slow" {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let n: u32 = first.parse().unwrap_or(1);
+        for i in 0..n {
+            let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + i);
+            response.answers.push(Record::from_rdata(q.name().clone(), 5, RData::A(A(ip))));
+        }
+        response
+    }
+}
+
+async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    config.udp_workers = 2;
+    config.tcp_read_timeout = Duration::from_millis(300);
+    let bound = BoundServer::bind(config).unwrap();
+    let addr = bound.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(bound.run(Arc::new(TestHandler), async move {
+        let _ = rx.await;
+    }));
+    (addr, tx, task)
+}
+
+fn query(name: &str, edns: Option<u16>) -> Vec<u8> {
+    let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.queries.push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.edns = Some(e);
+    }
+    m.to_vec().unwrap()
+}
+
+/// Sends one datagram and returns the reply, or None after a short wait.
+fn udp_exchange(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    socket.send_to(bytes, addr).unwrap();
+    let mut buf = [0u8; 65535];
+    socket.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+fn rcode(bytes: &[u8]) -> u8 {
+    bytes[3] & 0x0f
+}
+
+fn header(id: u16, flags: u8, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
+    let mut h = id.to_be_bytes().to_vec();
+    h.extend_from_slice(&[flags, 0]);
+    for c in [qd, an, ns, ar] {
+        h.extend_from_slice(&c.to_be_bytes());
+    }
+    h
+}
+
+/// The question `a.test. A IN`.
+fn question() -> Vec<u8> {
+    vec![1, b'a', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_table() {
+    let (addr, stop, task) = start().await;
+    let with_question = |mut h: Vec<u8>| {
+        h.extend(question());
+        h
+    };
+    let mut long_label = header(7, 0, 1, 0, 0, 0);
+    long_label.push(64);
+    long_label.extend(std::iter::repeat_n(b'a', 64));
+    long_label.extend([0, 0, 1, 0, 1]);
+    let mut long_name = header(8, 0, 1, 0, 0, 0);
+    for _ in 0..5 {
+        long_name.push(63);
+        long_name.extend(std::iter::repeat_n(b'a', 63));
+    }
+    long_name.extend([0, 0, 1, 0, 1]);
+    let mut compression_loop = header(9, 0, 1, 0, 0, 0);
+    compression_loop.extend([0xc0, 12, 0, 1, 0, 1]);
+    let mut truncated = header(10, 0, 1, 0, 0, 0);
+    truncated.extend([5, b'a', b'b']);
+    let mut bad_version = Message::from_vec(&query("a.test.", Some(1232))).unwrap();
+    if let Some(e) = bad_version.edns.as_mut() {
+        e.set_version(1);
+    }
+    let bad_version = bad_version.to_vec().unwrap();
+
+    // (case, bytes, expected: None = silence, Some(rcode))
+    let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
+        ("short header", vec![0x12, 0x34, 0, 0, 0], None),
+        ("empty", vec![], None),
+        ("response bit set", with_question(header(1, 0x80, 1, 0, 0, 0)), None),
+        ("opcode 15", with_question(header(2, 15 << 3, 1, 0, 0, 0)), Some(4)),
+        ("opcode STATUS", with_question(header(2, 2 << 3, 1, 0, 0, 0)), Some(4)),
+        ("no question", header(3, 0, 0, 0, 0, 0), Some(1)),
+        ("two questions", { let mut h = header(4, 0, 2, 0, 0, 0); h.extend(question()); h.extend(question()); h }, Some(1)),
+        ("answer records in a query", with_question(header(5, 0, 1, 2, 0, 0)), Some(1)),
+        ("label longer than 63", long_label, Some(1)),
+        ("name longer than 255", long_name, Some(1)),
+        ("compression loop", compression_loop, Some(1)),
+        ("truncated question", truncated, Some(1)),
+        ("EDNS version 1", bad_version, Some(0)),
+    ];
+    for (case, bytes, want) in cases {
+        let reply = udp_exchange(addr, &bytes);
+        match (want, reply) {
+            (None, None) => {}
+            (Some(code), Some(reply)) => {
+                assert!(reply.len() >= 12, "{case}: short reply");
+                assert_eq!(rcode(&reply), code, "{case}: rcode");
+                assert_eq!(reply[2] & 0x80, 0x80, "{case}: QR set");
+                if bytes.len() >= 2 {
+                    assert_eq!(reply[..2], bytes[..2], "{case}: ID copied");
+                }
+                if case == "EDNS version 1" {
+                    let m = Message::from_vec(&reply).unwrap();
+                    // BADVERS and BADSIG share code 16; hickory decodes it as BADSIG.
+                    assert_eq!(u16::from(m.metadata.response_code), 16, "{case}");
+                }
+            }
+            (want, got) => panic!("{case}: want {want:?}, got {got:?}"),
+        }
+    }
+    // The server still answers a good query after all that.
+    let reply = udp_exchange(addr, &query("1.test.", None)).expect("answer");
+    assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 1);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edns_is_echoed_and_udp_truncates() {
+    let (addr, stop, task) = start().await;
+    let m = Message::from_vec(&udp_exchange(addr, &query("1.test.", Some(4096))).unwrap()).unwrap();
+    let edns = m.edns.expect("OPT in the response");
+    assert_eq!(edns.max_payload(), MAX_UDP_PAYLOAD);
+    // Without EDNS: no OPT, 512 bytes at most, TC set when records had to go.
+    let reply = udp_exchange(addr, &query("100.test.", None)).unwrap();
+    assert!(reply.len() <= 512);
+    let m = Message::from_vec(&reply).unwrap();
+    assert!(m.edns.is_none());
+    assert!(m.metadata.truncation);
+    assert!(!m.answers.is_empty() && m.answers.len() < 100);
+    // With EDNS 1232 more fits, still truncated.
+    let m = Message::from_vec(&udp_exchange(addr, &query("100.test.", Some(1232))).unwrap()).unwrap();
+    assert!(m.metadata.truncation && m.answers.len() > 30);
+    // Over TCP the whole answer comes back.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let q = query("100.test.", None);
+    stream.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+    stream.write_all(&q).await.unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).await.unwrap();
+    let m = Message::from_vec(&body).unwrap();
+    assert!(!m.metadata.truncation);
+    assert_eq!(m.answers.len(), 100);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_pipelines_and_survives_lying_length() {
+    let (addr, stop, task) = start().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Two queries in one write: both answered on the same connection.
+    let mut bytes = Vec::new();
+    for name in ["1.test.", "2.test."] {
+        let q = query(name, None);
+        bytes.extend((q.len() as u16).to_be_bytes());
+        bytes.extend(q);
+    }
+    stream.write_all(&bytes).await.unwrap();
+    for want in [1, 2] {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut body).await.unwrap();
+        assert_eq!(Message::from_vec(&body).unwrap().answers.len(), want);
+    }
+    // A length prefix promising 65535 bytes that never come: the connection is closed.
+    let mut liar = tokio::net::TcpStream::connect(addr).await.unwrap();
+    liar.write_all(&[0xff, 0xff, 1, 2, 3]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), liar.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "connection should close: {read:?}");
+    // And the server still answers.
+    assert!(udp_exchange(addr, &query("1.test.", None)).is_some());
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_drains_in_flight_tcp_queries() {
+    let (addr, stop, task) = start().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let q = query("slow.test.", None);
+    stream.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+    stream.write_all(&q).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = stop.send(());
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.expect("the slow answer still arrives");
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn second_bind_on_same_port_works_with_reuseport() {
+    let first = BoundServer::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    let second = BoundServer::bind(ServerConfig::new(first.local_addr()));
+    assert!(second.is_ok(), "SO_REUSEPORT lets a new process bind beside the old one");
+}
