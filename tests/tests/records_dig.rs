@@ -57,53 +57,214 @@ fn big_service() -> String {
             "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-{s}\n  namespace: prod\n  labels: {{kubernetes.io/service-name: big}}\naddressType: IPv4\nendpoints:\n"
         ));
         for e in 0..40 {
-            yaml.push_str(&format!("- addresses: [198.19.{}.{}]\n  conditions: {{ready: true}}\n", 20 + s, e + 1));
+            yaml.push_str(&format!(
+                "- addresses: [198.19.{}.{}]\n  conditions: {{ready: true}}\n",
+                20 + s,
+                e + 1
+            ));
         }
     }
     yaml
 }
 
 fn start() -> ClusterDns {
-    let example = std::fs::read_to_string(workspace_root().join("examples/cluster.yaml")).expect("example cluster");
+    let example = std::fs::read_to_string(workspace_root().join("examples/cluster.yaml"))
+        .expect("example cluster");
     ClusterDns::start(COREFILE, &format!("{example}\n{}", big_service()))
 }
 
 /// (rule, name, type, status, answers as "TYPE RDATA", sorted)
-type Row = (&'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
 
 const ROWS: &[Row] = &[
-    ("R-SVC-A", "web.prod.svc.cluster.local", "A", "NOERROR", &["A 198.18.0.20"]),
-    ("R-SVC-AAAA", "web.prod.svc.cluster.local", "AAAA", "NOERROR", &["AAAA 2001:db8::20"]),
-    ("R-SVC-FAMILY-NODATA", "api-v6.prod.svc.cluster.local", "A", "NOERROR", &[]),
-    ("R-SVC-NOPORTS", "noports.prod.svc.cluster.local", "A", "NOERROR", &["A 198.18.0.40"]),
-    ("R-SVC-NXDOMAIN", "nope.prod.svc.cluster.local", "A", "NXDOMAIN", &[]),
+    (
+        "R-SVC-A",
+        "web.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-SVC-AAAA",
+        "web.prod.svc.cluster.local",
+        "AAAA",
+        "NOERROR",
+        &["AAAA 2001:db8::20"],
+    ),
+    (
+        "R-SVC-FAMILY-NODATA",
+        "api-v6.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-SVC-NOPORTS",
+        "noports.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.40"],
+    ),
+    (
+        "R-SVC-NXDOMAIN",
+        "nope.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
     ("R-NS-NODATA", "prod.svc.cluster.local", "A", "NOERROR", &[]),
-    ("R-NS-NOT-EXPOSED", "web.prod.svc.restricted.test", "A", "NXDOMAIN", &[]),
-    ("R-NS-NOT-EXPOSED", "kubernetes.default.svc.restricted.test", "A", "NOERROR", &["A 198.18.0.1"]),
-    ("R-HEADLESS-A", "db.prod.svc.cluster.local", "A", "NOERROR", &["A 198.19.2.1", "A 198.19.2.2"]),
-    ("R-HEADLESS-NOTREADY", "db-2.db.prod.svc.cluster.local", "A", "NXDOMAIN", &[]),
-    ("R-HEADLESS-PUBLISH-NOT-READY", "peers.prod.svc.cluster.local", "A", "NOERROR", &["A 198.19.3.1"]),
-    ("R-NOENDPOINTS", "db.prod.svc.noep.test", "A", "NXDOMAIN", &[]),
-    ("R-ENDPOINT-HOSTNAME", "db-0.db.prod.svc.cluster.local", "A", "NOERROR", &["A 198.19.2.1"]),
-    ("R-ENDPOINT-DASHED", "198-19-1-1.web.prod.svc.cluster.local", "A", "NOERROR", &["A 198.19.1.1"]),
-    ("R-ENDPOINT-DASHED", "2001-db8-1--1.web.prod.svc.cluster.local", "AAAA", "NOERROR", &["AAAA 2001:db8:1::1"]),
-    ("R-ENDPOINT-POD-NAMES", "web-6d4b9c7f5-abcde.web.prod.svc.podnames.test", "A", "NOERROR", &["A 198.19.1.1"]),
-    ("R-SRV-CLUSTERIP", "_https._tcp.web.prod.svc.cluster.local", "SRV", "NOERROR", &["SRV 0 50 443 web.prod.svc.cluster.local."]),
-    ("R-SRV-ALL-PORTS", "web.prod.svc.cluster.local", "SRV", "NOERROR", &[
-        "SRV 0 25 443 web.prod.svc.cluster.local.",
-        "SRV 0 25 80 web.prod.svc.cluster.local.",
-    ]),
-    ("R-SRV-HEADLESS", "_postgres._tcp.db.prod.svc.cluster.local", "SRV", "NOERROR", &[
-        "SRV 0 50 5432 db-0.db.prod.svc.cluster.local.",
-        "SRV 0 50 5432 db-1.db.prod.svc.cluster.local.",
-    ]),
-    ("R-SRV-MISMATCH", "_http._udp.web.prod.svc.cluster.local", "SRV", "NXDOMAIN", &[]),
-    ("R-SRV-CASE", "_HTTPS._TCP.web.prod.svc.cluster.local", "SRV", "NOERROR", &["SRV 0 50 443 web.prod.svc.cluster.local."]),
-    ("R-EXTERNAL-CNAME", "legacy.prod.svc.cluster.local", "A", "NOERROR", &["CNAME legacy.example.com."]),
-    ("R-EXTERNAL-INZONE", "alias.prod.svc.cluster.local", "A", "NOERROR", &["A 198.18.0.20", "CNAME web.prod.svc.cluster.local."]),
-    ("R-EXTERNAL-SRV", "legacy.prod.svc.cluster.local", "SRV", "NOERROR", &[]),
-    ("R-EXTERNAL-ENDPOINT", "x.legacy.prod.svc.cluster.local", "A", "NXDOMAIN", &[]),
-    ("R-PTR-SERVICE", "20.0.18.198.in-addr.arpa", "PTR", "NOERROR", &["PTR web.prod.svc.cluster.local."]),
+    (
+        "R-NS-NOT-EXPOSED",
+        "web.prod.svc.restricted.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-NS-NOT-EXPOSED",
+        "kubernetes.default.svc.restricted.test",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.1"],
+    ),
+    (
+        "R-HEADLESS-A",
+        "db.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.2.1", "A 198.19.2.2"],
+    ),
+    (
+        "R-HEADLESS-NOTREADY",
+        "db-2.db.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-HEADLESS-PUBLISH-NOT-READY",
+        "peers.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.3.1"],
+    ),
+    (
+        "R-NOENDPOINTS",
+        "db.prod.svc.noep.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-ENDPOINT-HOSTNAME",
+        "db-0.db.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.2.1"],
+    ),
+    (
+        "R-ENDPOINT-DASHED",
+        "198-19-1-1.web.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.1.1"],
+    ),
+    (
+        "R-ENDPOINT-DASHED",
+        "2001-db8-1--1.web.prod.svc.cluster.local",
+        "AAAA",
+        "NOERROR",
+        &["AAAA 2001:db8:1::1"],
+    ),
+    (
+        "R-ENDPOINT-POD-NAMES",
+        "web-6d4b9c7f5-abcde.web.prod.svc.podnames.test",
+        "A",
+        "NOERROR",
+        &["A 198.19.1.1"],
+    ),
+    (
+        "R-SRV-CLUSTERIP",
+        "_https._tcp.web.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &["SRV 0 50 443 web.prod.svc.cluster.local."],
+    ),
+    (
+        "R-SRV-ALL-PORTS",
+        "web.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &[
+            "SRV 0 25 443 web.prod.svc.cluster.local.",
+            "SRV 0 25 80 web.prod.svc.cluster.local.",
+        ],
+    ),
+    (
+        "R-SRV-HEADLESS",
+        "_postgres._tcp.db.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &[
+            "SRV 0 50 5432 db-0.db.prod.svc.cluster.local.",
+            "SRV 0 50 5432 db-1.db.prod.svc.cluster.local.",
+        ],
+    ),
+    (
+        "R-SRV-MISMATCH",
+        "_http._udp.web.prod.svc.cluster.local",
+        "SRV",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-SRV-CASE",
+        "_HTTPS._TCP.web.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &["SRV 0 50 443 web.prod.svc.cluster.local."],
+    ),
+    (
+        "R-EXTERNAL-CNAME",
+        "legacy.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["CNAME legacy.example.com."],
+    ),
+    (
+        "R-EXTERNAL-INZONE",
+        "alias.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20", "CNAME web.prod.svc.cluster.local."],
+    ),
+    (
+        "R-EXTERNAL-SRV",
+        "legacy.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-EXTERNAL-ENDPOINT",
+        "x.legacy.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-PTR-SERVICE",
+        "20.0.18.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR web.prod.svc.cluster.local."],
+    ),
     (
         "R-PTR-SERVICE",
         "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
@@ -111,34 +272,184 @@ const ROWS: &[Row] = &[
         "NOERROR",
         &["PTR web.prod.svc.cluster.local."],
     ),
-    ("R-PTR-ENDPOINT", "1.2.19.198.in-addr.arpa", "PTR", "NOERROR", &["PTR db-0.db.prod.svc.cluster.local."]),
-    ("R-PTR-ENDPOINT", "1.1.19.198.in-addr.arpa", "PTR", "NOERROR", &["PTR 198-19-1-1.web.prod.svc.cluster.local."]),
-    ("R-PTR-NXDOMAIN", "99.99.19.198.in-addr.arpa", "PTR", "NXDOMAIN", &[]),
-    ("R-POD-INSECURE", "198-19-1-1.prod.pod.cluster.local", "A", "NOERROR", &["A 198.19.1.1"]),
-    ("R-POD-INSECURE", "198-19-1-1.nope.pod.cluster.local", "A", "NXDOMAIN", &[]),
-    ("R-POD-IPV6", "2001-db8-1--1.prod.pod.cluster.local", "AAAA", "NOERROR", &["AAAA 2001:db8:1::1"]),
-    ("R-POD-VERIFIED", "198-19-1-1.prod.pod.verified.test", "A", "NOERROR", &["A 198.19.1.1"]),
-    ("R-POD-VERIFIED", "198-19-9-9.prod.pod.verified.test", "A", "NXDOMAIN", &[]),
-    ("R-POD-DISABLED", "198-19-1-1.prod.pod.example.internal", "A", "NXDOMAIN", &[]),
-    ("R-DNS-VERSION", "dns-version.cluster.local", "TXT", "NOERROR", &["TXT \"1.1.0\""]),
-    ("R-TXT-OTHER", "web.prod.svc.cluster.local", "TXT", "NOERROR", &[]),
-    ("R-TXT-OTHER", "nope.prod.svc.cluster.local", "TXT", "NXDOMAIN", &[]),
+    (
+        "R-PTR-ENDPOINT",
+        "1.2.19.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR db-0.db.prod.svc.cluster.local."],
+    ),
+    (
+        "R-PTR-ENDPOINT",
+        "1.1.19.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR 198-19-1-1.web.prod.svc.cluster.local."],
+    ),
+    (
+        "R-PTR-NXDOMAIN",
+        "99.99.19.198.in-addr.arpa",
+        "PTR",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-POD-INSECURE",
+        "198-19-1-1.prod.pod.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.1.1"],
+    ),
+    (
+        "R-POD-INSECURE",
+        "198-19-1-1.nope.pod.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-POD-IPV6",
+        "2001-db8-1--1.prod.pod.cluster.local",
+        "AAAA",
+        "NOERROR",
+        &["AAAA 2001:db8:1::1"],
+    ),
+    (
+        "R-POD-VERIFIED",
+        "198-19-1-1.prod.pod.verified.test",
+        "A",
+        "NOERROR",
+        &["A 198.19.1.1"],
+    ),
+    (
+        "R-POD-VERIFIED",
+        "198-19-9-9.prod.pod.verified.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-POD-DISABLED",
+        "198-19-1-1.prod.pod.example.internal",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-DNS-VERSION",
+        "dns-version.cluster.local",
+        "TXT",
+        "NOERROR",
+        &["TXT \"1.1.0\""],
+    ),
+    (
+        "R-TXT-OTHER",
+        "web.prod.svc.cluster.local",
+        "TXT",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-TXT-OTHER",
+        "nope.prod.svc.cluster.local",
+        "TXT",
+        "NXDOMAIN",
+        &[],
+    ),
     ("R-APEX-SOA", "cluster.local", "SOA", "NOERROR", &["SOA"]),
-    ("R-APEX-NS", "cluster.local", "NS", "NOERROR", &["NS ns.dns.cluster.local."]),
-    ("R-APEX-NS", "ns.dns.cluster.local", "A", "NOERROR", &["A 127.0.0.1"]),
+    (
+        "R-APEX-NS",
+        "cluster.local",
+        "NS",
+        "NOERROR",
+        &["NS ns.dns.cluster.local."],
+    ),
+    (
+        "R-APEX-NS",
+        "ns.dns.cluster.local",
+        "A",
+        "NOERROR",
+        &["A 127.0.0.1"],
+    ),
     ("R-APEX-NODATA", "cluster.local", "A", "NOERROR", &[]),
-    ("R-SOA-NONAPEX", "web.prod.svc.cluster.local", "SOA", "NOERROR", &[]),
-    ("R-INVALID-NAME", "foo.bar.cluster.local", "A", "NXDOMAIN", &[]),
-    ("R-INVALID-NAME", "a.b.c.web.prod.svc.cluster.local", "A", "NXDOMAIN", &[]),
-    ("R-OTHER-QTYPE", "web.prod.svc.cluster.local", "MX", "NOERROR", &[]),
-    ("R-OTHER-QTYPE", "nope.prod.svc.cluster.local", "MX", "NXDOMAIN", &[]),
+    (
+        "R-SOA-NONAPEX",
+        "web.prod.svc.cluster.local",
+        "SOA",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-INVALID-NAME",
+        "foo.bar.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-INVALID-NAME",
+        "a.b.c.web.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-OTHER-QTYPE",
+        "web.prod.svc.cluster.local",
+        "MX",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-OTHER-QTYPE",
+        "nope.prod.svc.cluster.local",
+        "MX",
+        "NXDOMAIN",
+        &[],
+    ),
     ("R-AXFR-REFUSED", "cluster.local", "AXFR", "REFUSED", &[]),
-    ("R-CASE", "WEB.Prod.SVC.Cluster.Local", "A", "NOERROR", &["A 198.18.0.20"]),
-    ("R-TTL", "web.prod.svc.ttl.test", "A", "NOERROR", &["A 198.18.0.20"]),
-    ("R-MULTI-ZONE", "web.prod.svc.example.internal", "A", "NOERROR", &["A 198.18.0.20"]),
-    ("R-IGNORE-EMPTY-SERVICE", "noports.prod.svc.strict.test", "A", "NXDOMAIN", &[]),
-    ("R-IGNORE-EMPTY-SERVICE", "web.prod.svc.strict.test", "A", "NOERROR", &["A 198.18.0.20"]),
-    ("R-HEADLESS-MANY-SLICES", "big.prod.svc.cluster.local", "SRV", "NOERROR", &[]),
+    (
+        "R-CASE",
+        "WEB.Prod.SVC.Cluster.Local",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-TTL",
+        "web.prod.svc.ttl.test",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-MULTI-ZONE",
+        "web.prod.svc.example.internal",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-IGNORE-EMPTY-SERVICE",
+        "noports.prod.svc.strict.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-IGNORE-EMPTY-SERVICE",
+        "web.prod.svc.strict.test",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-HEADLESS-MANY-SLICES",
+        "big.prod.svc.cluster.local",
+        "SRV",
+        "NOERROR",
+        &[],
+    ),
 ];
 
 fn check(server: &ClusterDns, transport: &[&str]) {
@@ -149,17 +460,27 @@ fn check(server: &ClusterDns, transport: &[&str]) {
         let r: DigResult = server.dig(&args);
         let mut got = r.answers();
         if *qtype == "SOA" {
-            got = got.iter().map(|a| a.split(' ').next().unwrap_or("").to_string()).collect();
+            got = got
+                .iter()
+                .map(|a| a.split(' ').next().unwrap_or("").to_string())
+                .collect();
         }
         let ok = r.status.as_deref() == Some(*status)
             && got == want.iter().map(|s| s.to_string()).collect::<Vec<_>>()
             && (r.has_flag("aa") || *status == "REFUSED")
-            && (!r.answer.is_empty() || *status == "REFUSED" || r.authority.iter().any(|a| a.rtype == "SOA"));
+            && (!r.answer.is_empty()
+                || *status == "REFUSED"
+                || r.authority.iter().any(|a| a.rtype == "SOA"));
         if !ok {
             failures.push(format!("{rule}: {qname} {qtype} {transport:?}: want {status} {want:?}, got {:?} {got:?}\n{}", r.status, r.raw));
         }
     }
-    assert!(failures.is_empty(), "{} rows failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -172,13 +493,24 @@ fn every_rule_over_udp_and_tcp() {
     let r = server.dig(&["web.prod.svc.ttl.test", "A"]);
     assert_eq!(r.answer[0].ttl, 30);
     let r = server.dig(&["cluster.local", "SOA"]);
-    assert!(r.answer[0].rdata.starts_with("ns.dns.cluster.local. hostmaster.cluster.local. "), "{}", r.raw);
+    assert!(
+        r.answer[0]
+            .rdata
+            .starts_with("ns.dns.cluster.local. hostmaster.cluster.local. "),
+        "{}",
+        r.raw
+    );
     // R-CASE: the answer keeps the question's spelling.
     let r = server.dig(&["WEB.Prod.SVC.Cluster.Local", "A"]);
     assert_eq!(r.answer[0].name, "WEB.Prod.SVC.Cluster.Local.");
     // R-SRV-HEADLESS: targets get their addresses in the additional section.
     let r = server.dig(&["_postgres._tcp.db.prod.svc.cluster.local", "SRV"]);
-    assert_eq!(r.additional.iter().filter(|a| a.rtype == "A").count(), 2, "{}", r.raw);
+    assert_eq!(
+        r.additional.iter().filter(|a| a.rtype == "A").count(),
+        2,
+        "{}",
+        r.raw
+    );
 }
 
 #[test]
@@ -201,7 +533,14 @@ fn large_answer_truncates_over_udp_and_completes_over_tcp() {
 fn kdig_agrees() {
     let server = start();
     let out = std::process::Command::new("kdig")
-        .args(["@127.0.0.1", "-p", &server.port.to_string(), "+short", "web.prod.svc.cluster.local", "AAAA"])
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "+short",
+            "web.prod.svc.cluster.local",
+            "AAAA",
+        ])
         .output()
         .expect("kdig (scripts/install-deps installs it)");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2001:db8::20");

@@ -23,3 +23,6 @@ pub fn reply_to(request: &Message, rcode: ResponseCode) -> Message {
     response.queries = request.queries.clone();
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,21 +18,35 @@ struct TestHandler;
 impl Handler for TestHandler {
     async fn handle(&self, request: &Message, _info: &RequestInfo) -> Message {
         let mut response = reply_to(request, ResponseCode::NoError);
-        let Some(q) = request.queries.first() else { return response };
-        let first = q.name().iter().next().map(|l| String::from_utf8_lossy(l).to_string()).unwrap_or_default();
+        let Some(q) = request.queries.first() else {
+            return response;
+        };
+        let first = q
+            .name()
+            .iter()
+            .next()
+            .map(|l| String::from_utf8_lossy(l).to_string())
+            .unwrap_or_default();
         if first == "slow" {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let n: u32 = first.parse().unwrap_or(1);
         for i in 0..n {
-            let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + i);
-            response.answers.push(Record::from_rdata(q.name().clone(), 5, RData::A(A(ip))));
+            let ip =
+                std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + i);
+            response
+                .answers
+                .push(Record::from_rdata(q.name().clone(), 5, RData::A(A(ip))));
         }
         response
     }
 }
 
-async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+async fn start() -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
     config.udp_workers = 2;
     config.tcp_read_timeout = Duration::from_millis(300);
@@ -48,7 +62,8 @@ async fn start() -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::
 fn query(name: &str, edns: Option<u16>) -> Vec<u8> {
     let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.queries.push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    m.queries
+        .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
     if let Some(size) = edns {
         let mut e = Edns::new();
         e.set_max_payload(size);
@@ -60,7 +75,9 @@ fn query(name: &str, edns: Option<u16>) -> Vec<u8> {
 /// Sends one datagram and returns the reply, or None after a short wait.
 fn udp_exchange(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     socket.send_to(bytes, addr).unwrap();
     let mut buf = [0u8; 65535];
     socket.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
@@ -115,12 +132,37 @@ async fn malformed_input_table() {
     let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
         ("short header", vec![0x12, 0x34, 0, 0, 0], None),
         ("empty", vec![], None),
-        ("response bit set", with_question(header(1, 0x80, 1, 0, 0, 0)), None),
-        ("opcode 15", with_question(header(2, 15 << 3, 1, 0, 0, 0)), Some(4)),
-        ("opcode STATUS", with_question(header(2, 2 << 3, 1, 0, 0, 0)), Some(4)),
+        (
+            "response bit set",
+            with_question(header(1, 0x80, 1, 0, 0, 0)),
+            None,
+        ),
+        (
+            "opcode 15",
+            with_question(header(2, 15 << 3, 1, 0, 0, 0)),
+            Some(4),
+        ),
+        (
+            "opcode STATUS",
+            with_question(header(2, 2 << 3, 1, 0, 0, 0)),
+            Some(4),
+        ),
         ("no question", header(3, 0, 0, 0, 0, 0), Some(1)),
-        ("two questions", { let mut h = header(4, 0, 2, 0, 0, 0); h.extend(question()); h.extend(question()); h }, Some(1)),
-        ("answer records in a query", with_question(header(5, 0, 1, 2, 0, 0)), Some(1)),
+        (
+            "two questions",
+            {
+                let mut h = header(4, 0, 2, 0, 0, 0);
+                h.extend(question());
+                h.extend(question());
+                h
+            },
+            Some(1),
+        ),
+        (
+            "answer records in a query",
+            with_question(header(5, 0, 1, 2, 0, 0)),
+            Some(1),
+        ),
         ("label longer than 63", long_label, Some(1)),
         ("name longer than 255", long_name, Some(1)),
         ("compression loop", compression_loop, Some(1)),
@@ -168,12 +210,16 @@ async fn edns_is_echoed_and_udp_truncates() {
     assert!(m.metadata.truncation);
     assert!(!m.answers.is_empty() && m.answers.len() < 100);
     // With EDNS 1232 more fits, still truncated.
-    let m = Message::from_vec(&udp_exchange(addr, &query("100.test.", Some(1232))).unwrap()).unwrap();
+    let m =
+        Message::from_vec(&udp_exchange(addr, &query("100.test.", Some(1232))).unwrap()).unwrap();
     assert!(m.metadata.truncation && m.answers.len() > 30);
     // Over TCP the whole answer comes back.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let q = query("100.test.", None);
-    stream.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+    stream
+        .write_all(&(q.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
     stream.write_all(&q).await.unwrap();
     let mut len = [0u8; 2];
     stream.read_exact(&mut len).await.unwrap();
@@ -210,7 +256,10 @@ async fn tcp_pipelines_and_survives_lying_length() {
     liar.write_all(&[0xff, 0xff, 1, 2, 3]).await.unwrap();
     let mut buf = [0u8; 16];
     let read = tokio::time::timeout(Duration::from_secs(3), liar.read(&mut buf)).await;
-    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "connection should close: {read:?}");
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "connection should close: {read:?}"
+    );
     // And the server still answers.
     assert!(udp_exchange(addr, &query("1.test.", None)).is_some());
     let _ = stop.send(());
@@ -222,12 +271,18 @@ async fn graceful_stop_drains_in_flight_tcp_queries() {
     let (addr, stop, task) = start().await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let q = query("slow.test.", None);
-    stream.write_all(&(q.len() as u16).to_be_bytes()).await.unwrap();
+    stream
+        .write_all(&(q.len() as u16).to_be_bytes())
+        .await
+        .unwrap();
     stream.write_all(&q).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let _ = stop.send(());
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.expect("the slow answer still arrives");
+    stream
+        .read_exact(&mut len)
+        .await
+        .expect("the slow answer still arrives");
     task.await.unwrap();
 }
 
@@ -235,5 +290,8 @@ async fn graceful_stop_drains_in_flight_tcp_queries() {
 async fn second_bind_on_same_port_works_with_reuseport() {
     let first = BoundServer::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
     let second = BoundServer::bind(ServerConfig::new(first.local_addr()));
-    assert!(second.is_ok(), "SO_REUSEPORT lets a new process bind beside the old one");
+    assert!(
+        second.is_ok(),
+        "SO_REUSEPORT lets a new process bind beside the old one"
+    );
 }
