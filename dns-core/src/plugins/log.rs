@@ -204,9 +204,8 @@ pub fn render(
             "rcode" => rcode_name(response.metadata.response_code),
             ">rflags" => flags.join(","),
             "rsize" => response_size.to_string(),
-            "duration" => format!("{:.9}s", duration.as_secs_f64())
-                .trim_end_matches('0')
-                .to_string(),
+            // Go's FormatFloat(secs, 'f', -1): the shortest exact decimal, then "s".
+            "duration" => format!("{}s", duration.as_secs_f64()),
             ">opcode" => request.metadata.op_code.to_string(),
             other => format!("{{{other}}}"),
         };
