@@ -74,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("{}: no server blocks", args.conf.display());
     }
 
-    let source = SnapshotFileSource::new(snapshot_path, store.clone());
+    let mut source = SnapshotFileSource::new(snapshot_path, store.clone());
     source.load_initial().map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let mut servers = Vec::new();

@@ -163,6 +163,9 @@ pub struct SnapshotFileSource {
     path: PathBuf,
     store: Arc<SnapshotStore>,
     pub stats: Arc<SnapshotFileStats>,
+    /// What the serving state was loaded from: a change between the first load and the first
+    /// poll is not missed.
+    loaded: Option<Fingerprint>,
 }
 
 /// What a file looked like when last read: a change to any of these triggers a reload.
@@ -198,6 +201,7 @@ impl SnapshotFileSource {
             path,
             store,
             stats: Arc::default(),
+            loaded: None,
         }
     }
 
@@ -227,15 +231,17 @@ impl SnapshotFileSource {
     }
 
     /// The first load: an unreadable or broken file is fatal at start.
-    pub fn load_initial(&self) -> Result<(), SnapshotFileError> {
+    pub fn load_initial(&mut self) -> Result<(), SnapshotFileError> {
         let text = self.read()?;
-        self.apply(&text)
+        self.apply(&text)?;
+        self.loaded = Some(fingerprint(&self.path, &text));
+        Ok(())
     }
 
     /// Polls the file and reloads it on change until `shutdown` resolves. A broken edit is
     /// logged and counted, and the last good state keeps serving.
     pub async fn watch(self, poll: Duration, shutdown: impl Future<Output = ()>) {
-        let mut last = self.read().ok().map(|t| fingerprint(&self.path, &t));
+        let mut last = self.loaded.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

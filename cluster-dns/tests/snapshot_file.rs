@@ -1,0 +1,167 @@
+//! Snapshot mode's edge: conversion rules, file formats, broken files, the example's parity
+//! with the core's fixture, and reloading.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cluster_dns::snapshot_file::{SnapshotFileError, SnapshotFileSource, parse_snapshot};
+use dns_core::cluster::testdata::example_cluster;
+use dns_core::cluster::{Change, ServiceType, SnapshotStore};
+
+fn example() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/cluster.yaml"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn example_matches_the_core_fixture() {
+    let parsed = parse_snapshot(&example(), "examples/cluster.yaml").unwrap();
+    assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(parsed.changes, example_cluster());
+}
+
+#[test]
+fn formats_list_multidoc_json() {
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {clusterIP: 198.18.0.5, ports: [{port: 80}]}\n";
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n";
+    let multi = format!("{svc}---\n{ns}---\n");
+    assert_eq!(parse_snapshot(&multi, "f").unwrap().changes.len(), 2);
+    let list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: ns}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: other}}\n";
+    assert_eq!(parse_snapshot(list, "f").unwrap().changes.len(), 2);
+    let json = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"a","namespace":"ns"},"spec":{"type":"ExternalName","externalName":"example.org."}}]}"#;
+    let parsed = parse_snapshot(json, "f").unwrap();
+    match &parsed.changes[0] {
+        Change::UpsertService(s) => {
+            assert_eq!(s.service_type, ServiceType::ExternalName);
+            assert_eq!(s.external_name.as_deref(), Some("example.org"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parse_snapshot("", "f").unwrap().changes.is_empty());
+}
+
+#[test]
+fn invalid_objects_are_skipped_and_named() {
+    let text = r#"
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: weird, namespace: ns}, spec: {type: Bogus}}
+- {apiVersion: v1, kind: Service, metadata: {name: badip, namespace: ns}, spec: {clusterIP: 999.1.1.1}}
+- {apiVersion: v1, kind: Service, metadata: {name: badproto, namespace: ns}, spec: {clusterIP: 198.18.0.9, ports: [{port: 80, protocol: QUIC}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: noext, namespace: ns}, spec: {type: ExternalName}}
+- {apiVersion: v1, kind: Service, metadata: {name: nonamespace}, spec: {clusterIP: 198.18.0.9}}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: orphan, namespace: ns}, addressType: IPv4, endpoints: []}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: odd, namespace: ns, labels: {kubernetes.io/service-name: a}}, addressType: Carrier, endpoints: []}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: mixed, namespace: ns, labels: {kubernetes.io/service-name: a}}, addressType: IPv4, endpoints: [{addresses: [198.19.0.1, "2001:db8::1", nonsense]}]}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: cm, namespace: ns}}
+- {apiVersion: v1, kind: Service, metadata: {name: good, namespace: ns}, spec: {clusterIP: 198.18.0.7}}
+"#;
+    let parsed = parse_snapshot(text, "f").unwrap();
+    let skipped: Vec<String> = parsed.skipped.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "Service ns/weird: unknown service type \"Bogus\"",
+            "Service ns/badip: invalid cluster IP \"999.1.1.1\"",
+            "Service ns/badproto: unknown protocol \"QUIC\"",
+            "Service ns/noext: ExternalName service without spec.externalName",
+            "Service nonamespace: metadata.namespace is missing",
+            "EndpointSlice ns/orphan: label kubernetes.io/service-name is missing",
+            "EndpointSlice ns/odd: unknown address type \"Carrier\"",
+            "ConfigMap ns/cm: unsupported kind v1/ConfigMap",
+        ]
+    );
+    // The slice with one good address is kept; the bad ones are warned about.
+    assert_eq!(parsed.changes.len(), 2);
+    assert_eq!(parsed.warnings.len(), 2, "{:?}", parsed.warnings);
+    assert!(parsed.warnings[0].starts_with("EndpointSlice ns/mixed: address \"2001:db8::1\""));
+}
+
+#[test]
+fn broken_yaml_says_where() {
+    let err = parse_snapshot(
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: [\n",
+        "cluster.yaml",
+    )
+    .unwrap_err();
+    match &err {
+        SnapshotFileError::Syntax { file, line, .. } => {
+            assert_eq!(file, "cluster.yaml");
+            assert!(*line >= 4, "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().starts_with("cluster.yaml:"));
+    assert!(matches!(
+        parse_snapshot("- just\n- a list\n", "f"),
+        Err(SnapshotFileError::Invalid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn reload_follows_edits_and_keeps_the_last_good_state() {
+    let dir = std::env::temp_dir().join(format!("signpost-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cluster.yaml");
+    let svc = |ip: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{clusterIP: {ip}}}\n"
+        )
+    };
+    std::fs::write(&path, svc("198.18.0.20")).unwrap();
+
+    let store = Arc::new(SnapshotStore::new());
+    let mut source = SnapshotFileSource::new(path.clone(), store.clone());
+    source.load_initial().unwrap();
+    let stats = source.stats.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(source.watch(Duration::from_millis(20), async {
+        let _ = rx.await;
+    }));
+    let ip = |store: &SnapshotStore| {
+        store
+            .load()
+            .service("prod", "web")
+            .map(|e| e.service.cluster_ips[0].to_string())
+    };
+    let wait_for = |want: Option<&str>| {
+        let store = store.clone();
+        let want = want.map(String::from);
+        async move {
+            for _ in 0..200 {
+                if ip(&store) == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("state never became {want:?}, is {:?}", ip(&store));
+        }
+    };
+    wait_for(Some("198.18.0.20")).await;
+    std::fs::write(&path, svc("198.18.0.21")).unwrap();
+    wait_for(Some("198.18.0.21")).await;
+    // A broken edit: the last good state stays and the failure is counted.
+    std::fs::write(&path, "apiVersion: v1\nkind: [broken\n").unwrap();
+    for _ in 0..200 {
+        if stats.failures.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats.failures.load(Ordering::Relaxed), 1);
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.21"));
+    // Replaced atomically (write elsewhere, rename over): picked up too.
+    let tmp = dir.join("cluster.yaml.tmp");
+    std::fs::write(&tmp, svc("198.18.0.22")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    wait_for(Some("198.18.0.22")).await;
+    let _ = tx.send(());
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
