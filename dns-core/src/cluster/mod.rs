@@ -3,6 +3,8 @@
 pub mod model;
 pub mod records;
 pub mod snapshot;
+#[cfg(test)]
+mod snapshot_tests;
 #[doc(hidden)]
 pub mod testdata;
 

@@ -72,7 +72,7 @@ fn reverse_zone(ip: &str, bits: &str) -> Result<Name, String> {
         .map_err(|_| format!("invalid network address {ip:?}"))?;
     let text = match addr {
         IpAddr::V4(v4) => {
-            if bits > 32 || bits % 8 != 0 {
+            if bits > 32 || !bits.is_multiple_of(8) {
                 return Err("IPv4 reverse zones need a prefix of 0, 8, 16, 24 or 32 bits".into());
             }
             let octets = v4.octets();
@@ -85,7 +85,7 @@ fn reverse_zone(ip: &str, bits: &str) -> Result<Name, String> {
             labels.join(".")
         }
         IpAddr::V6(v6) => {
-            if bits > 128 || bits % 4 != 0 {
+            if bits > 128 || !bits.is_multiple_of(4) {
                 return Err("IPv6 reverse zones need a prefix that is a multiple of 4 bits".into());
             }
             let hex: String = v6.octets().iter().map(|b| format!("{b:02x}")).collect();

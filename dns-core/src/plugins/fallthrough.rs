@@ -36,21 +36,3 @@ impl Fallthrough {
         self.enabled && (self.zones.is_empty() || self.zones.iter().any(|z| z.zone_of(qname)))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(s: &str) -> Name {
-        Name::from_ascii(s).unwrap()
-    }
-
-    #[test]
-    fn fallthrough_modes() {
-        assert!(!Fallthrough::none().through(&name("a.cluster.local.")));
-        assert!(Fallthrough::all().through(&name("a.cluster.local.")));
-        let ft = Fallthrough::zones(vec![name("in-addr.arpa."), name("ip6.arpa.")]);
-        assert!(ft.through(&name("1.0.18.198.IN-ADDR.arpa.")));
-        assert!(!ft.through(&name("a.cluster.local.")));
-    }
-}

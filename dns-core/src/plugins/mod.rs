@@ -4,6 +4,8 @@ pub mod build;
 pub mod chain;
 pub mod errors;
 pub mod fallthrough;
+#[cfg(test)]
+mod fallthrough_tests;
 pub mod kubernetes;
 pub mod log;
 pub mod setup;

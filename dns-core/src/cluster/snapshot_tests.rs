@@ -1,0 +1,152 @@
+//! Tests of the parent module.
+
+use std::net::IpAddr;
+
+use super::snapshot::*;
+use crate::cluster::model::*;
+
+fn svc(ns: &str, name: &str, ip: &str) -> Service {
+    Service {
+        namespace: ns.into(),
+        name: name.into(),
+        cluster_ips: vec![ip.parse().unwrap()],
+        ..Default::default()
+    }
+}
+
+fn slice(ns: &str, name: &str, svc: &str, ips: &[&str]) -> EndpointSlice {
+    EndpointSlice {
+        namespace: ns.into(),
+        name: name.into(),
+        service_name: svc.into(),
+        endpoints: ips
+            .iter()
+            .map(|ip| Endpoint {
+                addresses: vec![ip.parse().unwrap()],
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn slices_attach_whichever_arrives_first() {
+    let store = SnapshotStore::new();
+    store.apply(
+        [Change::UpsertEndpointSlice(slice(
+            "ns",
+            "web-a",
+            "web",
+            &["198.18.1.1"],
+        ))],
+        1,
+    );
+    assert!(store.load().service("ns", "web").is_none());
+    store.apply([Change::UpsertService(svc("ns", "web", "198.18.0.1"))], 2);
+    let snap = store.load();
+    let entry = snap.service("NS", "Web").unwrap();
+    assert_eq!(entry.slices.len(), 1);
+    assert_eq!(snap.serial(), 2);
+    let ip: IpAddr = "198.18.1.1".parse().unwrap();
+    assert_eq!(
+        snap.services_by_endpoint_ip(&ip),
+        &[ObjectKey::new("ns", "web")]
+    );
+}
+
+#[test]
+fn deletes_clear_every_index() {
+    let store = SnapshotStore::new();
+    store.apply(
+        [
+            Change::UpsertService(svc("ns", "web", "198.18.0.1")),
+            Change::UpsertEndpointSlice(slice("ns", "web-a", "web", &["198.18.1.1"])),
+            Change::UpsertEndpointSlice(slice("ns", "web-b", "web", &["198.18.1.2"])),
+        ],
+        1,
+    );
+    assert_eq!(store.load().service("ns", "web").unwrap().slices.len(), 2);
+    store.apply(
+        [Change::DeleteEndpointSlice(ObjectKey::new("ns", "web-a"))],
+        2,
+    );
+    let snap = store.load();
+    assert_eq!(snap.service("ns", "web").unwrap().slices.len(), 1);
+    assert!(
+        snap.services_by_endpoint_ip(&"198.18.1.1".parse().unwrap())
+            .is_empty()
+    );
+    store.apply([Change::DeleteService(ObjectKey::new("ns", "web"))], 3);
+    let snap = store.load();
+    assert!(snap.service("ns", "web").is_none());
+    assert!(
+        snap.services_by_cluster_ip(&"198.18.0.1".parse().unwrap())
+            .is_empty()
+    );
+    assert_eq!(snap.service_count(), 0);
+}
+
+#[test]
+fn readers_keep_their_snapshot_while_writers_publish() {
+    let store = SnapshotStore::new();
+    store.apply([Change::UpsertService(svc("ns", "a", "198.18.0.1"))], 1);
+    let before = store.load();
+    store.apply([Change::DeleteService(ObjectKey::new("ns", "a"))], 2);
+    assert!(before.service("ns", "a").is_some());
+    assert!(store.load().service("ns", "a").is_none());
+}
+
+#[test]
+fn slice_moving_between_services_detaches_from_the_old_one() {
+    let store = SnapshotStore::new();
+    store.apply(
+        [
+            Change::UpsertService(svc("ns", "a", "198.18.0.1")),
+            Change::UpsertService(svc("ns", "b", "198.18.0.2")),
+            Change::UpsertEndpointSlice(slice("ns", "s", "a", &["198.18.1.1"])),
+        ],
+        1,
+    );
+    store.apply(
+        [Change::UpsertEndpointSlice(slice(
+            "ns",
+            "s",
+            "b",
+            &["198.18.1.1"],
+        ))],
+        2,
+    );
+    let snap = store.load();
+    assert!(snap.service("ns", "a").unwrap().slices.is_empty());
+    assert_eq!(snap.service("ns", "b").unwrap().slices.len(), 1);
+}
+
+#[test]
+fn pods_index_by_every_ip() {
+    let store = SnapshotStore::new();
+    let pod = Pod {
+        namespace: "ns".into(),
+        name: "p".into(),
+        ips: vec![
+            "198.18.2.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ],
+        ..Default::default()
+    };
+    store.apply([Change::UpsertPod(pod)], 1);
+    assert_eq!(
+        store
+            .load()
+            .pods_by_ip(&"2001:db8::1".parse().unwrap())
+            .len(),
+        1
+    );
+    store.apply([Change::DeletePod(ObjectKey::new("ns", "p"))], 2);
+    assert!(
+        store
+            .load()
+            .pods_by_ip(&"198.18.2.1".parse().unwrap())
+            .is_empty()
+    );
+}

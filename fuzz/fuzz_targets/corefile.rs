@@ -1,0 +1,16 @@
+//! Corefile text -> parser, plugin check and chain build: errors, never panics.
+#![no_main]
+
+use std::sync::Arc;
+
+use dns_core::cluster::SnapshotStore;
+use dns_core::corefile::parse_str;
+use dns_core::plugins::build::{Dependencies, build};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(corefile) = parse_str(text, "Corefile", &|k| (k == "X").then(|| "cluster.local".to_string())) {
+        let _ = build(&corefile, &Dependencies::new(Arc::new(SnapshotStore::new())));
+    }
+});
