@@ -7,7 +7,7 @@ use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::model::{AddressType, Endpoint, Port, ServiceType};
+use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::snapshot::{ServiceEntry, Snapshot};
 
 /// How pod records are answered (`pods` option).
@@ -155,14 +155,17 @@ enum Request {
     },
 }
 
-/// One thing a name resolves to, before it becomes a record (CoreDNS's msg.Service).
+/// One thing a name resolves to, before it becomes a record (CoreDNS's msg.Service). The
+/// names SRV points at are built only when SRV asks, so A and AAAA answers build no names.
 #[derive(Debug, Clone)]
-struct Target {
+struct Target<'a> {
     host: Host,
     /// `None` for a service or endpoint without ports: it resolves, but has no SRV.
     port: Option<u16>,
-    /// The name SRV records point at: `svc.ns.svc.<zone>` or `<endpoint>.svc.ns.svc.<zone>`.
-    domain: Name,
+    /// The service this came from: SRV targets are `svc.ns.svc.<zone>`...
+    service: Option<&'a Service>,
+    /// ...or `<endpoint>.svc.ns.svc.<zone>` for an endpoint.
+    endpoint: Option<(&'a Endpoint, IpAddr)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +175,7 @@ enum Host {
     Alias(Name),
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn is_apex(&self, qname: &Name) -> bool {
         qname.num_labels() == self.zone.num_labels()
     }
@@ -239,7 +242,7 @@ impl Ctx<'_> {
     }
 
     /// Everything `qname` resolves to (CoreDNS's Records). Ok(empty) is NODATA.
-    fn targets(&self, qname: &Name) -> Lookup<Vec<Target>> {
+    fn targets(&self, qname: &Name) -> Lookup<Vec<Target<'a>>> {
         if is_reverse(qname) {
             return Err(NameError);
         }
@@ -285,15 +288,13 @@ impl Ctx<'_> {
         endpoint: Option<&str>,
         port: Option<&str>,
         protocol: Option<&str>,
-    ) -> Lookup<Vec<Target>> {
+    ) -> Lookup<Vec<Target<'a>>> {
         if !self.namespace_exposed(namespace) {
             return Err(NameError);
         }
-        let entry = self.snapshot.service(namespace, service).ok_or(NameError)?;
-        let svc = &entry.service;
-        let domain = self
-            .service_domain(&svc.namespace, &svc.name)
-            .ok_or(NameError)?;
+        let snapshot: &'a Snapshot = self.snapshot;
+        let entry = snapshot.service(namespace, service).ok_or(NameError)?;
+        let svc: &'a Service = &entry.service;
         let port_matches = |p: &Port| {
             port.is_none_or(|want| want.eq_ignore_ascii_case(&p.name))
                 && protocol.is_none_or(|want| want.eq_ignore_ascii_case(p.protocol.as_label()))
@@ -319,7 +320,8 @@ impl Ctx<'_> {
             return Ok(vec![Target {
                 host: Host::Alias(target),
                 port: None,
-                domain,
+                service: Some(svc),
+                endpoint: None,
             }]);
         }
 
@@ -337,32 +339,24 @@ impl Ctx<'_> {
                         continue;
                     }
                     for ip in &ep.addresses {
-                        let host = self.endpoint_name(ep, ip);
-                        if endpoint.is_some_and(|want| !want.eq_ignore_ascii_case(&host)) {
+                        if let Some(want) = endpoint
+                            && !want.eq_ignore_ascii_case(&self.endpoint_name(ep, ip))
+                        {
                             continue;
                         }
-                        let Some(ep_domain) = Name::from_labels([host.as_bytes()])
-                            .ok()
-                            .and_then(|n| n.append_domain(&domain).ok())
-                        else {
-                            continue;
+                        let target = |port| Target {
+                            host: Host::Ip(*ip),
+                            port,
+                            service: Some(svc),
+                            endpoint: Some((ep, *ip)),
                         };
                         if slice.ports.is_empty() {
                             if sentinel_matches {
-                                targets.push(Target {
-                                    host: Host::Ip(*ip),
-                                    port: None,
-                                    domain: ep_domain.clone(),
-                                });
+                                targets.push(target(None));
                             }
                         } else {
-                            for p in slice.ports.iter().filter(|p| port_matches(p)) {
-                                targets.push(Target {
-                                    host: Host::Ip(*ip),
-                                    port: Some(p.port),
-                                    domain: ep_domain.clone(),
-                                });
-                            }
+                            let matching = slice.ports.iter().filter(|p| port_matches(p));
+                            targets.extend(matching.map(|p| target(Some(p.port))));
                         }
                     }
                 }
@@ -394,7 +388,8 @@ impl Ctx<'_> {
                 targets.push(Target {
                     host: Host::Ip(*ip),
                     port,
-                    domain: domain.clone(),
+                    service: Some(svc),
+                    endpoint: None,
                 });
             }
         }
@@ -415,7 +410,7 @@ impl Ctx<'_> {
         dashed_ip(ip)
     }
 
-    fn pod_targets(&self, namespace: &str, pod: Option<&str>) -> Lookup<Vec<Target>> {
+    fn pod_targets(&self, namespace: &str, pod: Option<&str>) -> Lookup<Vec<Target<'a>>> {
         if self.options.pods == PodMode::Disabled || !self.namespace_exposed(namespace) {
             return Err(NameError);
         }
@@ -423,14 +418,11 @@ impl Ctx<'_> {
             return Ok(Vec::new());
         };
         let ip = pod_ip_from_name(pod).ok_or(NameError)?;
-        let domain = Name::from_labels([pod.as_bytes(), namespace.as_bytes(), b"pod"])
-            .ok()
-            .and_then(|n| n.append_domain(&self.zone).ok())
-            .ok_or(NameError)?;
         let target = Target {
             host: Host::Ip(ip),
             port: None,
-            domain,
+            service: None,
+            endpoint: None,
         };
         match self.options.pods {
             PodMode::Insecure => {
@@ -577,6 +569,13 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
         .into_iter()
         .filter(|t| matches!(t.host, Host::Ip(_)))
         .collect();
+    let Some(service_domain) = targets
+        .first()
+        .and_then(|t| t.service)
+        .and_then(|svc| ctx.service_domain(&svc.namespace, &svc.name))
+    else {
+        return Ok((Vec::new(), Vec::new()));
+    };
     // All entries share priority 0, so each weighs 100 / their number (CoreDNS counts every
     // entry, port-less and duplicate ones too).
     let weight = if targets.is_empty() {
@@ -592,12 +591,26 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
         let (Host::Ip(ip), Some(port)) = (&target.host, target.port) else {
             continue;
         };
-        if seen_srv.insert((target.domain.to_lowercase(), port)) {
-            let srv = SRV::new(0, weight, port, target.domain.clone());
+        let domain = match target.endpoint {
+            None => service_domain.clone(),
+            Some((ep, ep_ip)) => {
+                let label = ctx.endpoint_name(ep, &ep_ip);
+                let name = Name::from_labels([label.as_bytes()]);
+                match name
+                    .ok()
+                    .and_then(|n| n.append_domain(&service_domain).ok())
+                {
+                    Some(d) => d,
+                    None => continue,
+                }
+            }
+        };
+        if seen_srv.insert((domain.to_lowercase(), port)) {
+            let srv = SRV::new(0, weight, port, domain.clone());
             answers.push(ctx.record(qname, RData::SRV(srv)));
         }
-        if seen_addr.insert((target.domain.to_lowercase(), *ip)) {
-            additionals.push(ctx.record(&target.domain, address_rdata(*ip)));
+        if seen_addr.insert((domain.to_lowercase(), *ip)) {
+            additionals.push(ctx.record(&domain, address_rdata(*ip)));
         }
     }
     Ok((answers, additionals))
