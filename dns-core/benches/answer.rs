@@ -8,7 +8,6 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dns_core::cluster::records::{PodMode, RecordOptions};
 use dns_core::cluster::{Change, Endpoint, EndpointSlice, Port, Protocol, Service, SnapshotStore};
-use dns_core::plugins::fallthrough::Fallthrough;
 use dns_core::plugins::kubernetes::{KubernetesConfig, KubernetesPlugin};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -71,17 +70,7 @@ fn plugin() -> KubernetesPlugin {
             pods: PodMode::Insecure,
             ..Default::default()
         },
-        endpoint: None,
-        tls: None,
-        kubeconfig: None,
-        labels: None,
-        namespace_labels: None,
-        fallthrough: Fallthrough::none(),
-        startup_timeout: std::time::Duration::from_secs(5),
-        apiserver_qps: None,
-        apiserver_burst: None,
-        apiserver_max_inflight: None,
-        multicluster_zones: vec![],
+        ..Default::default()
     };
     KubernetesPlugin::new(config, store, vec![ip(5)])
 }

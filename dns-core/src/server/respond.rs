@@ -39,54 +39,26 @@ pub async fn respond<H: Handler>(
     let opcode = OpCode::from_u8((flags >> 3) & 0x0f);
     let recursion_desired = flags & 0x01 != 0;
     let count = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
+    let reject = |rcode| {
+        let reply = header_only(id, opcode, recursion_desired, rcode);
+        (Some(reply), Disposition::Rejected)
+    };
     // miekg/dns's default accept function: only QUERY and NOTIFY get past it; anything but one
     // question, or more records than a query carries, is FORMERR.
     if opcode != OpCode::Query {
-        return (
-            Some(header_only(
-                id,
-                opcode,
-                recursion_desired,
-                ResponseCode::NotImp,
-            )),
-            Disposition::Rejected,
-        );
+        return reject(ResponseCode::NotImp);
     }
     if count(4) != 1 || count(6) > 1 || count(8) > 1 || count(10) > 2 {
-        return (
-            Some(header_only(
-                id,
-                opcode,
-                recursion_desired,
-                ResponseCode::FormErr,
-            )),
-            Disposition::Rejected,
-        );
+        return reject(ResponseCode::FormErr);
     }
     let request = match Message::from_vec(bytes) {
         Ok(m) => m,
         Err(_) => {
-            return (
-                Some(header_only(
-                    id,
-                    opcode,
-                    recursion_desired,
-                    ResponseCode::FormErr,
-                )),
-                Disposition::Rejected,
-            );
+            return reject(ResponseCode::FormErr);
         }
     };
     let Some(query) = request.queries.first() else {
-        return (
-            Some(header_only(
-                id,
-                opcode,
-                recursion_desired,
-                ResponseCode::FormErr,
-            )),
-            Disposition::Rejected,
-        );
+        return reject(ResponseCode::FormErr);
     };
 
     let mut response = if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
