@@ -3,13 +3,11 @@
 pub mod model;
 pub mod records;
 pub mod snapshot;
-#[cfg(test)]
-mod snapshot_tests;
 #[doc(hidden)]
 pub mod testdata;
 
 #[cfg(test)]
-mod records_tests;
+mod tests;
 
 pub use model::*;
 pub use snapshot::{ServiceEntry, Snapshot, SnapshotStore};

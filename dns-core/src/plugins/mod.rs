@@ -4,8 +4,6 @@ pub mod build;
 pub mod chain;
 pub mod errors;
 pub mod fallthrough;
-#[cfg(test)]
-mod fallthrough_tests;
 pub mod kubernetes;
 pub mod log;
 pub mod setup;

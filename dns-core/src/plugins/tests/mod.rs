@@ -1,5 +1,7 @@
 //! Plugin setup table tests (every option and error location) and the chain's routing.
 
+mod fallthrough;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 
-use super::model::*;
-use super::records::{PodMode, RecordOptions, answer};
-use super::snapshot::{Snapshot, SnapshotStore};
-use super::testdata::example_cluster;
+use crate::cluster::model::*;
+use crate::cluster::records::{PodMode, RecordOptions, answer};
+use crate::cluster::snapshot::{Snapshot, SnapshotStore};
+use crate::cluster::testdata::example_cluster;
 
 const NXDOMAIN: ResponseCode = ResponseCode::NXDomain;
 const NOERROR: ResponseCode = ResponseCode::NoError;

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::snapshot::*;
 use crate::cluster::model::*;
+use crate::cluster::snapshot::*;
 
 fn svc(ns: &str, name: &str, ip: &str) -> Service {
     Service {

@@ -2,7 +2,7 @@
 
 use hickory_proto::rr::Name;
 
-use super::fallthrough::*;
+use crate::plugins::fallthrough::*;
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()

@@ -1,0 +1,4 @@
+//! Table tests of the cluster room: record rules (named after docs/records.md) and the snapshot.
+
+mod records;
+mod snapshot;
