@@ -70,12 +70,13 @@ const DNS_VERSION_TTL: u32 = 28800;
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// Answers one question from the snapshot, or `None` when no zone of `options` holds the name
-/// (the next plugin gets it). `ns_addrs` are the addresses of `ns.dns.<zone>`.
+/// (the next plugin gets it). `ns_addrs` gives the addresses of `ns.dns.<zone>`; it is called
+/// only for the few questions that need them.
 pub fn answer(
     snapshot: &Snapshot,
     options: &RecordOptions,
     query: &Query,
-    ns_addrs: &[IpAddr],
+    ns_addrs: &dyn Fn() -> Vec<IpAddr>,
 ) -> Option<Answer> {
     let qname = query.name();
     let zone_labels = options
@@ -134,7 +135,7 @@ struct Ctx<'a> {
     snapshot: &'a Snapshot,
     options: &'a RecordOptions,
     zone: Name,
-    ns_addrs: &'a [IpAddr],
+    ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
 }
 
 /// What a query name asks for, after the zone is cut off (CoreDNS's parseRequest).
@@ -491,17 +492,22 @@ impl<'a> Ctx<'a> {
         let Some(ns) = self.ns_name() else {
             return (Vec::new(), Vec::new());
         };
-        let glue = self
-            .ns_addrs
-            .iter()
-            .map(|ip| self.record(&ns, address_rdata(*ip)))
+        let glue = (self.ns_addrs)()
+            .into_iter()
+            .map(|ip| self.record(&ns, address_rdata(ip)))
             .collect();
         (vec![self.record(qname, RData::NS(NS(ns)))], glue)
     }
 
-    /// `ns.dns.<zone>`: the addresses of this DNS server.
+    /// `ns.dns.<zone>`: the addresses of this DNS server. Compares labels, so the common
+    /// case (any other name) builds nothing.
     fn is_ns_name(&self, qname: &Name) -> bool {
-        self.ns_name().is_some_and(|ns| ns == *qname)
+        let mut labels = qname.iter();
+        qname.num_labels() == self.zone.num_labels() + 2
+            && labels.next().is_some_and(|l| l.eq_ignore_ascii_case(b"ns"))
+            && labels
+                .next()
+                .is_some_and(|l| l.eq_ignore_ascii_case(b"dns"))
     }
 }
 
@@ -514,11 +520,10 @@ fn address_records(
     chain: &mut Vec<Name>,
 ) -> Lookup<Vec<Record>> {
     if ctx.is_ns_name(qname) {
-        return Ok(ctx
-            .ns_addrs
-            .iter()
+        return Ok((ctx.ns_addrs)()
+            .into_iter()
             .filter(|ip| matches_family(ip, qtype))
-            .map(|ip| ctx.record(qname, address_rdata(*ip)))
+            .map(|ip| ctx.record(qname, address_rdata(ip)))
             .collect());
     }
     let targets = ctx.targets(qname)?;

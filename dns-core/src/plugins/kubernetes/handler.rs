@@ -41,7 +41,7 @@ impl KubernetesPlugin {
     pub fn resolve(&self, request: &Message) -> Option<Message> {
         let query = request.queries.first()?;
         let snapshot = self.store.load();
-        let ns_addrs = ns_addrs(&snapshot, &self.local_ips);
+        let ns_addrs = || ns_addrs(&snapshot, &self.local_ips);
         let answer = records::answer(&snapshot, &self.config.records, query, &ns_addrs)?;
         if answer.rcode == ResponseCode::NXDomain && self.config.fallthrough.through(query.name()) {
             return None;
