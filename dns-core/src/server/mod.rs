@@ -202,10 +202,17 @@ async fn udp_loop<H: Handler>(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65535];
+    // One stop future for the worker's life: a fresh `changed()` per datagram would register
+    // with the channel's waiter list (a lock shared by every worker) on each query.
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    tokio::pin!(stopped);
     loop {
         let received = tokio::select! {
+            biased;
             r = socket.recv_from(&mut buf) => r,
-            _ = stop.changed() => return,
+            _ = &mut stopped => return,
         };
         let (len, src) = match received {
             Ok(r) => r,
