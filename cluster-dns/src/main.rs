@@ -12,7 +12,7 @@ use tracing::info;
 use cluster_dns::snapshot_file::SnapshotFileSource;
 use dns_core::cluster::SnapshotStore;
 use dns_core::plugins::build::{Dependencies, build};
-use dns_core::server::{BoundServer, ServerConfig};
+use dns_core::server::{BoundServer, ServerConfig, stop_signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -85,13 +85,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(source.watch(args.snapshot_poll, stopped(stop_rx.clone())));
+    tasks.spawn(source.watch(args.snapshot_poll, stop_signal(stop_rx.clone())));
     for (bound, router) in servers {
-        tasks.spawn(bound.run(router, stopped(stop_rx.clone())));
+        tasks.spawn(bound.run(router, stop_signal(stop_rx.clone())));
     }
 
     shutdown_signal().await?;

@@ -195,18 +195,20 @@ fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
     Ok(socket)
 }
 
+/// Resolves once `stop` turns true (the process-wide stop). Each loop pins one for its whole life: a fresh
+/// `changed()` per query would take the channel's waiter lock (shared by every worker) each time.
+pub async fn stop_signal(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
 async fn udp_loop<H: Handler>(
     socket: UdpSocket,
     handler: Arc<H>,
     local: SocketAddr,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 65535];
-    // One stop future for the worker's life: a fresh `changed()` per datagram would register
-    // with the channel's waiter list (a lock shared by every worker) on each query.
-    let stopped = async move {
-        let _ = stop.changed().await;
-    };
+    let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     loop {
         let received = tokio::select! {
@@ -240,19 +242,21 @@ async fn tcp_accept_loop<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
     config: ServerConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
     let mut connections = JoinSet::new();
+    let stopped = stop_signal(stop.clone());
+    tokio::pin!(stopped);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p,
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
         };
         let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
         };
         let (stream, src) = match accepted {
             Ok(a) => a,
@@ -280,16 +284,18 @@ async fn tcp_connection<H: Handler>(
     src: SocketAddr,
     handler: Arc<H>,
     config: &ServerConfig,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let local = stream.local_addr().unwrap_or(config.addr);
     let mut buf = Vec::with_capacity(512);
+    let stopped = stop_signal(stop);
+    tokio::pin!(stopped);
     loop {
         let mut len = [0u8; 2];
         let first = tokio::select! {
             r = tokio::time::timeout(config.tcp_idle_timeout, stream.read_exact(&mut len)) => r,
-            _ = stop.changed() => return,
+            _ = &mut stopped => return,
         };
         if !matches!(first, Ok(Ok(_))) {
             return;
