@@ -45,6 +45,9 @@ ttl.test:{PORT} {
         ttl 30
     }
 }
+other.test:{PORT} {
+    kubernetes inner.other.test
+}
 "#;
 
 /// 120 endpoints over three slices: more than fits a 512-byte UDP answer.
@@ -67,10 +70,31 @@ fn big_service() -> String {
     yaml
 }
 
+/// A headless service without endpoints, and two ExternalName services naming each other.
+const ODD_SERVICES: &str = "---
+apiVersion: v1
+kind: Service
+metadata: {name: lonely, namespace: prod}
+spec: {clusterIP: None, type: ClusterIP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ping, namespace: prod}
+spec: {type: ExternalName, externalName: pong.prod.svc.cluster.local}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pong, namespace: prod}
+spec: {type: ExternalName, externalName: ping.prod.svc.cluster.local}
+";
+
 fn start() -> ClusterDns {
     let example = std::fs::read_to_string(workspace_root().join("examples/cluster.yaml"))
         .expect("example cluster");
-    ClusterDns::start(COREFILE, &format!("{example}\n{}", big_service()))
+    ClusterDns::start(
+        COREFILE,
+        &format!("{example}\n{}{ODD_SERVICES}", big_service()),
+    )
 }
 
 /// (rule, name, type, status, answers as "TYPE RDATA", sorted)
@@ -450,6 +474,22 @@ const ROWS: &[Row] = &[
         "NOERROR",
         &[],
     ),
+    (
+        "R-HEADLESS-EMPTY",
+        "lonely.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-EXTERNAL-LOOP",
+        "ping.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &[],
+    ),
+    // In the block's zone but outside the plugin's: no plugin answers, SERVFAIL.
+    ("R-NOT-OUR-ZONE", "x.other.test", "A", "SERVFAIL", &[]),
 ];
 
 fn check(server: &ClusterDns, transport: &[&str]) {
@@ -467,9 +507,9 @@ fn check(server: &ClusterDns, transport: &[&str]) {
         }
         let ok = r.status.as_deref() == Some(*status)
             && got == want.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-            && (r.has_flag("aa") || *status == "REFUSED")
+            && (r.has_flag("aa") || matches!(*status, "REFUSED" | "SERVFAIL"))
             && (!r.answer.is_empty()
-                || *status == "REFUSED"
+                || matches!(*status, "REFUSED" | "SERVFAIL")
                 || r.authority.iter().any(|a| a.rtype == "SOA"));
         if !ok {
             failures.push(format!("{rule}: {qname} {qtype} {transport:?}: want {status} {want:?}, got {:?} {got:?}\n{}", r.status, r.raw));
