@@ -265,6 +265,14 @@ impl SnapshotFileSource {
                 continue;
             }
             last = Some(now);
+            // `kubectl get ... > file` truncates before it writes: an empty file is that moment,
+            // not an empty cluster (which is `kind: List` with `items: []`). Serving it would
+            // answer NXDOMAIN for every name.
+            if text.trim().is_empty() {
+                warn!(file = %self.path.display(), "file is empty; keeping the last good cluster state");
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if let Err(e) = self.apply(&text) {
                 warn!("{e}; keeping the last good cluster state");
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);

@@ -156,6 +156,16 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     }
     assert_eq!(stats.failures.load(Ordering::Relaxed), 1);
     assert_eq!(ip(&store).as_deref(), Some("198.18.0.21"));
+    // Truncated (as `kubectl ... > file` does before writing): not an empty cluster.
+    std::fs::write(&path, "").unwrap();
+    for _ in 0..200 {
+        if stats.failures.load(Ordering::Relaxed) > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats.failures.load(Ordering::Relaxed), 2);
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.21"));
     // Replaced atomically (write elsewhere, rename over): picked up too.
     let tmp = dir.join("cluster.yaml.tmp");
     std::fs::write(&tmp, svc("198.18.0.22")).unwrap();
