@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -287,11 +288,25 @@ fn lower_key(key: &ObjectKey) -> ObjectKey {
 pub struct SnapshotStore {
     published: ArcSwap<Snapshot>,
     working: Mutex<Snapshot>,
+    /// Set once the source has delivered the whole cluster state (the first full list of every
+    /// watched kind, or the first good snapshot file); the `ready` plugin reports it. It never
+    /// goes back: a source that loses the API keeps serving the last state, as CoreDNS does.
+    synced: AtomicBool,
 }
 
 impl SnapshotStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Records that the source has delivered the whole cluster state once.
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Release);
+    }
+
+    /// Whether the whole cluster state has been loaded at least once (readiness).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// The current snapshot: lock-free, consistent, cheap to clone.
