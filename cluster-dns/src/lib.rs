@@ -2,3 +2,4 @@
 
 pub mod convert;
 pub mod snapshot_file;
+pub mod watch;

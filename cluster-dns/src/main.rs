@@ -1,5 +1,5 @@
 //! `cluster-dns`: Kubernetes cluster DNS. Reads a Corefile, keeps the cluster state in memory
-//! (from a snapshot file today; from the API with the watch cache), and serves it.
+//! (watched from the Kubernetes API, or read from a snapshot file), and serves it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use tracing::info;
+use tracing::{info, warn};
 
 use cluster_dns::snapshot_file::SnapshotFileSource;
+use cluster_dns::watch::{self, WatchCache, plan};
 use dns_core::cluster::SnapshotStore;
 use dns_core::plugins::build::{Dependencies, build};
 use dns_core::server::{BoundServer, ServerConfig, stop_signal};
@@ -61,9 +62,6 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let store = Arc::new(SnapshotStore::new());
-    let Some(snapshot_path) = args.snapshot.clone() else {
-        bail!("watching the Kubernetes API is not available yet; run with --snapshot <file>");
-    };
     let corefile = dns_core::corefile::load(&args.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut deps = Dependencies::new(store.clone());
     if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
@@ -74,8 +72,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("{}: no server blocks", args.conf.display());
     }
 
-    let mut source = SnapshotFileSource::new(snapshot_path, store.clone());
-    source.load_initial().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    // Sources that run until aborted (the API watchers).
+    let mut sources = tokio::task::JoinSet::new();
+    match args.snapshot.clone() {
+        Some(path) => {
+            let mut source = SnapshotFileSource::new(path, store.clone());
+            source.load_initial().map_err(|e| anyhow::anyhow!("{e}"))?;
+            tasks.spawn(source.watch(args.snapshot_poll, stop_signal(stop_rx.clone())));
+        }
+        None => start_watch(&corefile, &store, &mut sources).await?,
+    }
 
     let mut servers = Vec::new();
     for router in routers {
@@ -84,9 +92,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         servers.push((bound, Arc::new(router)));
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(source.watch(args.snapshot_poll, stop_signal(stop_rx.clone())));
     for (bound, router) in servers {
         tasks.spawn(bound.run(router, stop_signal(stop_rx.clone())));
     }
@@ -94,8 +99,43 @@ async fn run(args: Args) -> anyhow::Result<()> {
     shutdown_signal().await?;
     info!("stopping: draining in-flight queries");
     let _ = stop_tx.send(true);
+    sources.abort_all();
     while tasks.join_next().await.is_some() {}
     info!("stopped");
+    Ok(())
+}
+
+/// Starts the watch cache the Corefile's `kubernetes` directives ask for, and waits (at most
+/// `startup_timeout`, as CoreDNS does) for its first full list before serving.
+async fn start_watch(
+    corefile: &dns_core::corefile::Corefile,
+    store: &Arc<SnapshotStore>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> anyhow::Result<()> {
+    let configs =
+        dns_core::plugins::kubernetes::configs(corefile).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(plan) = plan::plan(&configs)? else {
+        // Nothing to watch: nothing to wait for.
+        store.mark_synced();
+        return Ok(());
+    };
+    let client = watch::connect(&plan.source).await?;
+    let timeout = plan.startup_timeout;
+    WatchCache::new(client, plan, store.clone()).spawn(tasks);
+    let started = tokio::time::Instant::now();
+    let mut said_waiting = false;
+    while !store.is_synced() {
+        let waited = started.elapsed();
+        if waited >= timeout {
+            warn!("starting server with unsynced Kubernetes API (startup_timeout {timeout:?})");
+            break;
+        }
+        if !said_waiting && waited >= Duration::from_millis(500) {
+            info!("waiting for Kubernetes API before starting server");
+            said_waiting = true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
 

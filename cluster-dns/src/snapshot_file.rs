@@ -235,7 +235,6 @@ impl SnapshotFileSource {
         let text = self.read()?;
         self.apply(&text)?;
         self.loaded = Some(fingerprint(&self.path, &text));
-        self.store.mark_synced();
         Ok(())
     }
 

@@ -327,7 +327,8 @@ impl SnapshotStore {
         self.published.store(Arc::new(working.clone()));
     }
 
-    /// Replaces the whole state (a snapshot-file reload or a re-list) in one publish.
+    /// Replaces the whole state (a snapshot-file reload) in one publish. The whole cluster state
+    /// is then known, so the store counts as synced from here on.
     pub fn replace(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {
         let mut fresh = Snapshot::default();
         for change in changes {
@@ -337,5 +338,6 @@ impl SnapshotStore {
         let mut working = self.working.lock().unwrap_or_else(|p| p.into_inner());
         *working = fresh.clone();
         self.published.store(Arc::new(fresh));
+        self.mark_synced();
     }
 }

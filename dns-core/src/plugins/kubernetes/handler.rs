@@ -43,8 +43,16 @@ impl KubernetesPlugin {
         let snapshot = self.store.load();
         let ns_addrs = || ns_addrs(&snapshot, &self.local_ips);
         let answer = records::answer(&snapshot, &self.config.records, query, &ns_addrs)?;
-        if answer.rcode == ResponseCode::NXDomain && self.config.fallthrough.through(query.name()) {
-            return None;
+        if answer.rcode == ResponseCode::NXDomain {
+            if self.config.fallthrough.through(query.name()) {
+                return None;
+            }
+            if !self.store.is_synced() {
+                // Serving began on startup_timeout before the first full list: the name may
+                // exist but not be here yet, and resolvers would cache a denial. CoreDNS
+                // answers SERVFAIL in this case too.
+                return Some(reply_to(request, ResponseCode::ServFail));
+            }
         }
         let mut response = reply_to(request, answer.rcode);
         response.metadata.authoritative = answer.rcode != ResponseCode::Refused;

@@ -50,3 +50,18 @@ pub struct TlsFiles {
     pub key: PathBuf,
     pub ca: PathBuf,
 }
+
+/// Every `kubernetes` directive in the Corefile, parsed against its server block's zones: what
+/// the process needs to know before serving (which API to watch, which kinds).
+pub fn configs(
+    corefile: &crate::corefile::Corefile,
+) -> Result<Vec<KubernetesConfig>, crate::plugins::setup::SetupError> {
+    let mut configs = Vec::new();
+    for block in &corefile.blocks {
+        let zones: Vec<Name> = block.keys.iter().map(|k| k.zone.clone()).collect();
+        for directive in block.directives.iter().filter(|d| d.name == "kubernetes") {
+            configs.push(parse(directive, &zones)?);
+        }
+    }
+    Ok(configs)
+}

@@ -317,3 +317,29 @@ fn build_rejects_duplicates() {
     .unwrap();
     assert_eq!(build(&c, &deps).unwrap().len(), 2);
 }
+
+/// R-NOT-SYNCED: before the first full list, names that exist answer; a name error is SERVFAIL
+/// (the name may not have arrived yet), unless fallthrough passes it on.
+#[tokio::test]
+async fn r_not_synced_name_errors_are_servfail() {
+    let store = Arc::new(SnapshotStore::new());
+    store.apply(example_cluster(), 1);
+    assert!(!store.is_synced());
+    let c = parse_str(
+        ".:53 {\n kubernetes cluster.local\n}\n",
+        "Corefile",
+        &no_env,
+    )
+    .unwrap();
+    let r = build(&c, &Dependencies::new(store.clone()))
+        .unwrap()
+        .remove(0);
+    let found = ask(&r, "web.prod.svc.cluster.local.").await;
+    assert_eq!(found.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(found.answers.len(), 1);
+    let missing = ask(&r, "nope.prod.svc.cluster.local.").await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::ServFail);
+    store.mark_synced();
+    let missing = ask(&r, "nope.prod.svc.cluster.local.").await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+}

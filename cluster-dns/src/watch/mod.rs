@@ -1,0 +1,518 @@
+//! Watch mode: kube-rs watchers on the API server feed the same dns-core model as snapshot mode.
+//!
+//! One task per watched kind lists and watches it and converts each object at once (the full
+//! API object is dropped right away; only the compact model is kept). One applier task takes
+//! whatever updates are waiting, turns them into model changes and publishes them as one new
+//! snapshot, so a burst of events costs one publish. A kind whose watch fails keeps its last
+//! state in the snapshot while the task backs off and lists again; that list replaces the kind
+//! in a single publish, so answers never see a gap (the same path serves 410 Gone).
+
+pub mod metrics;
+pub mod plan;
+pub mod relist;
+
+use std::fmt::Debug;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use dns_core::cluster::{Change, ObjectKey, SnapshotStore};
+
+use crate::convert::{self, ConvertError};
+use metrics::metrics;
+use plan::{ApiSource, Kind, WatchPlan};
+use relist::{Known, Update};
+
+/// How to reach the API failed before anything was watched.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        source: kube::config::KubeconfigError,
+    },
+    #[error(
+        "no Kubernetes API configuration (not in a cluster, no $KUBECONFIG or ~/.kube/config): {0}"
+    )]
+    Infer(#[from] kube::config::InferConfigError),
+    #[error("endpoint {url}: {message}")]
+    Endpoint { url: String, message: String },
+    #[error("Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// Builds the client the plan names, in CoreDNS's precedence: `kubeconfig`, then `endpoint`
+/// (with `tls`), then the in-cluster service account (or `$KUBECONFIG`).
+pub async fn connect(source: &ApiSource) -> Result<Client, ConnectError> {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let config = match source {
+        ApiSource::Kubeconfig { path, context } => {
+            let err = |source| ConnectError::Kubeconfig {
+                path: path.display().to_string(),
+                source,
+            };
+            let kubeconfig = Kubeconfig::read_from(path).map_err(err)?;
+            let options = KubeConfigOptions {
+                context: context.clone(),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(err)?
+        }
+        ApiSource::Endpoint { url, tls } => {
+            let err = |message: String| ConnectError::Endpoint {
+                url: url.clone(),
+                message,
+            };
+            let mut cluster = kube::config::Cluster {
+                server: Some(url.clone()),
+                ..Default::default()
+            };
+            let mut user = kube::config::AuthInfo::default();
+            if let Some(tls) = tls {
+                cluster.certificate_authority = Some(tls.ca.display().to_string());
+                user.client_certificate = Some(tls.cert.display().to_string());
+                user.client_key = Some(tls.key.display().to_string());
+            }
+            let kubeconfig = Kubeconfig {
+                clusters: vec![kube::config::NamedCluster {
+                    name: "endpoint".into(),
+                    cluster: Some(cluster),
+                    other: Default::default(),
+                }],
+                auth_infos: vec![kube::config::NamedAuthInfo {
+                    name: "endpoint".into(),
+                    auth_info: Some(user),
+                    other: Default::default(),
+                }],
+                contexts: vec![kube::config::NamedContext {
+                    name: "endpoint".into(),
+                    context: Some(kube::config::Context {
+                        cluster: "endpoint".into(),
+                        user: Some("endpoint".into()),
+                        ..Default::default()
+                    }),
+                    other: Default::default(),
+                }],
+                current_context: Some("endpoint".into()),
+                ..Default::default()
+            };
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| err(e.to_string()))?
+        }
+        ApiSource::Infer => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Whether the cache matches the API right now, for the snapshot-age metric and the logs.
+#[derive(Default)]
+struct ApiHealth {
+    /// Kinds whose last list or watch failed and has not listed again since.
+    failing: std::sync::Mutex<std::collections::BTreeSet<Kind>>,
+    /// The version probe failed last time (the API server hangs or is gone).
+    probe_failing: AtomicBool,
+    /// Milliseconds since `start` when the cache was last known current.
+    last_current_ms: AtomicU64,
+}
+
+impl ApiHealth {
+    fn kind_failed(&self, kind: Kind) {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        failing.insert(kind);
+    }
+
+    fn kind_listed(&self, kind: Kind) {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if failing.remove(&kind) && failing.is_empty() {
+            info!("Kubernetes API reachable again: cluster cache current");
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        let failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        failing.is_empty() && !self.probe_failing.load(Ordering::Relaxed)
+    }
+}
+
+/// The watch cache: what it follows and the store it publishes to.
+pub struct WatchCache {
+    client: Client,
+    plan: WatchPlan,
+    store: Arc<SnapshotStore>,
+    health: Arc<ApiHealth>,
+    start: Instant,
+}
+
+impl WatchCache {
+    pub fn new(client: Client, plan: WatchPlan, store: Arc<SnapshotStore>) -> Self {
+        Self {
+            client,
+            plan,
+            store,
+            health: Arc::new(ApiHealth::default()),
+            start: Instant::now(),
+        }
+    }
+
+    /// Starts the watchers, the applier and the health probe on `tasks`. The store is marked
+    /// synced once every kind has been listed once.
+    pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
+        let (tx, rx) = mpsc::channel::<Seen>(4096);
+        for kind in self.plan.kinds.iter().copied() {
+            // `labels` selects Services and EndpointSlices only, as in CoreDNS.
+            let labels = self.plan.labels.clone();
+            match kind {
+                Kind::Service => self.spawn_watch(tasks, &tx, kind, labels, convert_service),
+                Kind::EndpointSlice => self.spawn_watch(tasks, &tx, kind, labels, convert_slice),
+                Kind::Pod => self.spawn_watch(tasks, &tx, kind, None, convert_pod),
+                Kind::Namespace => self.spawn_watch(tasks, &tx, kind, None, convert_namespace),
+            }
+        }
+        drop(tx);
+        tasks.spawn(probe(self.client.clone(), self.health.clone(), self.start));
+        tasks.spawn(apply_loop(
+            rx,
+            self.store,
+            self.plan.kinds.clone(),
+            self.start,
+        ));
+    }
+}
+
+/// One update as a watcher saw it.
+struct Seen {
+    update: Update,
+    at: Instant,
+    trigger: Option<Trigger>,
+}
+
+impl WatchCache {
+    fn spawn_watch<K>(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        tx: &mpsc::Sender<Seen>,
+        kind: Kind,
+        labels: Option<String>,
+        convert: fn(&K) -> Converted,
+    ) where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + 'static,
+    {
+        let api = Api::<K>::all(self.client.clone());
+        tasks.spawn(watch_kind(
+            api,
+            labels,
+            kind,
+            convert,
+            tx.clone(),
+            self.health.clone(),
+        ));
+    }
+}
+
+/// An object converted for the model, or why it cannot be used.
+type Converted = Result<(ObjectKey, Change, Vec<String>), ConvertError>;
+
+fn convert_service(svc: &core::Service) -> Converted {
+    convert::service(svc).map(|s| (s.key(), Change::UpsertService(s), Vec::new()))
+}
+
+fn convert_slice(slice: &discovery::EndpointSlice) -> Converted {
+    convert::endpoint_slice(slice).map(|(s, w)| (s.key(), Change::UpsertEndpointSlice(s), w))
+}
+
+fn convert_pod(pod: &core::Pod) -> Converted {
+    convert::pod(pod).map(|(p, w)| (p.key(), Change::UpsertPod(p), w))
+}
+
+fn convert_namespace(ns: &core::Namespace) -> Converted {
+    convert::namespace(ns).map(|n| {
+        let key = ObjectKey::new("", n.name.clone());
+        (key, Change::UpsertNamespace(n), Vec::new())
+    })
+}
+
+/// The object's key as the model names it (namespaces by name alone).
+fn object_key<K: Resource>(obj: &K) -> ObjectKey {
+    ObjectKey::new(obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Converts `obj`, logging and counting what the model cannot use.
+fn convert_logged<K: Resource>(
+    kind: Kind,
+    obj: &K,
+    convert: fn(&K) -> Converted,
+) -> Option<(ObjectKey, Change)> {
+    match convert(obj) {
+        Ok((key, change, warnings)) => {
+            for w in warnings {
+                warn!(kind = kind.as_str(), object = %key, "{w}");
+            }
+            Some((key, change))
+        }
+        Err(e) => {
+            warn!(kind = kind.as_str(), object = %object_key(obj), "skipped: {e}");
+            metrics().skipped.with_label_values(&[kind.as_str()]).inc();
+            None
+        }
+    }
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Lists and watches one kind for ever, sending model updates. On any error the kind keeps
+/// its last state; the task backs off and starts over with a fresh list.
+async fn watch_kind<K>(
+    api: Api<K>,
+    labels: Option<String>,
+    kind: Kind,
+    convert: fn(&K) -> Converted,
+    tx: mpsc::Sender<Seen>,
+    health: Arc<ApiHealth>,
+) where
+    K: Resource + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let mut backoff = BACKOFF_START;
+    loop {
+        let mut config = watcher::Config::default().any_semantic();
+        if let Some(labels) = &labels {
+            config = config.labels(labels);
+        }
+        let stream = watcher::watcher(api.clone(), config);
+        futures_util::pin_mut!(stream);
+        let mut listing: Option<Vec<(ObjectKey, Change)>> = None;
+        while let Some(item) = stream.next().await {
+            let seen = Instant::now();
+            let mut trigger = None;
+            let update = match item {
+                Ok(Event::Init) => {
+                    listing = Some(Vec::new());
+                    None
+                }
+                Ok(Event::InitApply(obj)) => {
+                    if let (Some(list), Some(c)) =
+                        (listing.as_mut(), convert_logged(kind, &obj, convert))
+                    {
+                        list.push(c);
+                    }
+                    None
+                }
+                Ok(Event::InitDone) => {
+                    backoff = BACKOFF_START;
+                    health.kind_listed(kind);
+                    Some(Update::Listed {
+                        kind,
+                        objects: listing.take().unwrap_or_default(),
+                    })
+                }
+                Ok(Event::Apply(obj)) => {
+                    trigger = trigger_of(&obj);
+                    Some(match convert_logged(kind, &obj, convert) {
+                        Some((key, change)) => Update::Upsert { kind, key, change },
+                        None => Update::Remove {
+                            kind,
+                            key: model_key(kind, &obj),
+                        },
+                    })
+                }
+                Ok(Event::Delete(obj)) => Some(Update::Remove {
+                    kind,
+                    key: model_key(kind, &obj),
+                }),
+                Err(e) => {
+                    metrics()
+                        .watch_errors
+                        .with_label_values(&[kind.as_str()])
+                        .inc();
+                    health.kind_failed(kind);
+                    warn!(
+                        kind = kind.as_str(),
+                        "Kubernetes API: {e}; serving the last cluster state, listing again in {backoff:?}"
+                    );
+                    break;
+                }
+            };
+            if let Some(update) = update
+                && tx
+                    .send(Seen {
+                        update,
+                        at: seen,
+                        trigger,
+                    })
+                    .await
+                    .is_err()
+            {
+                return; // the applier stopped: shutting down
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn model_key<K: Resource>(kind: Kind, obj: &K) -> ObjectKey {
+    match kind {
+        Kind::Namespace => ObjectKey::new("", obj.name_any()),
+        _ => object_key(obj),
+    }
+}
+
+/// The annotation the EndpointSlice controller sets to when the change behind this update
+/// happened in the cluster: where CoreDNS's programming latency starts.
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+const SLICE_CONTROLLER: &str = "endpointslice-controller.k8s.io";
+
+/// An EndpointSlice change's origin, for `coredns_kubernetes_dns_programming_duration_seconds`.
+#[derive(Clone, Debug)]
+struct Trigger {
+    at: SystemTime,
+    service: ObjectKey,
+    /// Made by the EndpointSlice controller, so its service has a selector.
+    from_selector: bool,
+}
+
+fn trigger_of<K: Resource>(obj: &K) -> Option<Trigger> {
+    let meta = obj.meta();
+    let text = meta.annotations.as_ref()?.get(TRIGGER_TIME)?;
+    let at = parse_rfc3339(text)?;
+    let labels = meta.labels.as_ref()?;
+    let service = labels.get(convert::SERVICE_NAME_LABEL)?;
+    Some(Trigger {
+        at,
+        service: ObjectKey::new(meta.namespace.clone().unwrap_or_default(), service.clone()),
+        from_selector: labels.get(MANAGED_BY).map(String::as_str) == Some(SLICE_CONTROLLER),
+    })
+}
+
+fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let t = k8s_openapi::jiff::Timestamp::from_str(text).ok()?;
+    let secs = u64::try_from(t.as_second()).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, u32::try_from(t.subsec_nanosecond()).ok()?))
+}
+
+/// CoreDNS's service_kind label for the service a slice belongs to.
+fn service_kind(snapshot: &dns_core::cluster::Snapshot, trigger: &Trigger) -> &'static str {
+    let has_cluster_ip = snapshot
+        .service(&trigger.service.namespace, &trigger.service.name)
+        .is_some_and(|e| !e.service.cluster_ips.is_empty());
+    match (has_cluster_ip, trigger.from_selector) {
+        (true, _) => "cluster_ip",
+        (false, true) => "headless_with_selector",
+        (false, false) => "headless_without_selector",
+    }
+}
+
+/// Probes the API server's /version so a hung or vanished server shows in the snapshot age
+/// even while its watch connections sit open and silent.
+async fn probe(client: Client, health: Arc<ApiHealth>, start: Instant) {
+    const EVERY: Duration = Duration::from_secs(2);
+    loop {
+        let ok = matches!(
+            tokio::time::timeout(EVERY, client.apiserver_version()).await,
+            Ok(Ok(_))
+        );
+        let was_failing = health.probe_failing.swap(!ok, Ordering::Relaxed);
+        if !ok && !was_failing {
+            warn!("Kubernetes API not answering; serving the last cluster state");
+        } else if ok && was_failing {
+            info!("Kubernetes API answering again");
+        }
+        let now_ms = start.elapsed().as_millis() as u64;
+        if health.is_current() {
+            health.last_current_ms.store(now_ms, Ordering::Relaxed);
+            metrics().snapshot_age.set(0.0);
+        } else {
+            let last = health.last_current_ms.load(Ordering::Relaxed);
+            metrics()
+                .snapshot_age
+                .set(now_ms.saturating_sub(last) as f64 / 1000.0);
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Takes the waiting updates, applies them as one publish, and marks the store synced once
+/// every kind has been listed.
+async fn apply_loop(
+    mut rx: mpsc::Receiver<Seen>,
+    store: Arc<SnapshotStore>,
+    kinds: Vec<Kind>,
+    start: Instant,
+) {
+    let mut known = Known::default();
+    let mut batch: Vec<Seen> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        let mut seen: Vec<(Kind, Instant, Option<Trigger>)> = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            seen.push((item.update.kind(), item.at, item.trigger));
+            known.changes(item.update, &mut changes);
+        }
+        let count = changes.len();
+        store.apply(changes.drain(..), now_unix());
+        let published = Instant::now();
+        let published_wall = SystemTime::now();
+        let synced = store.is_synced();
+        let snapshot = store.load();
+        for (kind, at, trigger) in seen {
+            metrics()
+                .apply
+                .with_label_values(&[kind.as_str()])
+                .observe(published.duration_since(at).as_secs_f64());
+            // CoreDNS counts only changes after the initial sync.
+            if let (true, Some(trigger)) = (synced, trigger)
+                && let Ok(took) = published_wall.duration_since(trigger.at)
+            {
+                metrics()
+                    .dns_programming
+                    .with_label_values(&[service_kind(&snapshot, &trigger)])
+                    .observe(took.as_secs_f64());
+            }
+        }
+        for kind in &kinds {
+            metrics()
+                .objects
+                .with_label_values(&[kind.as_str()])
+                .set(known.count(*kind) as f64);
+        }
+        debug!(changes = count, "cluster cache published");
+        if !synced && known.all_listed(&kinds) {
+            store.mark_synced();
+            let took = start.elapsed();
+            metrics().initial_sync.set(took.as_secs_f64());
+            info!(
+                services = snapshot.service_count(),
+                took = ?took,
+                "cluster cache synced with the Kubernetes API"
+            );
+        }
+    }
+}
+
+fn now_unix() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

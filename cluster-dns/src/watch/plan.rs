@@ -1,0 +1,118 @@
+//! The Corefile's `kubernetes` directives -> what to watch and how to reach the API. Pure.
+//!
+//! Every `kubernetes` block reads one shared cluster snapshot, so the options that decide what
+//! the snapshot holds (which API, which labels) must agree between blocks. CoreDNS runs one
+//! informer set per block; a deliberate difference documented in docs/plugins.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dns_core::cluster::records::PodMode;
+use dns_core::plugins::kubernetes::{KubernetesConfig, TlsFiles};
+
+/// Where the API server is and how to authenticate, in CoreDNS's order of precedence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiSource {
+    /// `kubeconfig PATH [CONTEXT]`.
+    Kubeconfig {
+        path: PathBuf,
+        context: Option<String>,
+    },
+    /// `endpoint URL` (with `tls CERT KEY CACERT` when given).
+    Endpoint { url: String, tls: Option<TlsFiles> },
+    /// Neither: the in-cluster service account, or `$KUBECONFIG` / `~/.kube/config`.
+    Infer,
+}
+
+/// Kinds the watch cache can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Service,
+    EndpointSlice,
+    Pod,
+    Namespace,
+}
+
+impl Kind {
+    /// The metric label and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Pod => "pods",
+            Kind::Namespace => "namespaces",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchPlan {
+    pub source: ApiSource,
+    /// `labels`: a label selector the API applies to Services and EndpointSlices.
+    pub labels: Option<String>,
+    /// The kinds to watch, always Services and EndpointSlices first.
+    pub kinds: Vec<Kind>,
+    /// `startup_timeout`: how long to wait for the first full list before serving anyway.
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "kubernetes blocks disagree on {option}: every kubernetes block shares one cluster cache, so they must name the same {option}"
+    )]
+    Conflict { option: &'static str },
+}
+
+/// The plan for these directives; `None` when the Corefile has no `kubernetes` directive.
+pub fn plan(configs: &[KubernetesConfig]) -> Result<Option<WatchPlan>, PlanError> {
+    let Some(first) = configs.first() else {
+        return Ok(None);
+    };
+    for other in &configs[1..] {
+        if other.kubeconfig != first.kubeconfig
+            || other.endpoint != first.endpoint
+            || other.tls != first.tls
+        {
+            return Err(PlanError::Conflict {
+                option: "API connection (kubeconfig, endpoint, tls)",
+            });
+        }
+        if other.labels != first.labels {
+            return Err(PlanError::Conflict { option: "labels" });
+        }
+    }
+    let source = match (&first.kubeconfig, &first.endpoint) {
+        (Some((path, context)), _) => ApiSource::Kubeconfig {
+            path: path.clone(),
+            context: context.clone(),
+        },
+        (None, Some(url)) => ApiSource::Endpoint {
+            url: url.clone(),
+            tls: first.tls.clone(),
+        },
+        (None, None) => ApiSource::Infer,
+    };
+    let mut kinds = vec![Kind::Service, Kind::EndpointSlice];
+    // `pods verified` answers only for addresses a pod has; `pods insecure` needs the namespace
+    // to exist, and `namespace_labels` needs each namespace's labels.
+    if configs.iter().any(|c| c.records.pods == PodMode::Verified) {
+        kinds.push(Kind::Pod);
+    }
+    if configs
+        .iter()
+        .any(|c| c.records.pods == PodMode::Insecure || c.namespace_labels.is_some())
+    {
+        kinds.push(Kind::Namespace);
+    }
+    Ok(Some(WatchPlan {
+        source,
+        labels: first.labels.clone(),
+        kinds,
+        startup_timeout: configs
+            .iter()
+            .map(|c| c.startup_timeout)
+            .max()
+            .unwrap_or(first.startup_timeout),
+    }))
+}

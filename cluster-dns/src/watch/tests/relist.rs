@@ -1,0 +1,151 @@
+use dns_core::cluster::{Change, EndpointSlice, Namespace, ObjectKey, Service};
+
+use crate::watch::plan::Kind;
+use crate::watch::relist::{Known, Update};
+
+fn svc(name: &str) -> (ObjectKey, Change) {
+    let s = Service {
+        namespace: "prod".into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    (s.key(), Change::UpsertService(s))
+}
+
+fn changes(known: &mut Known, update: Update) -> Vec<Change> {
+    let mut out = Vec::new();
+    known.changes(update, &mut out);
+    out
+}
+
+#[test]
+fn first_list_adds_everything() {
+    let mut known = Known::default();
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("a"), svc("b")],
+        },
+    );
+    assert_eq!(out, vec![svc("a").1, svc("b").1]);
+    assert_eq!(known.count(Kind::Service), 2);
+    assert!(known.all_listed(&[Kind::Service]));
+    assert!(!known.all_listed(&[Kind::Service, Kind::EndpointSlice]));
+}
+
+#[test]
+fn relist_removes_what_vanished_in_the_same_batch() {
+    let mut known = Known::default();
+    changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("a"), svc("b"), svc("c")],
+        },
+    );
+    // After 410 Gone or an outage: b was deleted meanwhile, d created.
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("a"), svc("c"), svc("d")],
+        },
+    );
+    assert_eq!(
+        out,
+        vec![
+            Change::DeleteService(ObjectKey::new("prod", "b")),
+            svc("a").1,
+            svc("c").1,
+            svc("d").1,
+        ]
+    );
+    assert_eq!(known.count(Kind::Service), 3);
+}
+
+#[test]
+fn relist_of_one_kind_leaves_the_others_alone() {
+    let mut known = Known::default();
+    changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("a")],
+        },
+    );
+    let slice = EndpointSlice {
+        namespace: "prod".into(),
+        name: "a-1".into(),
+        service_name: "a".into(),
+        ..Default::default()
+    };
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::EndpointSlice,
+            objects: vec![(slice.key(), Change::UpsertEndpointSlice(slice.clone()))],
+        },
+    );
+    assert_eq!(out, vec![Change::UpsertEndpointSlice(slice)]);
+    assert_eq!(known.count(Kind::Service), 1);
+}
+
+#[test]
+fn remove_only_what_the_model_holds() {
+    let mut known = Known::default();
+    let key = ObjectKey::new("prod", "a");
+    // An object skipped as unusable was never added: removing it changes nothing.
+    assert_eq!(
+        changes(
+            &mut known,
+            Update::Remove {
+                kind: Kind::Service,
+                key: key.clone()
+            }
+        ),
+        vec![]
+    );
+    changes(
+        &mut known,
+        Update::Upsert {
+            kind: Kind::Service,
+            key: key.clone(),
+            change: svc("a").1,
+        },
+    );
+    assert_eq!(
+        changes(
+            &mut known,
+            Update::Remove {
+                kind: Kind::Service,
+                key: key.clone()
+            }
+        ),
+        vec![Change::DeleteService(key)]
+    );
+}
+
+#[test]
+fn namespaces_are_deleted_by_name() {
+    let mut known = Known::default();
+    let ns = Namespace {
+        name: "prod".into(),
+        ..Default::default()
+    };
+    changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Namespace,
+            objects: vec![(ObjectKey::new("", "prod"), Change::UpsertNamespace(ns))],
+        },
+    );
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Namespace,
+            objects: vec![],
+        },
+    );
+    assert_eq!(out, vec![Change::DeleteNamespace("prod".into())]);
+}
