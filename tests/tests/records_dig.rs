@@ -25,6 +25,11 @@ restricted.test:{PORT} {
         namespaces default
     }
 }
+labelled.test:{PORT} {
+    kubernetes {
+        namespace_labels team in (shop, web)
+    }
+}
 podnames.test:{PORT} {
     kubernetes {
         endpoint_pod_names
@@ -146,6 +151,20 @@ const ROWS: &[Row] = &[
     (
         "R-NS-NOT-EXPOSED",
         "web.prod.svc.restricted.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-NS-LABELS",
+        "web.prod.svc.labelled.test",
+        "A",
+        "NOERROR",
+        &["A 198.18.0.20"],
+    ),
+    (
+        "R-NS-LABELS",
+        "kubernetes.default.svc.labelled.test",
         "A",
         "NXDOMAIN",
         &[],

@@ -101,13 +101,13 @@ pub fn plan(configs: &[KubernetesConfig]) -> Result<Option<WatchPlan>, PlanError
     }
     if configs
         .iter()
-        .any(|c| c.records.pods == PodMode::Insecure || c.namespace_labels.is_some())
+        .any(|c| c.records.pods == PodMode::Insecure || c.records.namespace_labels.is_some())
     {
         kinds.push(Kind::Namespace);
     }
     Ok(Some(WatchPlan {
         source,
-        labels: first.labels.clone(),
+        labels: first.labels.as_ref().map(|s| s.as_str().to_string()),
         kinds,
         startup_timeout: configs
             .iter()

@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod records;
+pub mod selector;
 pub mod snapshot;
 #[doc(hidden)]
 pub mod testdata;

@@ -8,6 +8,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
+use super::selector::Selector;
 use super::snapshot::{ServiceEntry, Snapshot};
 
 /// How pod records are answered (`pods` option).
@@ -36,6 +37,8 @@ pub struct RecordOptions {
     pub ignore_empty_service: bool,
     /// `noendpoints`: no endpoint records (headless services and endpoint names go dark).
     pub noendpoints: bool,
+    /// `namespace_labels`: only namespaces that exist and whose labels match are exposed.
+    pub namespace_labels: Option<Selector>,
 }
 
 impl Default for RecordOptions {
@@ -48,6 +51,7 @@ impl Default for RecordOptions {
             endpoint_pod_names: false,
             ignore_empty_service: false,
             noendpoints: false,
+            namespace_labels: None,
         }
     }
 }
@@ -239,6 +243,12 @@ impl<'a> Ctx<'a> {
     }
 
     fn namespace_exposed(&self, namespace: &str) -> bool {
+        if let Some(selector) = &self.options.namespace_labels {
+            return self
+                .snapshot
+                .namespace(namespace)
+                .is_some_and(|ns| selector.matches(&ns.labels));
+        }
         self.options.namespaces.is_empty() || self.options.namespaces.contains(namespace)
     }
 

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dns_core::cluster::records::PodMode;
+use dns_core::cluster::selector::Selector;
 use dns_core::plugins::kubernetes::{KubernetesConfig, TlsFiles};
 
 use crate::watch::plan::{ApiSource, Kind, PlanError, plan};
@@ -37,7 +38,7 @@ fn kinds_follow_the_options() {
         ),
         (
             "namespace_labels needs namespace labels",
-            config(|c| c.namespace_labels = Some("team=dns".into())),
+            config(|c| c.records.namespace_labels = Some(Selector::parse("team=dns").unwrap())),
             &[Kind::Service, Kind::EndpointSlice, Kind::Namespace],
         ),
         (
@@ -97,7 +98,7 @@ fn sources_in_coredns_precedence() {
 fn blocks_share_one_cache_so_they_must_agree() {
     let a = config(|_| {});
     let other_api = config(|c| c.endpoint = Some("https://198.18.0.1".into()));
-    let other_labels = config(|c| c.labels = Some("app=x".into()));
+    let other_labels = config(|c| c.labels = Some(Selector::parse("app=x").unwrap()));
     assert!(matches!(
         plan(&[a.clone(), other_api]),
         Err(PlanError::Conflict { .. })

@@ -1,4 +1,5 @@
 //! Table tests of the cluster room: record rules (named after docs/records.md) and the snapshot.
 
 mod records;
+mod selector;
 mod snapshot;

@@ -222,6 +222,29 @@ fn r_ns_not_exposed() {
 }
 
 #[test]
+fn r_ns_labels() {
+    let mut opts = options();
+    opts.namespace_labels =
+        Some(crate::cluster::selector::Selector::parse("team in (shop, web)").unwrap());
+    check_rows(
+        &opts,
+        &[
+            (
+                "web.prod.svc.cluster.local.",
+                A,
+                NOERROR,
+                &["web.prod.svc.cluster.local. 5 A 198.18.0.20"],
+            ),
+            ("prod.svc.cluster.local.", A, NOERROR, &[]),
+            ("kubernetes.default.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("default.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("1.0.18.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            ("x.nosuchns.svc.cluster.local.", A, NXDOMAIN, &[]),
+        ],
+    );
+}
+
+#[test]
 fn r_headless_a() {
     check_rows(
         &options(),

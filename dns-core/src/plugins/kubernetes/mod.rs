@@ -15,6 +15,7 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 
 use crate::cluster::records::RecordOptions;
+use crate::cluster::selector::Selector;
 use crate::plugins::fallthrough::Fallthrough;
 
 /// Everything the `kubernetes` directive configures.
@@ -28,10 +29,8 @@ pub struct KubernetesConfig {
     pub tls: Option<TlsFiles>,
     /// `kubeconfig KUBECONFIG [CONTEXT]`.
     pub kubeconfig: Option<(PathBuf, Option<String>)>,
-    /// `labels EXPRESSION`: label selector for Services and EndpointSlices.
-    pub labels: Option<String>,
-    /// `namespace_labels EXPRESSION`: only namespaces whose labels match are exposed.
-    pub namespace_labels: Option<String>,
+    /// `labels EXPRESSION`: label selector for Services and EndpointSlices (the API applies it).
+    pub labels: Option<Selector>,
     /// `fallthrough [ZONES...]`.
     pub fallthrough: Fallthrough,
     /// `startup_timeout DURATION` (CoreDNS default 5s).

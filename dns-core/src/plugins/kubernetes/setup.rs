@@ -7,6 +7,7 @@ use hickory_proto::rr::Name;
 
 use super::{KubernetesConfig, TlsFiles};
 use crate::cluster::records::{PodMode, RecordOptions};
+use crate::cluster::selector::Selector;
 use crate::corefile::Directive;
 use crate::plugins::fallthrough::Fallthrough;
 use crate::plugins::setup::{SetupError, args_exact, duration_arg, zone_arg};
@@ -21,7 +22,6 @@ impl Default for KubernetesConfig {
             tls: None,
             kubeconfig: None,
             labels: None,
-            namespace_labels: None,
             fallthrough: Fallthrough::none(),
             startup_timeout: Duration::from_secs(5),
             apiserver_qps: None,
@@ -102,13 +102,13 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
                 if values.is_empty() {
                     return Err(err(loc, "labels needs a label selector".into()));
                 }
-                config.labels = Some(values.join(" "));
+                config.labels = Some(selector_arg(option)?);
             }
             "namespace_labels" => {
                 if values.is_empty() {
                     return Err(err(loc, "namespace_labels needs a label selector".into()));
                 }
-                config.namespace_labels = Some(values.join(" "));
+                config.records.namespace_labels = Some(selector_arg(option)?);
             }
             "ttl" => {
                 let ttl = one_arg(option)?;
@@ -169,7 +169,19 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
             other => return Err(err(loc, format!("unknown property {other:?}"))),
         }
     }
+    if !config.records.namespaces.is_empty() && config.records.namespace_labels.is_some() {
+        return Err(err(
+            &directive.location,
+            "namespaces and namespace_labels cannot both be set".into(),
+        ));
+    }
     Ok(config)
+}
+
+/// The option's arguments as one label selector (`env in (a, b)` arrives as several tokens).
+fn selector_arg(option: &Directive) -> Result<Selector, SetupError> {
+    let text = option.arg_values().collect::<Vec<_>>().join(" ");
+    Selector::parse(&text).map_err(|e| SetupError::new(PLUGIN, &option.location, e.to_string()))
 }
 
 fn one_arg(option: &Directive) -> Result<&crate::corefile::Arg, SetupError> {

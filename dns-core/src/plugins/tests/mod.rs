@@ -52,7 +52,7 @@ fn kubernetes_defaults() {
 fn kubernetes_every_option() {
     let k = kubernetes(
         "cluster.local {\n endpoint https://198.18.0.1:6443\n tls cert.pem key.pem ca.pem\n kubeconfig /k.conf ctx\n \
-         namespaces default prod\n labels app=web,tier!=db\n namespace_labels team=shop\n pods verified\n endpoint_pod_names\n \
+         namespaces default prod\n labels app=web,tier!=db\n pods verified\n endpoint_pod_names\n \
          ttl 30\n noendpoints\n fallthrough in-addr.arpa\n ignore empty_service\n startup_timeout 10s\n apiserver_qps 50\n \
          apiserver_burst 100\n apiserver_max_inflight 20\n multicluster clusterset.local\n }",
     )
@@ -68,8 +68,10 @@ fn kubernetes_every_option() {
         k.records.namespaces.iter().cloned().collect::<Vec<_>>(),
         ["default", "prod"]
     );
-    assert_eq!(k.labels.as_deref(), Some("app=web,tier!=db"));
-    assert_eq!(k.namespace_labels.as_deref(), Some("team=shop"));
+    assert_eq!(
+        k.labels.as_ref().map(|s| s.as_str()),
+        Some("app=web,tier!=db")
+    );
     assert_eq!(k.records.pods, PodMode::Verified);
     assert!(
         k.records.endpoint_pod_names && k.records.noendpoints && k.records.ignore_empty_service
@@ -125,6 +127,14 @@ fn kubernetes_errors_name_the_line() {
         (
             "{\n namespaces\n }",
             "Corefile:3:2: kubernetes: namespaces needs at least one namespace",
+        ),
+        (
+            "{\n labels app in web\n }",
+            "Corefile:3:2: kubernetes: invalid label selector \"app in web\"",
+        ),
+        (
+            "{\n namespaces prod\n namespace_labels team=shop\n }",
+            "Corefile:2:3: kubernetes: namespaces and namespace_labels cannot both be set",
         ),
         (
             "{\n ignore everything\n }",
