@@ -144,6 +144,10 @@ impl ControlPlane {
     }
 
     /// Stops the apiserver with SIGSTOP: connections stay open and nothing answers.
+    ///
+    /// The faults (pause, kill, `compact_etcd`) hit every test in the binary that uses the
+    /// shared control plane: serialize them, for example with a `tokio::sync::RwLock` that
+    /// fault tests take for writing and the others for reading (`tests/tests/control_plane.rs`).
     pub fn pause_apiserver(&self) {
         self.signal_apiserver(libc::SIGSTOP);
     }
