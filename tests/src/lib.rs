@@ -1,5 +1,10 @@
 //! Test support for Signpost's end-to-end tests: run the real binaries on loopback and ask them
-//! with `dig`, the way an operator would.
+//! with `dig`, the way an operator would; and a real Kubernetes control plane to run them
+//! against ([`control_plane`]).
+
+pub mod control_plane;
+
+pub use control_plane::ControlPlane;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
