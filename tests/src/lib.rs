@@ -97,6 +97,20 @@ impl ClusterDns {
     /// Starts `cluster-dns --conf <corefile> --snapshot <snapshot>` where `{PORT}` in the
     /// Corefile text is replaced by a free loopback port, and waits until it answers.
     pub fn start(corefile: &str, snapshot_yaml: &str) -> Self {
+        Self::launch(corefile, Some(snapshot_yaml), &[])
+    }
+
+    /// Starts `cluster-dns --conf <corefile>` in watch mode: `{PORT}` in the Corefile becomes a
+    /// free loopback port and `{KUBECONFIG}` the given kubeconfig's path. Waits until it
+    /// answers, which it does once the first full list arrived (or `startup_timeout` passed).
+    pub fn start_watching(corefile: &str, kubeconfig: &Path) -> Self {
+        let corefile = corefile.replace("{KUBECONFIG}", &kubeconfig.display().to_string());
+        Self::launch(&corefile, None, &[])
+    }
+
+    /// Starts `cluster-dns` with `{PORT}` replaced, `--snapshot` only when `snapshot_yaml` is
+    /// given, and extra environment variables.
+    pub fn launch(corefile: &str, snapshot_yaml: Option<&str>, env: &[(&str, &str)]) -> Self {
         let dir = TempDir::new("cluster-dns");
         let port = free_port();
         let corefile_path = dir.path().join("Corefile");
@@ -106,13 +120,15 @@ impl ClusterDns {
             corefile.replace("{PORT}", &port.to_string()),
         )
         .expect("write Corefile");
-        std::fs::write(&snapshot_path, snapshot_yaml).expect("write snapshot");
-        let child = Command::new(cluster_dns_binary())
-            .arg("--conf")
-            .arg(&corefile_path)
-            .arg("--snapshot")
-            .arg(&snapshot_path)
+        let mut command = Command::new(cluster_dns_binary());
+        command.arg("--conf").arg(&corefile_path);
+        if let Some(yaml) = snapshot_yaml {
+            std::fs::write(&snapshot_path, yaml).expect("write snapshot");
+            command.arg("--snapshot").arg(&snapshot_path);
+        }
+        let child = command
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
@@ -128,6 +144,37 @@ impl ClusterDns {
         };
         server.wait_ready();
         server
+    }
+
+    /// The process id (for signals and RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks `dig` until `done` holds for its result, for at most `timeout`; panics with the
+    /// last answer and the server's log otherwise. Watch mode answers a change a moment after
+    /// the API accepted it, so tests wait for the answer rather than sleep.
+    pub fn dig_until(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        done: impl Fn(&DigResult) -> bool,
+    ) -> DigResult {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.dig(args);
+            if done(&r) {
+                return r;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "dig {args:?}: no satisfying answer within {timeout:?}; last:\n{}\nserver log:\n{}",
+                    r.raw,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn wait_ready(&mut self) {
