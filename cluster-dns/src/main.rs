@@ -11,7 +11,8 @@ use tracing::info;
 
 use cluster_dns::snapshot_file::SnapshotFileSource;
 use dns_core::cluster::SnapshotStore;
-use dns_core::plugins::build::{Dependencies, build};
+use dns_core::plugins::build::{Dependencies, build, observability};
+use dns_core::server::http::HttpServers;
 use dns_core::server::{BoundServer, ServerConfig, stop_signal};
 
 #[derive(Parser, Debug)]
@@ -84,14 +85,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         servers.push((bound, Arc::new(router)));
     }
 
+    // health, ready, prometheus: bound now (a taken port fails the start), stopped after the
+    // lameduck.
+    let http =
+        HttpServers::bind(observability(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    let lameduck = http.lameduck();
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http.run(stop_signal(stop_rx.clone())));
     tasks.spawn(source.watch(args.snapshot_poll, stop_signal(stop_rx.clone())));
     for (bound, router) in servers {
         tasks.spawn(bound.run(router, stop_signal(stop_rx.clone())));
     }
 
     shutdown_signal().await?;
+    lameduck.run().await;
     info!("stopping: draining in-flight queries");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
