@@ -1,10 +1,14 @@
 //! `prometheus [ADDRESS]`: CoreDNS's metrics plugin. Setup (this file), the metric families
 //! with CoreDNS's names and labels (`vars`), and per-zone label handles resolved ahead of the
 //! query path (`recorder`). `/metrics` serves the whole default registry, so other crates
-//! register their metrics with `prometheus::register` and they appear beside these.
+//! register their metrics with `prometheus::register` (or `dns_core::plugins::metrics::
+//! prometheus::register`, the same crate and registry) and they appear beside these.
 
 mod recorder;
 pub mod vars;
+
+/// The prometheus crate dns-core exports from: register here to appear on `/metrics`.
+pub use prometheus;
 
 pub use recorder::ZoneMetrics;
 

@@ -123,8 +123,15 @@ async fn listeners_answer_refuse_garbage_and_stop() {
         health.starts_with("HTTP/1.1 200 OK\r\n") && health.ends_with("\r\n\r\nOK"),
         "{health}"
     );
+    // Metrics another crate registers in the default registry are served too.
+    let external = prometheus::IntCounter::new("signpost_test_external_total", "test").unwrap();
+    prometheus::register(Box::new(external.clone())).unwrap();
+    external.inc();
     let metrics = super::get(addr, "/metrics").await.unwrap();
-    assert!(metrics.contains("# TYPE"), "{metrics}");
+    assert!(
+        metrics.contains("\nsignpost_test_external_total 1\n"),
+        "{metrics}"
+    );
     assert!(
         super::get(addr, "/nope")
             .await
