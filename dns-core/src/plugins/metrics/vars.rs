@@ -184,20 +184,17 @@ pub fn build_info_labels() -> [&'static str; 3] {
     ]
 }
 
-/// Everything the prometheus plugin exports from the start: build info, the panic counter and,
-/// on Linux, the process collector (`process_resident_memory_bytes`, CPU, open fds, ...).
-/// Idempotent.
+/// Everything the prometheus plugin exports from the start: build info, the panic counter,
+/// the health self-check metrics (as CoreDNS registers them at start). Idempotent.
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         BUILD_INFO.with_label_values(&build_info_labels()).set(1);
         LazyLock::force(&PANICS);
-        #[cfg(target_os = "linux")]
-        if let Err(e) = prometheus::register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        )) {
-            tracing::warn!(error = %e, "process metrics could not be registered");
-        }
+        // The process collector (process_resident_memory_bytes, ...) comes with the default
+        // registry itself on Linux (the crate's `process` feature).
+        LazyLock::force(&HEALTH_DURATION);
+        LazyLock::force(&HEALTH_FAILURES);
     });
 }
 
