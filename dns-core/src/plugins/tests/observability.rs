@@ -207,7 +207,8 @@ fn blocks_naming_one_address_share_its_site() {
         &no_env,
     )
     .unwrap();
-    let plan = observability(&c, &deps()).unwrap();
+    let deps = deps();
+    let plan = observability(&c, &deps).unwrap();
     let sites: Vec<(String, Vec<&str>)> = plan
         .sites
         .iter()
@@ -227,6 +228,8 @@ fn blocks_naming_one_address_share_its_site() {
     // only once marked.
     let ready = plan.sites[1].ready.as_ref().unwrap();
     assert_eq!(ready.check(), Err("kubernetes".to_string()));
+    deps.store.mark_synced();
+    assert_eq!(ready.check(), Ok(()));
 }
 
 #[test]
