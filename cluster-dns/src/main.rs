@@ -12,7 +12,8 @@ use tracing::{info, warn};
 use cluster_dns::snapshot_file::SnapshotFileSource;
 use cluster_dns::watch::{self, WatchCache, plan};
 use dns_core::cluster::SnapshotStore;
-use dns_core::plugins::build::{Dependencies, build};
+use dns_core::plugins::build::{Dependencies, build, observability};
+use dns_core::server::http::HttpServers;
 use dns_core::server::{BoundServer, ServerConfig, stop_signal};
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    // health, ready, prometheus: bound first (a taken port fails the start), so probes answer
+    // while the first list arrives; stopped after the lameduck.
+    let http =
+        HttpServers::bind(observability(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    let lameduck = http.lameduck();
+    tasks.spawn(http.run(stop_signal(stop_rx.clone())));
     // Sources that run until aborted (the API watchers).
     let mut sources = tokio::task::JoinSet::new();
     match args.snapshot.clone() {
@@ -97,6 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     shutdown_signal().await?;
+    lameduck.run().await;
     info!("stopping: draining in-flight queries");
     let _ = stop_tx.send(true);
     sources.abort_all();

@@ -117,5 +117,42 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The whole answer path for one UDP query (header checks, parse, router, chain, encode,
+/// metrics), with and without `prometheus` in the server block.
+fn bench_respond(c: &mut Criterion) {
+    use dns_core::corefile::parse_str;
+    use dns_core::plugins::build::{Dependencies, build};
+    use dns_core::server::{RequestInfo, Transport, respond};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = Arc::new(SnapshotStore::new());
+    store.replace(cluster(), 1);
+    let bytes = request("svc4321.ns21.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .unwrap();
+    let info = RequestInfo {
+        src: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: Transport::Udp,
+        request_size: bytes.len(),
+    };
+    let plain = ".:53 {\n errors\n kubernetes cluster.local in-addr.arpa\n}\n";
+    let metered = ".:53 {\n errors\n prometheus\n kubernetes cluster.local in-addr.arpa\n}\n";
+    for (label, text) in [("plain", plain), ("prometheus", metered)] {
+        let Ok(corefile) = parse_str(text, "Corefile", &|_| None) else {
+            continue;
+        };
+        // Older builds without the prometheus plugin skip that case.
+        let Ok(mut routers) = build(&corefile, &Dependencies::new(store.clone())) else {
+            continue;
+        };
+        let router = routers.remove(0);
+        c.bench_function(&format!("respond/{label}"), |b| {
+            b.iter(|| black_box(runtime.block_on(respond(&router, black_box(&bytes), &info))))
+        });
+    }
+}
+
+criterion_group!(benches, bench, bench_respond);
 criterion_main!(benches);

@@ -207,10 +207,20 @@ impl ClusterDns {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal_term();
+        self.wait_exit(Duration::from_secs(15))
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn signal_term(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
@@ -229,6 +239,30 @@ impl Drop for ClusterDns {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `examples/cluster.yaml`, the snapshot most tests serve.
+pub fn example_cluster() -> String {
+    std::fs::read_to_string(workspace_root().join("examples/cluster.yaml"))
+        .expect("example cluster")
+}
+
+/// `GET path` on 127.0.0.1:`port`, as a probe or a scraper asks: the status code and body,
+/// or `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// One `dig` answer, split into its parts.

@@ -4,13 +4,12 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use signpost_tests::{ClusterDns, TempDir, cluster_dns_binary, workspace_root};
+use signpost_tests::{ClusterDns, TempDir, cluster_dns_binary};
 
 const COREFILE: &str = ".:{PORT} {\n    errors\n    log\n    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods insecure\n    }\n}\n";
 
 fn example() -> String {
-    std::fs::read_to_string(workspace_root().join("examples/cluster.yaml"))
-        .expect("example cluster")
+    signpost_tests::example_cluster()
 }
 
 fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
@@ -183,6 +182,18 @@ fn broken_inputs_fail_at_start_and_say_where() {
     );
     assert!(
         err.contains(&format!("cannot listen on 0.0.0.0:{port}")),
+        "{err}"
+    );
+    drop(holder);
+    // So is the health plugin's port, named with the plugin.
+    let health = signpost_tests::free_port();
+    let holder = std::net::TcpListener::bind(("127.0.0.1", health)).unwrap();
+    let err = run_and_fail(
+        &format!(".:{port} {{\n    health 127.0.0.1:{health}\n    kubernetes cluster.local\n}}\n"),
+        &example(),
+    );
+    assert!(
+        err.contains(&format!("health: cannot listen on 127.0.0.1:{health}")),
         "{err}"
     );
     drop(holder);

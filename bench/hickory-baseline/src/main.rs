@@ -48,7 +48,7 @@ impl RequestHandler for Baseline {
             },
             request_size: request.as_slice().len(),
         };
-        let response = self.0.handle(&message, &info).await;
+        let (response, _) = self.0.handle(&message, &info).await;
         let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
         let built = builder.build(
             response.metadata,

@@ -146,7 +146,14 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 /// The Corefile plugins Signpost serves today.
-pub const SUPPORTED_PLUGINS: &[&str] = &["errors", "log", "kubernetes"];
+pub const SUPPORTED_PLUGINS: &[&str] = &[
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "kubernetes",
+];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,
 /// whatever order the Corefile lists them in.

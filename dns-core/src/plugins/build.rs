@@ -7,8 +7,11 @@ use std::sync::Arc;
 use crate::cluster::SnapshotStore;
 use crate::corefile::{Corefile, CorefileError, check_plugins};
 use crate::plugins::chain::{PluginChain, Resolver, Router, ServerBlock};
-use crate::plugins::setup::SetupError;
-use crate::plugins::{errors, kubernetes, log};
+use crate::plugins::metrics::{self, server_label, vars};
+use crate::plugins::ready::{Readiness, ReadyCheck};
+use crate::plugins::setup::{HttpAddr, SetupError};
+use crate::plugins::{errors, health, kubernetes, log, ready};
+use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -67,6 +70,9 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
         }
         for (port, zones) in ports {
             let chain = Arc::new(build_chain(block, &zones, deps)?);
+            if chain.prometheus.is_some() {
+                enable_metrics(SocketAddr::new(deps.listen_ip, port), &zones, &chain);
+            }
             by_port
                 .entry(port)
                 .or_default()
@@ -88,6 +94,7 @@ fn build_chain(
         resolvers: Vec::new(),
         log: None,
         errors: None,
+        prometheus: None,
     };
     let mut names = std::collections::BTreeSet::new();
     for d in &block.directives {
@@ -116,9 +123,87 @@ fn build_chain(
                 }
             }
             "errors" => chain.errors = Some(errors::parse(d)?),
+            "prometheus" => chain.prometheus = Some(metrics::parse(d)?),
+            // Listeners, not chain plugins: checked here, served from `observability`.
+            "health" => {
+                health::parse(d)?;
+            }
+            "ready" => {
+                ready::parse(d)?;
+            }
             // check_plugins let only supported plugins through.
             _ => {}
         }
     }
     Ok(chain)
+}
+
+/// `coredns_plugin_enabled` for a block with `prometheus`, per zone, as CoreDNS sets it at start.
+fn enable_metrics(addr: SocketAddr, zones: &[hickory_proto::rr::Name], chain: &PluginChain) {
+    vars::init();
+    let server = server_label(addr);
+    for zone in zones {
+        let zone = zone.to_string();
+        for name in chain.handler_names() {
+            vars::PLUGIN_ENABLED
+                .with_label_values(&[server.as_str(), zone.as_str(), "", name])
+                .set(1);
+        }
+    }
+}
+
+/// The HTTP side of a Corefile: one [`Site`] per address that `health`, `ready` or
+/// `prometheus` name (blocks naming the same address share it, as CoreDNS's do), the
+/// readiness of the plugins in blocks with `ready`, and the longest `lameduck`.
+pub fn observability(corefile: &Corefile, deps: &Dependencies) -> Result<HttpPlan, BuildError> {
+    check_plugins(corefile)?;
+    let mut sites: BTreeMap<HttpAddr, Site> = BTreeMap::new();
+    let mut lameduck = std::time::Duration::ZERO;
+    let mut monitor = ready::Monitor::default();
+    let mut ready_names: Vec<&'static str> = Vec::new();
+    let mut ready_addrs: Vec<HttpAddr> = Vec::new();
+    for block in &corefile.blocks {
+        let has_ready = block.directives.iter().any(|d| d.name == "ready");
+        for d in &block.directives {
+            let (addr, plugin) = match d.name.as_str() {
+                "health" => {
+                    let config = health::parse(d)?;
+                    lameduck = lameduck.max(config.lameduck);
+                    (config.addr, "health")
+                }
+                "ready" => {
+                    let config = ready::parse(d)?;
+                    // CoreDNS keeps one monitor mode for the process: the last block's.
+                    monitor = config.monitor;
+                    ready_addrs.push(config.addr.clone());
+                    (config.addr, "ready")
+                }
+                "prometheus" => (metrics::parse(d)?.addr, "prometheus"),
+                "kubernetes" if has_ready => {
+                    ready_names.push("kubernetes");
+                    continue;
+                }
+                _ => continue,
+            };
+            let site = sites.entry(addr.clone()).or_insert_with(|| Site::new(addr));
+            if !site.plugins.contains(&plugin) {
+                site.plugins.push(plugin);
+            }
+        }
+    }
+    let mut readiness = Readiness::new(monitor);
+    for name in ready_names {
+        // Every kubernetes plugin reads the one store, so one entry answers for all.
+        readiness.add(name, ReadyCheck::Synced(deps.store.clone()));
+    }
+    let readiness = Arc::new(readiness);
+    for addr in ready_addrs {
+        if let Some(site) = sites.get_mut(&addr) {
+            site.ready = Some(readiness.clone());
+        }
+    }
+    Ok(HttpPlan {
+        sites: sites.into_values().collect(),
+        lameduck,
+    })
 }

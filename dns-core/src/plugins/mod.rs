@@ -4,8 +4,11 @@ pub mod build;
 pub mod chain;
 pub mod errors;
 pub mod fallthrough;
+pub mod health;
 pub mod kubernetes;
 pub mod log;
+pub mod metrics;
+pub mod ready;
 pub mod setup;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};

@@ -82,3 +82,85 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     }
     std::time::Duration::try_from_secs_f64(secs).ok()
 }
+
+/// An HTTP listening address as CoreDNS's health, ready and prometheus plugins take it:
+/// `HOST:PORT` with an empty host for all interfaces (`:8080`), an IP (`[::1]:8080` for IPv6)
+/// or a name resolved at start (`localhost:9153`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HttpAddr {
+    /// Empty for all interfaces.
+    pub host: String,
+    pub port: u16,
+}
+
+impl HttpAddr {
+    /// Go's `net.SplitHostPort` rules: a port is required; an IPv6 host is in brackets.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| "missing ']' in address".to_string())?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| "missing port in address".to_string())?;
+            (host, port)
+        } else {
+            let (host, port) = text
+                .rsplit_once(':')
+                .ok_or_else(|| "missing port in address".to_string())?;
+            if host.contains(':') {
+                return Err("too many colons in address".into());
+            }
+            (host, port)
+        };
+        if host.contains(['[', ']', '/', ' ']) {
+            return Err(format!("invalid host {host:?}"));
+        }
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port {port:?}"))?;
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for HttpAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The optional `[ADDRESS]` argument of health, ready and prometheus: at most one.
+pub fn http_addr_args(plugin: &str, d: &Directive, default: &str) -> Result<HttpAddr, SetupError> {
+    match d.args.as_slice() {
+        [] => HttpAddr::parse(default)
+            .map_err(|e| SetupError::new(plugin, &d.location, format!("default address: {e}"))),
+        [addr] => HttpAddr::parse(&addr.value).map_err(|e| {
+            SetupError::new(
+                plugin,
+                &addr.location,
+                format!("invalid address {:?}: {e}", addr.value),
+            )
+        }),
+        [_, extra, ..] => Err(SetupError::new(
+            plugin,
+            &extra.location,
+            format!("{plugin} takes at most one address"),
+        )),
+    }
+}
+
+/// A block option the plugin does not know.
+pub fn unknown_property(plugin: &str, option: &Directive) -> SetupError {
+    SetupError::new(
+        plugin,
+        &option.location,
+        format!("unknown property {:?}", option.name),
+    )
+}

@@ -38,10 +38,37 @@ pub struct RequestInfo {
 /// itself (FORMERR, NOTIMP) or drops. The handler returns the whole response (ID, flags,
 /// question, sections); the server adds the EDNS OPT record and truncates for UDP.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, request: &Message, info: &RequestInfo)
-    -> impl Future<Output = Message> + Send;
+    /// What `handle` hands on to `served` about one exchange (for metrics: which server block
+    /// and plugin answered).
+    type Tag: Send;
+
+    fn handle(
+        &self,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> impl Future<Output = (Message, Self::Tag)> + Send;
+
+    /// The response is encoded: `tag` is what `handle` returned, or `None` when the server
+    /// answered a well-formed query itself (a class other than IN). Runs on the query path;
+    /// keep it cheap.
+    fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
+        let _ = (tag, exchange);
+    }
 }
 
+/// One answered query as it went out, for [`Handler::served`].
+pub struct Exchange<'a> {
+    pub request: &'a Message,
+    pub info: &'a RequestInfo,
+    /// The rcode sent (SERVFAIL when the response could not be encoded).
+    pub rcode: hickory_proto::op::ResponseCode,
+    /// Bytes of the response on the wire (without the TCP length prefix).
+    pub response_size: usize,
+    /// When the server started on this query.
+    pub started: std::time::Instant,
+}
+
+pub mod http;
 mod respond;
 
 pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
@@ -108,7 +135,7 @@ pub struct BoundServer {
 impl BoundServer {
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let addr = config.addr;
-        let tcp = reuseport_socket(addr, Type::STREAM)
+        let tcp = reuseport_socket(addr, Type::STREAM, true)
             .and_then(|s| {
                 s.listen(1024)?;
                 TcpListener::from_std(s.into())
@@ -125,7 +152,7 @@ impl BoundServer {
         );
         let mut udp = Vec::new();
         for _ in 0..config.udp_workers.max(1) {
-            let socket = reuseport_socket(addr, Type::DGRAM)
+            let socket = reuseport_socket(addr, Type::DGRAM, true)
                 .and_then(|s| UdpSocket::from_std(s.into()))
                 .map_err(|source| ServerError::Bind {
                     addr,
@@ -177,7 +204,13 @@ impl BoundServer {
     }
 }
 
-fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
+/// A bound, non-blocking socket with SO_REUSEPORT; `only_v6: false` makes an IPv6 wildcard
+/// take IPv4 too.
+pub(crate) fn reuseport_socket(
+    addr: SocketAddr,
+    ty: Type,
+    only_v6: bool,
+) -> std::io::Result<Socket> {
     let proto = if ty == Type::STREAM {
         Protocol::TCP
     } else {
@@ -188,7 +221,7 @@ fn reuseport_socket(addr: SocketAddr, ty: Type) -> std::io::Result<Socket> {
     // One socket per worker, and a new process can bind beside the old one on upgrade.
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(only_v6)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -244,9 +277,33 @@ async fn tcp_accept_loop<H: Handler>(
     config: ServerConfig,
     stop: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
+    let max = config.max_tcp_connections;
+    let connection_stop = stop.clone();
+    accept_loop(listener, max, stop, "tcp", move |stream, src| {
+        let handler = handler.clone();
+        let config = config.clone();
+        let stop = connection_stop.clone();
+        async move { tcp_connection(stream, src, handler, &config, stop).await }
+    })
+    .await;
+}
+
+/// Accepts until `stop`, serving each connection with `serve` in its own task, at most `max`
+/// at once (more wait in the kernel's accept queue). On stop the listener closes and open
+/// connections finish what they are on.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    max: usize,
+    stop: watch::Receiver<bool>,
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max.max(1)));
     let mut connections = JoinSet::new();
-    let stopped = stop_signal(stop.clone());
+    let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     loop {
         let permit = tokio::select! {
@@ -261,21 +318,19 @@ async fn tcp_accept_loop<H: Handler>(
         let (stream, src) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                debug!(error = %e, "tcp accept error");
+                debug!(error = %e, "{what} accept error");
                 continue;
             }
         };
-        let handler = handler.clone();
-        let config = config.clone();
-        let stop = stop.clone();
+        let connection = serve(stream, src);
         connections.spawn(async move {
-            tcp_connection(stream, src, handler, &config, stop).await;
+            connection.await;
             drop(permit);
         });
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
     }
-    // Stop: open connections finish the query they are on and close.
+    drop(listener);
     while connections.join_next().await.is_some() {}
 }
 

@@ -4,7 +4,7 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
 
-use super::{Handler, RequestInfo, Transport};
+use super::{Exchange, Handler, RequestInfo, Transport};
 
 /// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -31,6 +31,7 @@ pub async fn respond<H: Handler>(
     if bytes.len() < HEADER_LEN {
         return (None, Disposition::Dropped);
     }
+    let started = std::time::Instant::now();
     let id = u16::from_be_bytes([bytes[0], bytes[1]]);
     let flags = bytes[2];
     if flags & 0x80 != 0 {
@@ -61,18 +62,23 @@ pub async fn respond<H: Handler>(
         return reject(ResponseCode::FormErr);
     };
 
-    let mut response = if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
-        // RFC 6891 6.1.3: we speak EDNS version 0 only.
-        let _ = edns;
-        let mut r = crate::plugins::reply_to(&request, ResponseCode::BADVERS);
-        r.queries.clear();
-        r
-    } else if query.query_class() != DNSClass::IN {
-        // Cluster data is class IN only; other classes (CHAOS included) are refused.
-        crate::plugins::reply_to(&request, ResponseCode::Refused)
-    } else {
-        handler.handle(&request, info).await
-    };
+    // `served` hears of every query that reached the routing stage (as CoreDNS's metrics
+    // count them): `Some(None)` when the server answered it itself.
+    let (mut response, served) =
+        if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
+            // RFC 6891 6.1.3: we speak EDNS version 0 only.
+            let _ = edns;
+            let mut r = crate::plugins::reply_to(&request, ResponseCode::BADVERS);
+            r.queries.clear();
+            (r, None)
+        } else if query.query_class() != DNSClass::IN {
+            // Cluster data is class IN only; other classes (CHAOS included) are refused.
+            let refused = crate::plugins::reply_to(&request, ResponseCode::Refused);
+            (refused, Some(None))
+        } else {
+            let (answer, tag) = handler.handle(&request, info).await;
+            (answer, Some(Some(tag)))
+        };
     response.metadata.message_type = MessageType::Response;
     response.metadata.id = id;
 
@@ -96,18 +102,24 @@ pub async fn respond<H: Handler>(
         Transport::Udp => udp_limit,
         Transport::Tcp => usize::from(u16::MAX),
     };
-    match encode_within(&mut response, limit) {
-        Some(bytes) => (Some(bytes), Disposition::Answered),
+    let (reply, rcode) = match encode_within(&mut response, limit) {
+        Some(bytes) => (bytes, response.metadata.response_code),
         None => (
-            Some(header_only(
-                id,
-                opcode,
-                recursion_desired,
-                ResponseCode::ServFail,
-            )),
-            Disposition::Answered,
+            header_only(id, opcode, recursion_desired, ResponseCode::ServFail),
+            ResponseCode::ServFail,
         ),
+    };
+    if let Some(tag) = served {
+        let exchange = Exchange {
+            request: &request,
+            info,
+            rcode,
+            response_size: reply.len(),
+            started,
+        };
+        handler.served(tag, &exchange);
     }
+    (Some(reply), Disposition::Answered)
 }
 
 /// A response of only a header: for messages too broken to echo their question.

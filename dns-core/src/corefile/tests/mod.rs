@@ -112,7 +112,7 @@ fn kubeadm_default_corefile() {
     // Today's plugin set does not cover it yet: the error names the plugin and its line.
     assert_eq!(
         check_plugins(&c).unwrap_err().to_string(),
-        "Corefile:3:5: plugin \"health\" is not supported yet by Signpost"
+        "Corefile:13:5: plugin \"forward\" is not supported yet by Signpost"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Plugin setup table tests (every option and error location) and the chain's routing.
 
 mod fallthrough;
+mod observability;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -248,7 +249,7 @@ async fn ask(router: &Router, name: &str) -> Message {
         transport: Transport::Udp,
         request_size: 0,
     };
-    router.handle(&request, &info).await
+    router.handle(&request, &info).await.0
 }
 
 #[tokio::test]

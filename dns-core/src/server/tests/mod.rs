@@ -16,7 +16,15 @@ use crate::plugins::reply_to;
 struct TestHandler;
 
 impl Handler for TestHandler {
-    async fn handle(&self, request: &Message, _info: &RequestInfo) -> Message {
+    type Tag = ();
+
+    async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, ()) {
+        (Self::answer(request, info).await, ())
+    }
+}
+
+impl TestHandler {
+    async fn answer(request: &Message, _info: &RequestInfo) -> Message {
         let mut response = reply_to(request, ResponseCode::NoError);
         let Some(q) = request.queries.first() else {
             return response;
