@@ -191,6 +191,7 @@ fn label_values_are_coredns_s() {
     );
 }
 
+/// A store loaded with the example cluster (synced).
 fn deps() -> Dependencies {
     let store = Arc::new(SnapshotStore::new());
     store.replace(example_cluster(), 1);
@@ -207,7 +208,10 @@ fn blocks_naming_one_address_share_its_site() {
         &no_env,
     )
     .unwrap();
-    let deps = deps();
+    // Not synced yet, as a watch before its first full list.
+    let store = Arc::new(SnapshotStore::new());
+    store.apply(example_cluster(), 1);
+    let deps = Dependencies::new(store);
     let plan = observability(&c, &deps).unwrap();
     let sites: Vec<(String, Vec<&str>)> = plan
         .sites
