@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::cluster::SnapshotStore;
 use crate::corefile::{Corefile, CorefileError, check_plugins};
-use crate::plugins::chain::{PluginChain, Resolver, Router, ServerBlock};
+use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
@@ -91,7 +91,7 @@ fn build_chain(
     deps: &Dependencies,
 ) -> Result<PluginChain, BuildError> {
     let mut chain = PluginChain {
-        resolvers: Vec::new(),
+        plugins: Vec::new(),
         log: None,
         errors: None,
         prometheus: None,
@@ -113,7 +113,7 @@ fn build_chain(
                     deps.store.clone(),
                     deps.local_ips.clone(),
                 );
-                chain.resolvers.push(Resolver::Kubernetes(plugin));
+                chain.plugins.push(Plugin::Kubernetes(plugin));
             }
             "log" => {
                 let parsed = log::parse(d)?;

@@ -1,8 +1,13 @@
 //! The plugin chain built from a parsed Corefile, and the router that picks a server block by
 //! zone. The chain is data: an ordered list of plugins, run in CoreDNS's plugin order.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
@@ -12,29 +17,71 @@ use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars}
 use crate::plugins::reply_to;
 use crate::server::{Exchange, Handler, RequestInfo};
 
-/// A plugin that can answer a query, or pass it on.
-pub enum Resolver {
+/// A plugin that handles queries, in chain order. Each either answers or hands the query to
+/// the rest of the chain through [`Next`] (CoreDNS's `NextOrFailure`); a plugin that wraps the
+/// rest (cache, rewrite, loadbalance) calls `next` and works on what comes back.
+pub enum Plugin {
     Kubernetes(KubernetesPlugin),
 }
 
-impl Resolver {
-    fn resolve(&self, request: &Message) -> Option<Message> {
-        match self {
-            Resolver::Kubernetes(k) => k.resolve(request),
-        }
-    }
-
+impl Plugin {
     /// The plugin's Corefile name (the `plugin` label of `coredns_dns_responses_total`).
     pub fn name(&self) -> &'static str {
         match self {
-            Resolver::Kubernetes(_) => "kubernetes",
+            Plugin::Kubernetes(_) => "kubernetes",
+        }
+    }
+
+    async fn serve(&self, request: &Message, next: Next<'_>) -> Answered {
+        match self {
+            Plugin::Kubernetes(k) => match k.resolve(request) {
+                Some(response) => next.answered_here(response),
+                None => next.run(request).await,
+            },
+        }
+    }
+}
+
+/// A response and the index of the plugin that wrote it (`None`: no plugin answered and the
+/// chain itself said SERVFAIL).
+pub struct Answered {
+    pub response: Message,
+    pub plugin: Option<usize>,
+}
+
+/// The rest of the chain after the plugin that holds it.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    chain: &'a PluginChain,
+    /// Index of the plugin after the current one.
+    index: usize,
+    pub info: &'a RequestInfo,
+}
+
+impl<'a> Next<'a> {
+    /// Runs the rest of the chain on `request`.
+    pub fn run<'b>(
+        self,
+        request: &'b Message,
+    ) -> Pin<Box<dyn Future<Output = Answered> + Send + 'b>>
+    where
+        'a: 'b,
+    {
+        Box::pin(self.chain.run_from(self.index, request, self.info))
+    }
+
+    /// The current plugin wrote `response`.
+    pub fn answered_here(self, response: Message) -> Answered {
+        Answered {
+            response,
+            plugin: self.index.checked_sub(1),
         }
     }
 }
 
 /// The plugins of one server block.
 pub struct PluginChain {
-    pub resolvers: Vec<Resolver>,
+    pub plugins: Vec<Plugin>,
     pub log: Option<crate::plugins::log::LogPlugin>,
     pub errors: Option<crate::plugins::errors::ErrorsConfig>,
     /// `prometheus`: the block's queries are counted.
@@ -42,35 +89,38 @@ pub struct PluginChain {
 }
 
 impl PluginChain {
-    /// The response, and the index of the resolver that wrote it (`None`: no plugin answered
-    /// and the chain itself said SERVFAIL).
-    fn serve(&self, request: &Message, info: &RequestInfo) -> (Message, Option<usize>) {
+    async fn serve(&self, request: &Message, info: &RequestInfo) -> Answered {
         let started = std::time::Instant::now();
-        let answered = self
-            .resolvers
-            .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.resolve(request).map(|m| (m, i)));
-        let (response, plugin) = match answered {
-            Some((response, i)) => (response, Some(i)),
-            None => {
-                // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
-                if self.errors.is_some()
-                    && let Some(q) = request.queries.first()
-                {
-                    println!(
-                        "[ERROR] plugin/errors: 2 {} {}: no next plugin found",
-                        q.name(),
-                        q.query_type()
-                    );
-                }
-                (reply_to(request, ResponseCode::ServFail), None)
-            }
-        };
+        let answered = self.run_from(0, request, info).await;
         if let Some(log) = &self.log {
-            log.emit(request, &response, info, started.elapsed());
+            log.emit(request, &answered.response, info, started.elapsed());
         }
-        (response, plugin)
+        answered
+    }
+
+    async fn run_from(&self, index: usize, request: &Message, info: &RequestInfo) -> Answered {
+        let Some(plugin) = self.plugins.get(index) else {
+            // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
+            if self.errors.is_some()
+                && let Some(q) = request.queries.first()
+            {
+                println!(
+                    "[ERROR] plugin/errors: 2 {} {}: no next plugin found",
+                    q.name(),
+                    q.query_type()
+                );
+            }
+            return Answered {
+                response: reply_to(request, ResponseCode::ServFail),
+                plugin: None,
+            };
+        };
+        let next = Next {
+            chain: self,
+            index: index + 1,
+            info,
+        };
+        plugin.serve(request, next).await
     }
 
     /// The plugins of this block that handle queries, in chain order: what CoreDNS lists in
@@ -86,7 +136,7 @@ impl PluginChain {
         if self.log.is_some() {
             names.push("log");
         }
-        names.extend(self.resolvers.iter().map(Resolver::name));
+        names.extend(self.plugins.iter().map(Plugin::name));
         names
     }
 }
@@ -134,8 +184,7 @@ impl Router {
             })
             .map(|(zone, chain)| Route {
                 metrics: chain.prometheus.as_ref().map(|_| {
-                    let names: Vec<&'static str> =
-                        chain.resolvers.iter().map(Resolver::name).collect();
+                    let names: Vec<&'static str> = chain.plugins.iter().map(Plugin::name).collect();
                     ZoneMetrics::new(&server, &zone.to_string(), &names)
                 }),
                 zone,
@@ -173,9 +222,17 @@ impl Handler for Router {
         let chain = &self.routes[route].chain;
         // A bug in a plugin costs one query (SERVFAIL), not a serving loop, as CoreDNS
         // recovers and counts panics.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| chain.serve(request, info)))
+        match AssertUnwindSafe(chain.serve(request, info))
+            .catch_unwind()
+            .await
         {
-            Ok((response, plugin)) => (response, Served::Block { route, plugin }),
+            Ok(answered) => (
+                answered.response,
+                Served::Block {
+                    route,
+                    plugin: answered.plugin,
+                },
+            ),
             Err(_) => {
                 vars::PANICS.inc();
                 tracing::error!(server = %self.addr, "recovered from a panic while answering a query");

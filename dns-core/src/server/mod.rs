@@ -76,6 +76,7 @@ pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
@@ -180,7 +181,7 @@ impl BoundServer {
         let mut tasks = JoinSet::new();
         for socket in self.udp {
             tasks.spawn(udp_loop(
-                socket,
+                Arc::new(socket),
                 handler.clone(),
                 self.config.addr,
                 stop_rx.clone(),
@@ -235,7 +236,7 @@ pub async fn stop_signal(mut stop: watch::Receiver<bool>) {
 }
 
 async fn udp_loop<H: Handler>(
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     handler: Arc<H>,
     local: SocketAddr,
     stop: watch::Receiver<bool>,
@@ -263,11 +264,27 @@ async fn udp_loop<H: Handler>(
             transport: Transport::Udp,
             request_size: len,
         };
-        if let (Some(reply), _) = respond(handler.as_ref(), &buf[..len], &info).await
-            && let Err(e) = socket.send_to(&reply, src).await
-        {
-            debug!(error = %e, %src, "udp send error");
+        // Answered from memory, the reply is ready at the first poll and goes out from this
+        // loop; a query that waits (an upstream) moves to a task of its own, so it never
+        // holds up the queries behind it.
+        let bytes = buf[..len].to_vec();
+        let handler = handler.clone();
+        let mut reply = Box::pin(async move { respond(handler.as_ref(), &bytes, &info).await.0 });
+        match reply.as_mut().now_or_never() {
+            Some(reply) => send_udp(&socket, reply, src).await,
+            None => {
+                let socket = socket.clone();
+                tokio::spawn(async move { send_udp(&socket, reply.await, src).await });
+            }
         }
+    }
+}
+
+async fn send_udp(socket: &UdpSocket, reply: Option<Vec<u8>>, src: SocketAddr) {
+    if let Some(reply) = reply
+        && let Err(e) = socket.send_to(&reply, src).await
+    {
+        debug!(error = %e, %src, "udp send error");
     }
 }
 
