@@ -3,6 +3,7 @@
 //! against ([`control_plane`]).
 
 pub mod control_plane;
+pub mod kube_objects;
 
 pub use control_plane::ControlPlane;
 
