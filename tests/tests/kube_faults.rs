@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use serde_json::json;
 use signpost_tests::kube_objects::{
     cluster_ip_service_json, create_object, create_ready_pod, create_service_slice, delete_object,
     endpoint_slice_json, headless_service_json, write_unreachable_kubeconfig,
