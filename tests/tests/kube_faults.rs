@@ -1,0 +1,383 @@
+//! Watch mode under faults: the API server paused, killed and back; etcd compacted while
+//! cluster-dns was not looking (re-list); no API at all at start; objects the model cannot use.
+//! Its own test binary, so the faults do not disturb the conformance tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use signpost_tests::kube_fixtures::{
+    cluster_ip_service_json, create_object, create_ready_pod, create_service_slice, delete_object,
+    endpoint_slice_json, headless_service_json, write_unreachable_kubeconfig,
+};
+use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port};
+use tokio::sync::Mutex;
+
+/// The tests stop, kill and compact what the others watch: one at a time.
+static FAULTS: Mutex<()> = Mutex::const_new(());
+
+const COREFILE: &str = "cluster.local:{PORT} in-addr.arpa:{PORT} ip6.arpa:{PORT} {
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig {KUBECONFIG}
+    }
+}
+";
+
+/// What the watch module logs when it keeps answering from its last state.
+const SERVING_LAST_STATE: &str = "serving the last cluster state";
+/// What it logs when a kind's watch failed and it lists that kind again.
+const LISTING_AGAIN: &str = "listing again in";
+
+/// The API server's message for a watch from a compacted resourceVersion (410 Gone).
+const GONE: &str = "The resourceVersion for the provided watch is too old";
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn svc(name: &str, ns: &str) -> String {
+    format!("{name}.{ns}.svc.cluster.local")
+}
+
+fn answers_a(r: &DigResult) -> bool {
+    r.status.as_deref() == Some("NOERROR") && r.answer.iter().any(|rr| rr.rtype == "A")
+}
+
+fn nxdomain(r: &DigResult) -> bool {
+    r.status.as_deref() == Some("NXDOMAIN")
+}
+
+/// The process is running (a dead child of ours stays a zombie until reaped).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.trim_start().chars().next());
+        state.is_some_and(|s| s != 'Z' && s != 'X')
+    })
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+/// Asks for `name` A over UDP and TCP every 250 ms for `period`; every answer must be `want`.
+fn keeps_answering(dns: &ClusterDns, name: &str, want: &[String], period: Duration) -> usize {
+    let until = Instant::now() + period;
+    let mut asked = 0;
+    while Instant::now() < until {
+        for transport in ["+notcp", "+tcp"] {
+            let r = dns.dig(&[name, "A", transport, "+time=1", "+tries=1"]);
+            assert_eq!(
+                r.answers(),
+                want,
+                "{name} over {transport} ({asked} answers so far):\n{}\nserver log:\n{}",
+                r.raw,
+                dns.log()
+            );
+            asked += 1;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    asked
+}
+
+/// Waits for `text` in the server's log.
+fn log_shows(dns: &ClusterDns, text: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !dns.log().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in the log within {timeout:?}:\n{}",
+            dns.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
+    let _only = FAULTS.lock().await;
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("paused").await;
+    cp.node("node-a").await;
+    let _: Service = create_object(&client, &ns, cluster_ip_service_json("web")).await;
+    let _: Service =
+        create_object(&client, &ns, headless_service_json("db", &[("app", "db")])).await;
+    create_ready_pod(
+        &client,
+        &ns,
+        "db-0",
+        &[("app", "db")],
+        "node-a",
+        &["198.19.1.10"],
+    )
+    .await;
+
+    let dns = ClusterDns::start_watching(COREFILE, cp.kubeconfig());
+    let web = svc("web", &ns);
+    let db = svc("db", &ns);
+    let web_answer = dns.dig_until(&[&web, "A"], WAIT, answers_a).answers();
+    let db_answer = vec!["A 198.19.1.10".to_string()];
+    dns.dig_until(&[&db, "A"], WAIT, |r| r.answers() == db_answer);
+
+    cp.pause_apiserver();
+    let asked = keeps_answering(&dns, &web, &web_answer, Duration::from_millis(1500))
+        + keeps_answering(&dns, &db, &db_answer, Duration::from_millis(1500));
+    assert!(
+        alive(dns.pid()),
+        "cluster-dns died while the API was paused"
+    );
+    cp.resume_apiserver();
+    eprintln!("paused API: {asked} answers, all from the last state");
+
+    cp.kill_apiserver();
+    let killed = Instant::now();
+    let asked = keeps_answering(&dns, &web, &web_answer, Duration::from_millis(2500))
+        + keeps_answering(&dns, &db, &db_answer, Duration::from_millis(2500));
+    assert!(alive(dns.pid()), "cluster-dns died while the API was gone");
+    log_shows(&dns, SERVING_LAST_STATE, Duration::from_secs(5));
+    eprintln!(
+        "killed API: {asked} answers over {:.1?}, all from the last state",
+        killed.elapsed()
+    );
+
+    let began = Instant::now();
+    cp.start_apiserver();
+    let restarted = began.elapsed();
+    let _: Service = create_object(&client, &ns, cluster_ip_service_json("fresh")).await;
+    delete_object::<Service>(&client, &ns, "web").await;
+    let written = Instant::now();
+    let fresh = svc("fresh", &ns);
+    dns.dig_until(&[&fresh, "A"], WAIT, answers_a);
+    dns.dig_until(&[&web, "A"], WAIT, nxdomain);
+    dns.dig_until(&[&db, "A"], WAIT, |r| r.answers() == db_answer);
+    eprintln!(
+        "catch-up after the API came back: apiserver ready in {restarted:.1?}, then \
+         writes -> answers in {:.1?} ({:.1?} after the kill)",
+        written.elapsed(),
+        killed.elapsed()
+    );
+    log_shows(
+        &dns,
+        "Kubernetes API reachable again",
+        Duration::from_secs(5),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_behind_an_etcd_compaction_lists_again_and_ends_with_the_new_state() {
+    let _only = FAULTS.lock().await;
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("compacted").await;
+    for name in ["steady", "doomed"] {
+        let _: Service = create_object(&client, &ns, cluster_ip_service_json(name)).await;
+    }
+    create_service_slice(&client, &ns, "steady", "steady-1", &["198.19.3.10"]).await;
+
+    let dns = ClusterDns::start_watching(COREFILE, cp.kubeconfig());
+    let steady = svc("steady", &ns);
+    let doomed = svc("doomed", &ns);
+    let steady_answer = dns.dig_until(&[&steady, "A"], WAIT, answers_a).answers();
+    dns.dig_until(&[&doomed, "A"], WAIT, answers_a);
+    let log_before = dns.log().len();
+
+    // cluster-dns stops reading, and its watch connections go with the API server; the cluster
+    // changes on the new API server; etcd forgets the history. Woken, the watches end (EOF),
+    // kube-rs watches again from the last resourceVersion they saw, the API server answers
+    // 410 Gone, and cluster-dns lists again. (Were the changes made before the kill, they would
+    // wait in cluster-dns's socket buffers and arrive as ordinary events.)
+    signal(dns.pid(), libc::SIGSTOP);
+    cp.kill_apiserver();
+    cp.start_apiserver();
+    delete_object::<Service>(&client, &ns, "doomed").await;
+    let born = ["born-0", "born-1", "born-2"];
+    for name in born {
+        let _: Service = create_object(&client, &ns, cluster_ip_service_json(name)).await;
+    }
+    let _: Service = create_object(&client, &ns, headless_service_json("born-headless", &[])).await;
+    create_service_slice(
+        &client,
+        &ns,
+        "born-headless",
+        "born-headless-1",
+        &["198.19.3.20"],
+    )
+    .await;
+    cp.compact_etcd();
+    signal(dns.pid(), libc::SIGCONT);
+    let resumed = Instant::now();
+
+    // The unchanged service must answer the whole time cluster-dns catches up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let port = dns.port;
+        let steady = steady.clone();
+        let want = steady_answer.clone();
+        std::thread::spawn(move || {
+            let mut bad = Vec::new();
+            let mut asked = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let r = signpost_tests::dig(port, &[&steady, "A", "+time=1", "+tries=1"]);
+                asked += 1;
+                if r.answers() != want {
+                    bad.push(r.raw);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (asked, bad)
+        })
+    };
+
+    for name in born {
+        dns.dig_until(&[&svc(name, &ns), "A"], WAIT, answers_a);
+    }
+    dns.dig_until(&[&doomed, "A"], WAIT, nxdomain);
+    let headless = vec!["A 198.19.3.20".to_string()];
+    dns.dig_until(&[&svc("born-headless", &ns), "A"], WAIT, |r| {
+        r.answers() == headless
+    });
+    let caught_up = resumed.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let (asked, bad) = sampler.join().expect("sampler");
+    assert!(
+        bad.is_empty(),
+        "{} of {asked} answers for {steady} were not {steady_answer:?}; first:\n{}",
+        bad.len(),
+        bad[0]
+    );
+
+    let log = dns.log()[log_before..].to_string();
+    let gone = log
+        .lines()
+        .find(|l| l.contains(GONE) && l.contains(LISTING_AGAIN))
+        .unwrap_or_else(|| panic!("no 410 followed by a re-list in the log:\n{log}"));
+    eprintln!(
+        "after SIGCONT: new state in {caught_up:.1?}; {asked} answers for the unchanged \
+         service, all correct; the log: {gone}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_at_start_serves_after_startup_timeout_with_servfail() {
+    // No control plane: a kubeconfig naming a loopback port where nothing listens.
+    let dir = TempDir::new("unreachable");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let port = free_port();
+    write_unreachable_kubeconfig(&kubeconfig, &format!("https://127.0.0.1:{port}"));
+    let corefile = COREFILE.replace(
+        "kubeconfig {KUBECONFIG}",
+        "kubeconfig {KUBECONFIG}\n        startup_timeout 1s",
+    );
+    // Built (if need be) before the clock starts.
+    signpost_tests::cluster_dns_binary();
+    let began = Instant::now();
+    let dns = ClusterDns::start_watching(&corefile, &kubeconfig);
+    let took = began.elapsed();
+    eprintln!("unreachable API: serving after {took:.1?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "served after {took:?}, want about startup_timeout (1s):\n{}",
+        dns.log()
+    );
+    let version = dns.dig(&["dns-version.cluster.local", "TXT"]);
+    assert_eq!(
+        version.status.as_deref(),
+        Some("NOERROR"),
+        "{}",
+        version.raw
+    );
+    assert!(
+        version.answer.iter().any(|rr| rr.rtype == "TXT"),
+        "{}",
+        version.raw
+    );
+    for transport in ["+notcp", "+tcp"] {
+        let r = dns.dig(&["nope.default.svc.cluster.local", "A", transport]);
+        assert_eq!(
+            r.status.as_deref(),
+            Some("SERVFAIL"),
+            "before the first sync, over {transport}:\n{}",
+            r.raw
+        );
+    }
+    assert!(alive(dns.pid()));
+    let log = dns.log();
+    assert!(
+        log.contains("starting server with unsynced Kubernetes API"),
+        "{log}"
+    );
+    assert!(log.contains(LISTING_AGAIN), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slices_the_model_cannot_use_are_skipped_and_named_and_the_rest_answers() {
+    let _only = FAULTS.lock().await;
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("bad").await;
+    let _: Service = create_object(&client, &ns, headless_service_json("manual", &[])).await;
+    let _: Service = create_object(&client, &ns, cluster_ip_service_json("other")).await;
+    create_service_slice(&client, &ns, "manual", "manual-1", &["198.19.4.10"]).await;
+    // Before the start (in the first list) and after it (in the watch).
+    let orphan = |name: &str| endpoint_slice_json(name, &[], "IPv4", &["198.19.4.90"]);
+    let _: EndpointSlice = create_object(&client, &ns, orphan("orphan-listed")).await;
+
+    let dns = ClusterDns::start_watching(COREFILE, cp.kubeconfig());
+    let manual = svc("manual", &ns);
+    let other = svc("other", &ns);
+    dns.dig_until(&[&manual, "A"], WAIT, |r| {
+        r.answers() == ["A 198.19.4.10".to_string()]
+    });
+    dns.dig_until(&[&other, "A"], WAIT, answers_a);
+
+    let _: EndpointSlice = create_object(&client, &ns, orphan("orphan-watched")).await;
+    let _: EndpointSlice = create_object(
+        &client,
+        &ns,
+        endpoint_slice_json(
+            "manual-fqdn",
+            &[("kubernetes.io/service-name", "manual")],
+            "FQDN",
+            &["db.example.org"],
+        ),
+    )
+    .await;
+    // A good change after the bad ones: the watch goes on.
+    create_service_slice(&client, &ns, "manual", "manual-2", &["198.19.4.11"]).await;
+    let want = vec!["A 198.19.4.10".to_string(), "A 198.19.4.11".to_string()];
+    dns.dig_until(&[&manual, "A"], WAIT, |r| r.answers() == want);
+
+    for name in ["orphan-listed", "orphan-watched"] {
+        let line = dns
+            .log()
+            .lines()
+            .find(|l| l.contains(&format!("{ns}/{name}")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no log line names {ns}/{name}:\n{}", dns.log()));
+        assert!(
+            line.contains("skipped") && line.contains("kubernetes.io/service-name"),
+            "{line}"
+        );
+    }
+    // The orphans' address is nobody's; everything else still answers.
+    let srv = dns.dig(&[&format!("_http._tcp.{manual}"), "SRV"]);
+    assert_eq!(srv.status.as_deref(), Some("NOERROR"), "{}", srv.raw);
+    assert_eq!(srv.answer.len(), 2, "{}", srv.raw);
+    let ptr = dns.dig(&["-x", "198.19.4.90"]);
+    assert_eq!(ptr.status.as_deref(), Some("NXDOMAIN"), "{}", ptr.raw);
+    dns.dig_until(&[&other, "A"], WAIT, answers_a);
+    dns.dig_until(
+        &["kubernetes.default.svc.cluster.local", "A"],
+        WAIT,
+        answers_a,
+    );
+    assert!(alive(dns.pid()));
+}
