@@ -149,6 +149,13 @@ const ROWS: &[Row] = &[
     ),
     ("R-NS-NODATA", "prod.svc.cluster.local", "A", "NOERROR", &[]),
     (
+        "R-NS-MISSING",
+        "nosuchns.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
         "R-NS-NOT-EXPOSED",
         "web.prod.svc.restricted.test",
         "A",

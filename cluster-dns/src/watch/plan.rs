@@ -50,7 +50,7 @@ pub struct WatchPlan {
     pub source: ApiSource,
     /// `labels`: a label selector the API applies to Services and EndpointSlices.
     pub labels: Option<String>,
-    /// The kinds to watch, always Services and EndpointSlices first.
+    /// The kinds to watch: Services, EndpointSlices and Namespaces always, Pods when needed.
     pub kinds: Vec<Kind>,
     /// `startup_timeout`: how long to wait for the first full list before serving anyway.
     pub startup_timeout: Duration,
@@ -93,17 +93,12 @@ pub fn plan(configs: &[KubernetesConfig]) -> Result<Option<WatchPlan>, PlanError
         },
         (None, None) => ApiSource::Infer,
     };
-    let mut kinds = vec![Kind::Service, Kind::EndpointSlice];
-    // `pods verified` answers only for addresses a pod has; `pods insecure` needs the namespace
-    // to exist, and `namespace_labels` needs each namespace's labels.
+    // Namespaces always: a name in a namespace that does not exist is NXDOMAIN (CoreDNS's
+    // namespaceExposed), and `namespace_labels` needs their labels. Pods only for `pods
+    // verified` (answers only for addresses a pod has; autopath finds the client's pod).
+    let mut kinds = vec![Kind::Service, Kind::EndpointSlice, Kind::Namespace];
     if configs.iter().any(|c| c.records.pods == PodMode::Verified) {
         kinds.push(Kind::Pod);
-    }
-    if configs
-        .iter()
-        .any(|c| c.records.pods == PodMode::Insecure || c.records.namespace_labels.is_some())
-    {
-        kinds.push(Kind::Namespace);
     }
     Ok(Some(WatchPlan {
         source,

@@ -242,14 +242,19 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// CoreDNS's namespaceExposed: listed by `namespaces` (when given) and existing (with
+    /// labels matching `namespace_labels`, when given).
     fn namespace_exposed(&self, namespace: &str) -> bool {
-        if let Some(selector) = &self.options.namespace_labels {
-            return self
-                .snapshot
-                .namespace(namespace)
-                .is_some_and(|ns| selector.matches(&ns.labels));
-        }
-        self.options.namespaces.is_empty() || self.options.namespaces.contains(namespace)
+        let configured =
+            self.options.namespaces.is_empty() || self.options.namespaces.contains(namespace);
+        configured
+            && match &self.options.namespace_labels {
+                Some(selector) => self
+                    .snapshot
+                    .namespace(namespace)
+                    .is_some_and(|ns| selector.matches(&ns.labels)),
+                None => self.snapshot.namespace_exists(namespace),
+            }
     }
 
     /// Everything `qname` resolves to (CoreDNS's Records). Ok(empty) is NODATA.

@@ -53,6 +53,13 @@ impl Snapshot {
         self.namespaces.get(lower(name).as_ref())
     }
 
+    /// Whether the namespace exists: its object is here, or (for a snapshot file written
+    /// without Namespace objects) a service lives in it. The watch always lists namespaces.
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        let name = lower(name);
+        self.namespaces.contains_key(name.as_ref()) || self.services.contains_key(name.as_ref())
+    }
+
     /// Every service entry, in no particular order.
     pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
         self.services.values().flat_map(|m| m.values())

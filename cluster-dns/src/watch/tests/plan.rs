@@ -20,31 +20,32 @@ fn no_kubernetes_directive_watches_nothing() {
 
 #[test]
 fn kinds_follow_the_options() {
+    use Kind::{EndpointSlice, Namespace, Pod, Service};
     let cases: &[(&str, KubernetesConfig, &[Kind])] = &[
         (
             "defaults",
             config(|_| {}),
-            &[Kind::Service, Kind::EndpointSlice],
+            &[Service, EndpointSlice, Namespace],
         ),
         (
             "pods verified watches pods",
             config(|c| c.records.pods = PodMode::Verified),
-            &[Kind::Service, Kind::EndpointSlice, Kind::Pod],
+            &[Service, EndpointSlice, Namespace, Pod],
         ),
         (
-            "pods insecure needs namespaces to exist",
+            "pods insecure needs no pods",
             config(|c| c.records.pods = PodMode::Insecure),
-            &[Kind::Service, Kind::EndpointSlice, Kind::Namespace],
+            &[Service, EndpointSlice, Namespace],
         ),
         (
-            "namespace_labels needs namespace labels",
+            "namespace_labels: namespaces are watched anyway",
             config(|c| c.records.namespace_labels = Some(Selector::parse("team=dns").unwrap())),
-            &[Kind::Service, Kind::EndpointSlice, Kind::Namespace],
+            &[Service, EndpointSlice, Namespace],
         ),
         (
-            "pods disabled, endpoint_pod_names: slices carry the names",
+            "endpoint_pod_names: slices carry the names",
             config(|c| c.records.endpoint_pod_names = true),
-            &[Kind::Service, Kind::EndpointSlice],
+            &[Service, EndpointSlice, Namespace],
         ),
     ];
     for (name, c, kinds) in cases {

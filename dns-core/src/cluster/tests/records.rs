@@ -221,6 +221,19 @@ fn r_ns_not_exposed() {
     );
 }
 
+/// R-NS-MISSING: a namespace that does not exist is NXDOMAIN, and so is every name in it.
+#[test]
+fn r_ns_missing() {
+    check_rows(
+        &options(),
+        &[
+            ("nosuchns.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("web.nosuchns.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("198-19-1-1.nosuchns.pod.cluster.local.", A, NXDOMAIN, &[]),
+        ],
+    );
+}
+
 #[test]
 fn r_ns_labels() {
     let mut opts = options();
