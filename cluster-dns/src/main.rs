@@ -68,6 +68,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
         deps.local_ips = vec![ip];
     }
+    // autopath @kubernetes appends this host's search domains, as CoreDNS does.
+    deps.host_search = std::fs::read_to_string("/etc/resolv.conf")
+        .map(|text| dns_core::plugins::autopath::search_domains(&text))
+        .unwrap_or_default();
     let routers = build(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
     if routers.is_empty() {
         bail!("{}: no server blocks", args.conf.display());

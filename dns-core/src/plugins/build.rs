@@ -5,12 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::cluster::SnapshotStore;
-use crate::corefile::{Corefile, CorefileError, check_plugins};
+use crate::corefile::{Corefile, CorefileError, PLUGIN_ORDER, check_plugins};
 use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, kubernetes, log, ready};
+use crate::plugins::{autopath, errors, health, kubernetes, log, ready};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,8 @@ pub struct Dependencies {
     pub local_ips: Vec<IpAddr>,
     /// The address listeners bind (all interfaces by default, as CoreDNS does).
     pub listen_ip: IpAddr,
+    /// The search domains of this host's resolv.conf (`autopath @kubernetes` appends them).
+    pub host_search: Vec<hickory_proto::rr::Name>,
 }
 
 impl Dependencies {
@@ -47,6 +49,7 @@ impl Dependencies {
             store,
             local_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host_search: Vec::new(),
         }
     }
 }
@@ -69,7 +72,8 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
             ports.entry(key.port).or_default().push(key.zone.clone());
         }
         for (port, zones) in ports {
-            let chain = Arc::new(build_chain(block, &zones, deps)?);
+            let server = metrics::server_label(SocketAddr::new(deps.listen_ip, port));
+            let chain = Arc::new(build_chain(block, &zones, &server, deps)?);
             if chain.prometheus.is_some() {
                 enable_metrics(SocketAddr::new(deps.listen_ip, port), &zones, &chain);
             }
@@ -88,6 +92,7 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
 fn build_chain(
     block: &crate::corefile::ServerBlock,
     zones: &[hickory_proto::rr::Name],
+    server: &str,
     deps: &Dependencies,
 ) -> Result<PluginChain, BuildError> {
     let mut chain = PluginChain {
@@ -97,6 +102,7 @@ fn build_chain(
         prometheus: None,
     };
     let mut names = std::collections::BTreeSet::new();
+    let mut autopath_config = None;
     for d in &block.directives {
         // log may repeat (several rules); the rest appear once per block.
         if d.name != "log" && !names.insert(d.name.clone()) {
@@ -113,7 +119,7 @@ fn build_chain(
                     deps.store.clone(),
                     deps.local_ips.clone(),
                 );
-                chain.plugins.push(Plugin::Kubernetes(plugin));
+                chain.plugins.push(Plugin::Kubernetes(Box::new(plugin)));
             }
             "log" => {
                 let parsed = log::parse(d)?;
@@ -122,6 +128,7 @@ fn build_chain(
                     None => chain.log = Some(parsed),
                 }
             }
+            "autopath" => autopath_config = Some((autopath::parse(d, zones)?, d.location.clone())),
             "errors" => chain.errors = Some(errors::parse(d)?),
             "prometheus" => chain.prometheus = Some(metrics::parse(d)?),
             // Listeners, not chain plugins: checked here, served from `observability`.
@@ -135,7 +142,57 @@ fn build_chain(
             _ => {}
         }
     }
+    if let Some((config, location)) = autopath_config {
+        let plugin = autopath_plugin(config, &location, &chain, server, deps)?;
+        chain.plugins.push(Plugin::Autopath(plugin));
+    }
+    // CoreDNS runs a block's plugins in its plugin.cfg order, whatever the Corefile's order.
+    chain.plugins.sort_by_key(|p| {
+        PLUGIN_ORDER
+            .iter()
+            .position(|name| *name == p.name())
+            .unwrap_or(usize::MAX)
+    });
     Ok(chain)
+}
+
+/// `autopath @kubernetes` takes its search path from the block's kubernetes plugin.
+fn autopath_plugin(
+    config: autopath::AutopathConfig,
+    location: &crate::corefile::Location,
+    chain: &PluginChain,
+    server: &str,
+    deps: &Dependencies,
+) -> Result<autopath::AutopathPlugin, BuildError> {
+    let search = match config.source {
+        autopath::SearchSource::Fixed(domains) => autopath::Search::Fixed(domains),
+        autopath::SearchSource::Kubernetes => {
+            let kubernetes = chain.plugins.iter().find_map(|p| match p {
+                Plugin::Kubernetes(k) => Some(k),
+                _ => None,
+            });
+            let Some(kubernetes) = kubernetes else {
+                return Err(SetupError::new(
+                    "autopath",
+                    location,
+                    "@kubernetes needs a kubernetes plugin in the same server block",
+                )
+                .into());
+            };
+            let records = &kubernetes.config().records;
+            autopath::Search::Kubernetes(autopath::KubernetesSearch {
+                store: deps.store.clone(),
+                zones: records.zones.clone(),
+                pods_verified: records.pods == crate::cluster::records::PodMode::Verified,
+                host_search: deps.host_search.clone(),
+            })
+        }
+    };
+    Ok(autopath::AutopathPlugin {
+        zones: config.zones,
+        search,
+        successes: autopath::success_counter(server),
+    })
 }
 
 /// `coredns_plugin_enabled` for a block with `prometheus`, per zone, as CoreDNS sets it at start.

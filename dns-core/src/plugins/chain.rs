@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
+use crate::plugins::autopath::AutopathPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
@@ -21,19 +22,22 @@ use crate::server::{Exchange, Handler, RequestInfo};
 /// the rest of the chain through [`Next`] (CoreDNS's `NextOrFailure`); a plugin that wraps the
 /// rest (cache, rewrite, loadbalance) calls `next` and works on what comes back.
 pub enum Plugin {
-    Kubernetes(KubernetesPlugin),
+    Autopath(AutopathPlugin),
+    Kubernetes(Box<KubernetesPlugin>),
 }
 
 impl Plugin {
     /// The plugin's Corefile name (the `plugin` label of `coredns_dns_responses_total`).
     pub fn name(&self) -> &'static str {
         match self {
+            Plugin::Autopath(_) => "autopath",
             Plugin::Kubernetes(_) => "kubernetes",
         }
     }
 
     async fn serve(&self, request: &Message, next: Next<'_>) -> Answered {
         match self {
+            Plugin::Autopath(a) => a.serve(request, next).await,
             Plugin::Kubernetes(k) => match k.resolve(request) {
                 Some(response) => next.answered_here(response),
                 None => next.run(request).await,

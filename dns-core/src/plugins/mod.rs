@@ -1,5 +1,6 @@
 //! One module per Corefile plugin: its setup (Corefile tokens -> typed config) and its handler.
 
+pub mod autopath;
 pub mod build;
 pub mod chain;
 pub mod errors;
