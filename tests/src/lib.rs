@@ -4,6 +4,7 @@
 
 pub mod control_plane;
 pub mod kube_fixtures;
+pub mod netns;
 
 pub use control_plane::ControlPlane;
 

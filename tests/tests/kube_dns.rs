@@ -496,3 +496,54 @@ async fn hand_written_slices_changes_and_deletes() {
         "NXDOMAIN",
     );
 }
+
+/// autopath @kubernetes with a real pod object: a query sent from the pod's own address (in a
+/// network namespace the test makes) is answered through its search path in one round trip.
+#[tokio::test(flavor = "multi_thread")]
+async fn autopath_answers_a_pods_search_walk() {
+    let ns = TestNamespace::new("dns-autopath").await;
+    let n = &ns.name;
+    ns.pod(PodSpec::ready(
+        "client",
+        json!({"app": "client"}),
+        &["198.19.250.2"],
+    ))
+    .await;
+    let corefile = "\
+cluster.local:{PORT} {
+    autopath @kubernetes
+    kubernetes cluster.local {
+        kubeconfig {KUBECONFIG}
+        pods verified
+    }
+}
+";
+    let dns = ClusterDns::start_watching(corefile, ControlPlane::shared().kubeconfig());
+    let pod_net = signpost_tests::netns::NetNs::new("autopath", "198.19.250.1", "198.19.250.2");
+    let asked = format!("kubernetes.default.{n}.svc.cluster.local");
+    let deadline = std::time::Instant::now() + CATCH_UP;
+    let r = loop {
+        let r = pod_net.dig(dns.port, &[&asked, "A"]);
+        if r.answers().len() == 2 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        r.answers(),
+        [
+            "A 198.18.0.1",
+            "CNAME kubernetes.default.svc.cluster.local."
+        ],
+        "{}\n{}",
+        r.raw,
+        dns.log()
+    );
+    assert_eq!(
+        r.answer[0].rtype, "CNAME",
+        "the CNAME comes first: {}",
+        r.raw
+    );
+    // From an address that is no pod, the same name is what it says: NXDOMAIN.
+    expect_status(&dns, &asked, "A", "NXDOMAIN");
+}

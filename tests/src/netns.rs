@@ -1,0 +1,99 @@
+//! Network namespaces the tests make: a namespace joined to the host by a veth pair, so a test
+//! can send from a pod's address (198.18.0.0/15) on the real kernel. Removed on drop.
+
+use std::process::Command;
+
+use crate::{DigResult, parse_dig};
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run ip {args:?} (iproute2): {e}"));
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A namespace `sp-<tag>-<pid>` with `ns_ip/30` on its end of a veth pair and `host_ip/30` on
+/// the host's end.
+pub struct NetNs {
+    pub name: String,
+    host_link: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str, host_ip: &str, ns_ip: &str) -> Self {
+        let pid = std::process::id();
+        let name = format!("sp-{tag}-{pid}");
+        // Link names are at most 15 bytes.
+        let host_link = format!("sph{}", pid % 100_000_000);
+        let ns_link = format!("spn{}", pid % 100_000_000);
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &host_link])
+            .output();
+        ip(&["netns", "add", &name]);
+        let ns = NetNs {
+            name: name.clone(),
+            host_link: host_link.clone(),
+            host_ip: host_ip.to_string(),
+            ns_ip: ns_ip.to_string(),
+        };
+        ip(&[
+            "link", "add", &host_link, "type", "veth", "peer", "name", &ns_link,
+        ]);
+        ip(&["link", "set", &ns_link, "netns", &name]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_link]);
+        ip(&["link", "set", &host_link, "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{ns_ip}/30"),
+            "dev",
+            &ns_link,
+        ]);
+        ip(&["-n", &name, "link", "set", &ns_link, "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `dig @<host_ip> -p <port> <args...>` from inside the namespace.
+    pub fn dig(&self, port: u16, args: &[&str]) -> DigResult {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "dig"])
+            .arg(format!("@{}", self.host_ip))
+            .arg("-p")
+            .arg(port.to_string())
+            .args([
+                "+noall",
+                "+comments",
+                "+answer",
+                "+authority",
+                "+additional",
+                "+nocookie",
+            ])
+            .args(["+time=1", "+tries=1"])
+            .args(args)
+            .output()
+            .expect("run dig in the namespace");
+        parse_dig(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
