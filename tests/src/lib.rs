@@ -306,8 +306,23 @@ impl DigResult {
 
 /// Runs dig against 127.0.0.1:`port` and parses its output.
 pub fn dig(port: u16, args: &[&str]) -> DigResult {
-    let out = Command::new("dig")
-        .arg("@127.0.0.1")
+    dig_via(&[], "127.0.0.1", port, args)
+}
+
+/// Runs `<wrapper...> dig @server -p port <args>` (the wrapper, e.g. `ip netns exec NS`, runs
+/// dig elsewhere) and parses its output.
+pub fn dig_via(wrapper: &[&str], server: &str, port: u16, args: &[&str]) -> DigResult {
+    let (program, wrapper_args) = match wrapper.split_first() {
+        Some((program, rest)) => (*program, rest),
+        None => ("dig", &[][..]),
+    };
+    let mut command = Command::new(program);
+    command.args(wrapper_args);
+    if !wrapper.is_empty() {
+        command.arg("dig");
+    }
+    let out = command
+        .arg(format!("@{server}"))
         .arg("-p")
         .arg(port.to_string())
         .args([

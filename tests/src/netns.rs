@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::{DigResult, parse_dig};
+use crate::{DigResult, dig_via};
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
@@ -66,24 +66,14 @@ impl NetNs {
 
     /// `dig @<host_ip> -p <port> <args...>` from inside the namespace.
     pub fn dig(&self, port: u16, args: &[&str]) -> DigResult {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "dig"])
-            .arg(format!("@{}", self.host_ip))
-            .arg("-p")
-            .arg(port.to_string())
-            .args([
-                "+noall",
-                "+comments",
-                "+answer",
-                "+authority",
-                "+additional",
-                "+nocookie",
-            ])
-            .args(["+time=1", "+tries=1"])
-            .args(args)
-            .output()
-            .expect("run dig in the namespace");
-        parse_dig(&String::from_utf8_lossy(&out.stdout))
+        let mut all = vec!["+time=1", "+tries=1"];
+        all.extend_from_slice(args);
+        dig_via(
+            &["ip", "netns", "exec", &self.name],
+            &self.host_ip,
+            port,
+            &all,
+        )
     }
 }
 
