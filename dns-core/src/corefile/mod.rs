@@ -153,6 +153,7 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "errors",
     "log",
     "kubernetes",
+    "reload",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

@@ -10,7 +10,7 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, kubernetes, log, ready};
+use crate::plugins::{errors, health, kubernetes, log, ready, reload};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +130,10 @@ fn build_chain(
             }
             "ready" => {
                 ready::parse(d)?;
+            }
+            // The process's, not the chain's: run by the binary (reload::config).
+            "reload" => {
+                reload::parse(d)?;
             }
             // check_plugins let only supported plugins through.
             _ => {}

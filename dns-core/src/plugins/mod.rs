@@ -9,6 +9,7 @@ pub mod kubernetes;
 pub mod log;
 pub mod metrics;
 pub mod ready;
+pub mod reload;
 pub mod setup;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};

@@ -2,6 +2,7 @@
 
 mod fallthrough;
 mod observability;
+mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
