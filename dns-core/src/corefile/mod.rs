@@ -154,6 +154,7 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "log",
     "kubernetes",
     "reload",
+    "hosts",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

@@ -5,12 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::cluster::SnapshotStore;
-use crate::corefile::{Corefile, CorefileError, check_plugins};
+use crate::corefile::{Corefile, CorefileError, PLUGIN_ORDER, check_plugins};
 use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, kubernetes, log, ready, reload};
+use crate::plugins::{errors, health, hosts, kubernetes, log, ready, reload};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,11 @@ fn build_chain(
                 );
                 chain.plugins.push(Plugin::Kubernetes(plugin));
             }
+            "hosts" => {
+                let plugin = hosts::HostsPlugin::new(hosts::parse(d, zones)?);
+                plugin.watch();
+                chain.plugins.push(Plugin::Hosts(plugin));
+            }
             "log" => {
                 let parsed = log::parse(d)?;
                 match &mut chain.log {
@@ -139,6 +144,10 @@ fn build_chain(
             _ => {}
         }
     }
+    // CoreDNS's plugin.cfg order, whatever the Corefile's order.
+    chain
+        .plugins
+        .sort_by_key(|p| PLUGIN_ORDER.iter().position(|n| *n == p.name()));
     Ok(chain)
 }
 

@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
+use crate::plugins::hosts::HostsPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
@@ -22,6 +23,7 @@ use crate::server::{Exchange, Handler, RequestInfo};
 /// rest (cache, rewrite, loadbalance) calls `next` and works on what comes back.
 pub enum Plugin {
     Kubernetes(KubernetesPlugin),
+    Hosts(HostsPlugin),
 }
 
 impl Plugin {
@@ -29,12 +31,17 @@ impl Plugin {
     pub fn name(&self) -> &'static str {
         match self {
             Plugin::Kubernetes(_) => "kubernetes",
+            Plugin::Hosts(_) => "hosts",
         }
     }
 
     async fn serve(&self, request: &Message, next: Next<'_>) -> Answered {
         match self {
             Plugin::Kubernetes(k) => match k.resolve(request) {
+                Some(response) => next.answered_here(response),
+                None => next.run(request).await,
+            },
+            Plugin::Hosts(h) => match h.resolve(request) {
                 Some(response) => next.answered_here(response),
                 None => next.run(request).await,
             },

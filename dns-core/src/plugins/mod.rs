@@ -5,6 +5,7 @@ pub mod chain;
 pub mod errors;
 pub mod fallthrough;
 pub mod health;
+pub mod hosts;
 pub mod kubernetes;
 pub mod log;
 pub mod metrics;
