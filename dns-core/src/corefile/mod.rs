@@ -155,6 +155,7 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "kubernetes",
     "reload",
     "hosts",
+    "rewrite",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

@@ -10,7 +10,7 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, hosts, kubernetes, log, ready, reload};
+use crate::plugins::{errors, health, hosts, kubernetes, log, ready, reload, rewrite};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +98,8 @@ fn build_chain(
     };
     let mut names = std::collections::BTreeSet::new();
     for d in &block.directives {
-        // log may repeat (several rules); the rest appear once per block.
-        if d.name != "log" && !names.insert(d.name.clone()) {
+        // log and rewrite may repeat (several rules); the rest appear once per block.
+        if d.name != "log" && d.name != "rewrite" && !names.insert(d.name.clone()) {
             return Err(BuildError::DuplicatePlugin {
                 location: d.location.clone(),
                 plugin: d.name.clone(),
@@ -119,6 +119,19 @@ fn build_chain(
                 let plugin = hosts::HostsPlugin::new(hosts::parse(d, zones)?);
                 plugin.watch();
                 chain.plugins.push(Plugin::Hosts(plugin));
+            }
+            // Each `rewrite` line adds a rule to the block's one rewrite plugin.
+            "rewrite" => {
+                let rule = rewrite::parse(d)?;
+                match chain.plugins.iter_mut().find_map(|p| match p {
+                    Plugin::Rewrite(rules) => Some(rules),
+                    _ => None,
+                }) {
+                    Some(rules) => rules.0.push(rule),
+                    None => chain
+                        .plugins
+                        .push(Plugin::Rewrite(rewrite::Rules(vec![rule]))),
+                }
             }
             "log" => {
                 let parsed = log::parse(d)?;

@@ -16,6 +16,7 @@ use crate::plugins::hosts::HostsPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
+use crate::plugins::rewrite::Rules;
 use crate::server::{Exchange, Handler, RequestInfo};
 
 /// A plugin that handles queries, in chain order. Each either answers or hands the query to
@@ -24,6 +25,7 @@ use crate::server::{Exchange, Handler, RequestInfo};
 pub enum Plugin {
     Kubernetes(KubernetesPlugin),
     Hosts(HostsPlugin),
+    Rewrite(Rules),
 }
 
 impl Plugin {
@@ -32,6 +34,7 @@ impl Plugin {
         match self {
             Plugin::Kubernetes(_) => "kubernetes",
             Plugin::Hosts(_) => "hosts",
+            Plugin::Rewrite(_) => "rewrite",
         }
     }
 
@@ -43,6 +46,14 @@ impl Plugin {
             },
             Plugin::Hosts(h) => match h.resolve(request) {
                 Some(response) => next.answered_here(response),
+                None => next.run(request).await,
+            },
+            Plugin::Rewrite(rules) => match rules.apply(request) {
+                Some(applied) => {
+                    let mut answered = next.run(&applied.request).await;
+                    rules.revert(&applied, &mut answered.response);
+                    answered
+                }
                 None => next.run(request).await,
             },
         }

@@ -11,6 +11,7 @@ pub mod log;
 pub mod metrics;
 pub mod ready;
 pub mod reload;
+pub mod rewrite;
 pub mod setup;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};

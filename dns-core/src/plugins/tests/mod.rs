@@ -4,6 +4,7 @@ mod fallthrough;
 mod hosts;
 mod observability;
 mod reload;
+mod rewrite;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
