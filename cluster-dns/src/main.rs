@@ -9,12 +9,13 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tracing::{info, warn};
 
+use cluster_dns::reload::{self, Listeners};
 use cluster_dns::snapshot_file::SnapshotFileSource;
 use cluster_dns::watch::{self, WatchCache, plan};
 use dns_core::cluster::SnapshotStore;
 use dns_core::plugins::build::{Dependencies, build, observability};
 use dns_core::server::http::HttpServers;
-use dns_core::server::{BoundServer, ServerConfig, stop_signal};
+use dns_core::server::stop_signal;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -96,15 +97,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => start_watch(&corefile, &store, &mut sources).await?,
     }
 
-    let mut servers = Vec::new();
-    for router in routers {
-        let bound = BoundServer::bind(ServerConfig::new(router.addr))?;
-        info!(addr = %bound.local_addr(), "listening (udp, tcp)");
-        servers.push((bound, Arc::new(router)));
-    }
-
-    for (bound, router) in servers {
-        tasks.spawn(bound.run(router, stop_signal(stop_rx.clone())));
+    let mut listeners = Listeners::new(stop_rx.clone());
+    listeners.apply(routers)?;
+    match dns_core::plugins::reload::config(&corefile)? {
+        Some(config) => {
+            let stop = stop_rx.clone();
+            tasks.spawn(reload::run(args.conf, config, deps, listeners, stop));
+        }
+        None => {
+            tasks.spawn(listeners.wait());
+        }
     }
 
     shutdown_signal().await?;

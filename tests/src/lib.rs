@@ -131,7 +131,9 @@ impl ClusterDns {
         let child = command
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(
+                std::fs::File::create(dir.path().join("stdout.log")).expect("log file"),
+            ))
             .stderr(Stdio::from(
                 std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
             ))
@@ -200,6 +202,11 @@ impl ClusterDns {
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// What the server printed on stdout so far (CoreDNS's plugin log lines).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
     }
 
     /// `dig @127.0.0.1 -p <port> <args...>`.

@@ -774,7 +774,7 @@ fn is_reverse(name: &Name) -> bool {
 
 /// The address a complete reverse name stands for: 4 octets under in-addr.arpa, 32 nibbles
 /// under ip6.arpa; anything shorter is not an address.
-fn ip_from_reverse(name: &Name) -> Option<IpAddr> {
+pub(crate) fn ip_from_reverse(name: &Name) -> Option<IpAddr> {
     let labels: Vec<&[u8]> = name.iter().collect();
     let (rest, suffix) = labels.split_at(labels.len().checked_sub(2)?);
     if suffix[1].eq_ignore_ascii_case(b"arpa") && suffix[0].eq_ignore_ascii_case(b"in-addr") {

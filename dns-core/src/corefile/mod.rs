@@ -154,6 +154,9 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "errors",
     "log",
     "kubernetes",
+    "reload",
+    "hosts",
+    "rewrite",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

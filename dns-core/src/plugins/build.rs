@@ -10,7 +10,7 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{autopath, errors, health, kubernetes, log, ready};
+use crate::plugins::{autopath, errors, health, hosts, kubernetes, log, ready, reload, rewrite};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +104,8 @@ fn build_chain(
     let mut names = std::collections::BTreeSet::new();
     let mut autopath_config = None;
     for d in &block.directives {
-        // log may repeat (several rules); the rest appear once per block.
-        if d.name != "log" && !names.insert(d.name.clone()) {
+        // log and rewrite may repeat (several rules); the rest appear once per block.
+        if d.name != "log" && d.name != "rewrite" && !names.insert(d.name.clone()) {
             return Err(BuildError::DuplicatePlugin {
                 location: d.location.clone(),
                 plugin: d.name.clone(),
@@ -120,6 +120,24 @@ fn build_chain(
                     deps.local_ips.clone(),
                 );
                 chain.plugins.push(Plugin::Kubernetes(Box::new(plugin)));
+            }
+            "hosts" => {
+                let plugin = hosts::HostsPlugin::new(hosts::parse(d, zones)?);
+                plugin.watch();
+                chain.plugins.push(Plugin::Hosts(plugin));
+            }
+            // Each `rewrite` line adds a rule to the block's one rewrite plugin.
+            "rewrite" => {
+                let rule = rewrite::parse(d)?;
+                match chain.plugins.iter_mut().find_map(|p| match p {
+                    Plugin::Rewrite(rules) => Some(rules),
+                    _ => None,
+                }) {
+                    Some(rules) => rules.0.push(rule),
+                    None => chain
+                        .plugins
+                        .push(Plugin::Rewrite(rewrite::Rules(vec![rule]))),
+                }
             }
             "log" => {
                 let parsed = log::parse(d)?;
@@ -138,6 +156,10 @@ fn build_chain(
             "ready" => {
                 ready::parse(d)?;
             }
+            // The process's, not the chain's: run by the binary (reload::config).
+            "reload" => {
+                reload::parse(d)?;
+            }
             // check_plugins let only supported plugins through.
             _ => {}
         }
@@ -146,13 +168,10 @@ fn build_chain(
         let plugin = autopath_plugin(config, &location, &chain, server, deps)?;
         chain.plugins.push(Plugin::Autopath(plugin));
     }
-    // CoreDNS runs a block's plugins in its plugin.cfg order, whatever the Corefile's order.
-    chain.plugins.sort_by_key(|p| {
-        PLUGIN_ORDER
-            .iter()
-            .position(|name| *name == p.name())
-            .unwrap_or(usize::MAX)
-    });
+    // CoreDNS's plugin.cfg order, whatever the Corefile's order.
+    chain
+        .plugins
+        .sort_by_key(|p| PLUGIN_ORDER.iter().position(|n| *n == p.name()));
     Ok(chain)
 }
 

@@ -13,9 +13,11 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
 use crate::plugins::autopath::AutopathPlugin;
+use crate::plugins::hosts::HostsPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
+use crate::plugins::rewrite::Rules;
 use crate::server::{Exchange, Handler, RequestInfo};
 
 /// A plugin that handles queries, in chain order. Each either answers or hands the query to
@@ -24,6 +26,8 @@ use crate::server::{Exchange, Handler, RequestInfo};
 pub enum Plugin {
     Autopath(AutopathPlugin),
     Kubernetes(Box<KubernetesPlugin>),
+    Hosts(HostsPlugin),
+    Rewrite(Rules),
 }
 
 impl Plugin {
@@ -32,6 +36,8 @@ impl Plugin {
         match self {
             Plugin::Autopath(_) => "autopath",
             Plugin::Kubernetes(_) => "kubernetes",
+            Plugin::Hosts(_) => "hosts",
+            Plugin::Rewrite(_) => "rewrite",
         }
     }
 
@@ -40,6 +46,18 @@ impl Plugin {
             Plugin::Autopath(a) => a.serve(request, next).await,
             Plugin::Kubernetes(k) => match k.resolve(request) {
                 Some(response) => next.answered_here(response),
+                None => next.run(request).await,
+            },
+            Plugin::Hosts(h) => match h.resolve(request) {
+                Some(response) => next.answered_here(response),
+                None => next.run(request).await,
+            },
+            Plugin::Rewrite(rules) => match rules.apply(request) {
+                Some(applied) => {
+                    let mut answered = next.run(&applied.request).await;
+                    rules.revert(&applied, &mut answered.response);
+                    answered
+                }
                 None => next.run(request).await,
             },
         }

@@ -36,3 +36,19 @@ impl Fallthrough {
         self.enabled && (self.zones.is_empty() || self.zones.iter().any(|z| z.zone_of(qname)))
     }
 }
+
+/// A plugin's `fallthrough [ZONES...]` option.
+pub fn parse_option(
+    plugin: &str,
+    option: &crate::corefile::Directive,
+) -> Result<Fallthrough, crate::plugins::setup::SetupError> {
+    if option.args.is_empty() {
+        return Ok(Fallthrough::all());
+    }
+    let zones = option
+        .args
+        .iter()
+        .map(|a| crate::plugins::setup::zone_arg(plugin, a))
+        .collect::<Result<_, _>>()?;
+    Ok(Fallthrough::zones(zones))
+}

@@ -6,10 +6,13 @@ pub mod chain;
 pub mod errors;
 pub mod fallthrough;
 pub mod health;
+pub mod hosts;
 pub mod kubernetes;
 pub mod log;
 pub mod metrics;
 pub mod ready;
+pub mod reload;
+pub mod rewrite;
 pub mod setup;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};

@@ -65,6 +65,10 @@ pub fn duration_arg(plugin: &str, arg: &Arg) -> Result<std::time::Duration, Setu
 }
 
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    // Go takes a bare 0 without a unit.
+    if text == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
     let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
     let (num, unit) = text.split_at(split);
     let n: f64 = num.parse().ok()?;

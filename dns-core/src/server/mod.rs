@@ -70,6 +70,7 @@ pub struct Exchange<'a> {
 
 pub mod http;
 mod respond;
+pub mod swap;
 
 pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
 

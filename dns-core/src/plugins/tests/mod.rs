@@ -2,7 +2,10 @@
 
 mod autopath;
 mod fallthrough;
+mod hosts;
 mod observability;
+mod reload;
+mod rewrite;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,301 @@
+//! Rewrite rules: the question on the way in, the response on the way out. Pure.
+
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use regex::{Regex, RegexBuilder};
+
+/// Compiled regexes are capped so a Corefile cannot ask for unbounded memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn fqdn(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if lower.ends_with('.') {
+        lower
+    } else {
+        format!("{lower}.")
+    }
+}
+
+fn compile(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+/// How a name is matched (names are compared lowercase, with the trailing dot).
+#[derive(Clone, Debug)]
+pub enum Match {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Substring(String),
+    Regex(Regex),
+}
+
+impl Match {
+    pub fn new(how: &str, pattern: &str) -> Result<Self, String> {
+        Ok(match how {
+            "exact" => Match::Exact(fqdn(pattern)),
+            "prefix" => Match::Prefix(pattern.to_ascii_lowercase()),
+            "suffix" => Match::Suffix(fqdn(pattern)),
+            "substring" => Match::Substring(pattern.to_ascii_lowercase()),
+            "regex" => Match::Regex(compile(pattern)?),
+            other => return Err(format!("invalid match type {other:?}")),
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Match::Exact(p) => name == p,
+            Match::Prefix(p) => name.starts_with(p.as_str()),
+            Match::Suffix(p) => name.ends_with(p.as_str()),
+            Match::Substring(p) => name.contains(p.as_str()),
+            Match::Regex(re) => re.is_match(name),
+        }
+    }
+}
+
+/// `{N}` in `template` replaced by capture group N of `re` on `text`.
+fn expand(re: &Regex, text: &str, template: &str) -> Option<String> {
+    let caps = re.captures(text)?;
+    let mut out = template.to_string();
+    for i in (0..caps.len()).rev() {
+        let group = caps.get(i).map_or("", |m| m.as_str());
+        out = out.replace(&format!("{{{i}}}"), group);
+    }
+    Some(out)
+}
+
+/// How answers get the original name back.
+#[derive(Clone, Debug)]
+enum AnswerRule {
+    /// The inverse of the request rewrite.
+    Auto,
+    /// `answer name FROM TO`: a regex and its replacement.
+    Name(Regex, String),
+}
+
+#[derive(Clone, Debug)]
+pub struct NameRule {
+    matcher: Match,
+    to: String,
+    answer: Option<AnswerRule>,
+}
+
+impl NameRule {
+    pub fn new(matcher: Match, to: &str) -> Result<Self, String> {
+        let to = match matcher {
+            Match::Exact(_) | Match::Suffix(_) => fqdn(to),
+            Match::Prefix(_) | Match::Substring(_) | Match::Regex(_) => to.to_ascii_lowercase(),
+        };
+        // An exact rewrite always gives answers the asked name back, as CoreDNS does.
+        let answer = matches!(matcher, Match::Exact(_)).then_some(AnswerRule::Auto);
+        Ok(Self {
+            matcher,
+            to,
+            answer,
+        })
+    }
+
+    pub fn answer_auto(&mut self) -> Result<(), String> {
+        if matches!(self.matcher, Match::Regex(_)) {
+            return Err("answer auto needs a non-regex match; use answer name FROM TO".into());
+        }
+        self.answer = Some(AnswerRule::Auto);
+        Ok(())
+    }
+
+    pub fn answer_name(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.answer = Some(AnswerRule::Name(compile(from)?, to.to_ascii_lowercase()));
+        Ok(())
+    }
+
+    /// The rewritten name, if the rule matches.
+    pub fn rewrite(&self, name: &str) -> Option<String> {
+        if !self.matcher.matches(name) {
+            return None;
+        }
+        Some(match &self.matcher {
+            Match::Exact(_) => self.to.clone(),
+            Match::Prefix(p) => format!("{}{}", self.to, &name[p.len()..]),
+            Match::Suffix(p) => format!("{}{}", &name[..name.len() - p.len()], self.to),
+            Match::Substring(p) => name.replace(p.as_str(), &self.to),
+            Match::Regex(re) => expand(re, name, &self.to)?,
+        })
+    }
+
+    /// A response record's name turned back, if the rule says how and it applies.
+    pub fn revert(&self, name: &str) -> Option<String> {
+        match self.answer.as_ref()? {
+            AnswerRule::Name(re, to) => expand(re, name, to),
+            AnswerRule::Auto => match &self.matcher {
+                Match::Exact(from) => (name == self.to).then(|| from.clone()),
+                Match::Prefix(from) => name
+                    .strip_prefix(self.to.as_str())
+                    .map(|rest| format!("{from}{rest}")),
+                Match::Suffix(from) => name
+                    .strip_suffix(self.to.as_str())
+                    .map(|head| format!("{head}{from}")),
+                Match::Substring(from) => (!self.to.is_empty() && name.contains(self.to.as_str()))
+                    .then(|| name.replace(self.to.as_str(), from)),
+                Match::Regex(_) => None,
+            },
+        }
+    }
+}
+
+/// `N`, `N-M`, `N-` or `-M` seconds: a response TTL is clamped into the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtlRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl TtlRange {
+    pub fn parse(text: &str) -> Option<Self> {
+        let num = |s: &str| s.parse::<u32>().ok().filter(|n| *n <= i32::MAX as u32);
+        let range = match text.split_once('-') {
+            None => {
+                let n = num(text)?;
+                Self { min: n, max: n }
+            }
+            Some(("", max)) => Self {
+                min: 0,
+                max: num(max)?,
+            },
+            Some((min, "")) => Self {
+                min: num(min)?,
+                max: i32::MAX as u32,
+            },
+            Some((min, max)) => Self {
+                min: num(min)?,
+                max: num(max)?,
+            },
+        };
+        (range.min <= range.max).then_some(range)
+    }
+
+    pub fn apply(&self, ttl: u32) -> u32 {
+        ttl.clamp(self.min, self.max)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum RuleKind {
+    Name(NameRule),
+    Type(RecordType, RecordType),
+    Class(DNSClass, DNSClass),
+    Ttl(Match, TtlRange),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// `stop` (the default): no rule after this one runs once it matched.
+    pub stop: bool,
+    pub kind: RuleKind,
+}
+
+/// A block's rules, in Corefile order.
+#[derive(Clone, Debug, Default)]
+pub struct Rules(pub Vec<Rule>);
+
+/// A rewritten request and what its response needs.
+pub struct Applied {
+    pub request: Message,
+    original: Query,
+    /// Indexes of the rules that matched, in order.
+    matched: Vec<usize>,
+}
+
+impl Rules {
+    /// The rewritten request, or `None` when no rule matched.
+    pub fn apply(&self, request: &Message) -> Option<Applied> {
+        let original = request.queries.first()?.clone();
+        let mut query = original.clone();
+        let mut matched = Vec::new();
+        for (i, rule) in self.0.iter().enumerate() {
+            let name = query.name().to_lowercase().to_ascii();
+            let hit = match &rule.kind {
+                RuleKind::Name(r) => match r
+                    .rewrite(&name)
+                    .and_then(|n| Name::from_ascii(fqdn(&n)).ok())
+                {
+                    Some(new) => {
+                        query.set_name(new);
+                        true
+                    }
+                    None => false,
+                },
+                RuleKind::Type(from, to) => {
+                    let hit = query.query_type() == *from;
+                    if hit {
+                        query.set_query_type(*to);
+                    }
+                    hit
+                }
+                RuleKind::Class(from, to) => {
+                    let hit = query.query_class() == *from;
+                    if hit {
+                        query.set_query_class(*to);
+                    }
+                    hit
+                }
+                RuleKind::Ttl(m, _) => m.matches(&name),
+            };
+            if hit {
+                matched.push(i);
+                if rule.stop {
+                    break;
+                }
+            }
+        }
+        if matched.is_empty() {
+            return None;
+        }
+        let mut request = request.clone();
+        request.queries = vec![query];
+        Some(Applied {
+            request,
+            original,
+            matched,
+        })
+    }
+
+    /// The response as the client must see it: its question, names turned back, TTLs set.
+    pub fn revert(&self, applied: &Applied, response: &mut Message) {
+        response.queries = vec![applied.original.clone()];
+        let rules: Vec<&Rule> = applied
+            .matched
+            .iter()
+            .rev()
+            .filter_map(|i| self.0.get(*i))
+            .collect();
+        let sections = [
+            &mut response.answers,
+            &mut response.authorities,
+            &mut response.additionals,
+        ];
+        for (s, section) in sections.into_iter().enumerate() {
+            for record in section.iter_mut() {
+                for rule in &rules {
+                    match &rule.kind {
+                        RuleKind::Name(r) => revert_name(r, record),
+                        RuleKind::Ttl(_, range) if s == 0 => record.ttl = range.apply(record.ttl),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn revert_name(rule: &NameRule, record: &mut Record) {
+    let name = record.name.to_lowercase().to_ascii();
+    if let Some(back) = rule
+        .revert(&name)
+        .and_then(|n| Name::from_ascii(fqdn(&n)).ok())
+    {
+        record.name = back;
+    }
+}

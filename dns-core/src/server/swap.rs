@@ -1,0 +1,49 @@
+//! A handler that can be replaced while serving (Corefile reload): each query takes the
+//! handler current when it arrives and finishes on it, metrics included; later queries see
+//! the new one. The listener and its sockets stay as they are.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::Message;
+
+use super::{Exchange, Handler, RequestInfo};
+
+pub struct Swap<H> {
+    current: ArcSwap<H>,
+}
+
+impl<H: Handler> Swap<H> {
+    pub fn new(handler: H) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(handler),
+        }
+    }
+
+    /// Serves `handler` from the next query on; queries in flight finish on the old one.
+    pub fn replace(&self, handler: H) {
+        self.current.store(Arc::new(handler));
+    }
+
+    pub fn current(&self) -> Arc<H> {
+        self.current.load_full()
+    }
+}
+
+impl<H: Handler> Handler for Swap<H> {
+    /// The handler that answered travels with its tag, so `served` reaches the same one.
+    type Tag = (Arc<H>, H::Tag);
+
+    async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Self::Tag) {
+        let handler = self.current.load_full();
+        let (response, tag) = handler.handle(request, info).await;
+        (response, (handler, tag))
+    }
+
+    fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
+        match tag {
+            Some((handler, tag)) => handler.served(Some(tag), exchange),
+            None => self.current.load().served(None, exchange),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `rewrite` as a client sees it: a name rewritten onto a cluster service is answered from the
+//! snapshot, and the answer carries the name the client asked.
+
+use signpost_tests::{ClusterDns, example_cluster};
+
+#[test]
+fn rewrite_name_answers_with_the_asked_name() {
+    let corefile = ".:{PORT} {\n    rewrite name foo.example.test web.prod.svc.cluster.local\n    \
+                    rewrite name suffix .corp.test .svc.cluster.local answer auto\n    \
+                    kubernetes cluster.local\n}\n";
+    let server = ClusterDns::start(corefile, &example_cluster());
+    let r = server.dig(&["foo.example.test", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NOERROR"), "{}", r.raw);
+    assert_eq!(r.answers(), ["A 198.18.0.20"]);
+    assert_eq!(r.answer[0].name, "foo.example.test.");
+    // dig drops a response whose question differs from its own: an answer at all means the
+    // question came back as asked.
+    let r = server.dig(&["web.prod.corp.test", "A"]);
+    assert_eq!(r.answers(), ["A 198.18.0.20"]);
+    assert_eq!(r.answer[0].name, "web.prod.corp.test.");
+    // Names no rule matches go through untouched.
+    assert_eq!(
+        server.dig(&["web.prod.svc.cluster.local", "A"]).answers(),
+        ["A 198.18.0.20"]
+    );
+}
