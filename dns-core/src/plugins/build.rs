@@ -10,7 +10,7 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, kubernetes, log, ready};
+use crate::plugins::{cache, errors, health, kubernetes, loadbalance, log, ready};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
             ports.entry(key.port).or_default().push(key.zone.clone());
         }
         for (port, zones) in ports {
-            let chain = Arc::new(build_chain(block, &zones, deps)?);
+            let chain = Arc::new(build_chain(block, &zones, port, deps)?);
             if chain.prometheus.is_some() {
                 enable_metrics(SocketAddr::new(deps.listen_ip, port), &zones, &chain);
             }
@@ -88,6 +88,7 @@ pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, Bu
 fn build_chain(
     block: &crate::corefile::ServerBlock,
     zones: &[hickory_proto::rr::Name],
+    port: u16,
     deps: &Dependencies,
 ) -> Result<PluginChain, BuildError> {
     let mut chain = PluginChain {
@@ -115,6 +116,18 @@ fn build_chain(
                 );
                 chain.plugins.push(Plugin::Kubernetes(plugin));
             }
+            "cache" => {
+                let config = cache::parse(d, zones)?;
+                let server = server_label(SocketAddr::new(deps.listen_ip, port));
+                chain
+                    .plugins
+                    .push(Plugin::Cache(cache::CachePlugin::new(config, &server)));
+            }
+            "loadbalance" => {
+                chain
+                    .plugins
+                    .push(Plugin::LoadBalance(loadbalance::parse(d)?));
+            }
             "log" => {
                 let parsed = log::parse(d)?;
                 match &mut chain.log {
@@ -135,6 +148,12 @@ fn build_chain(
             _ => {}
         }
     }
+    // CoreDNS runs plugins in plugin.cfg order, whatever order the Corefile lists them in.
+    chain.plugins.sort_by_key(|p| {
+        crate::corefile::PLUGIN_ORDER
+            .iter()
+            .position(|name| *name == p.name())
+    });
     Ok(chain)
 }
 

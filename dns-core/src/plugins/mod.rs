@@ -1,11 +1,13 @@
 //! One module per Corefile plugin: its setup (Corefile tokens -> typed config) and its handler.
 
 pub mod build;
+pub mod cache;
 pub mod chain;
 pub mod errors;
 pub mod fallthrough;
 pub mod health;
 pub mod kubernetes;
+pub mod loadbalance;
 pub mod log;
 pub mod metrics;
 pub mod ready;

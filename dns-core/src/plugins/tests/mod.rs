@@ -1,5 +1,6 @@
 //! Plugin setup table tests (every option and error location) and the chain's routing.
 
+mod cache;
 mod fallthrough;
 mod observability;
 
