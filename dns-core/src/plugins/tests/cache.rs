@@ -576,6 +576,19 @@ fn chain_over_store(corefile: &str) -> (Router, Arc<SnapshotStore>) {
     (r, store)
 }
 
+/// The example cluster with prod/web's cluster IP moved to 198.18.0.`last`.
+fn web_moved_to(last: u8) -> Vec<Change> {
+    let mut changed = example_cluster();
+    for change in &mut changed {
+        if let Change::UpsertService(s) = change
+            && s.name == "web"
+        {
+            s.cluster_ips = vec![Ipv4Addr::new(198, 18, 0, last).into()];
+        }
+    }
+    changed
+}
+
 fn web_key() -> ObjectKey {
     ObjectKey {
         namespace: "prod".into(),
@@ -640,15 +653,7 @@ async fn serve_stale_answers_then_refreshes() {
     assert_eq!(ask_type(&r, web, RecordType::A).await.answers.len(), 1);
     // The backend now fails (not synced: SERVFAIL would be answered for a missing name);
     // here the service moves to another address.
-    let mut changed = example_cluster();
-    for change in &mut changed {
-        if let Change::UpsertService(s) = change
-            && s.name == "web"
-        {
-            s.cluster_ips = vec!["198.18.0.99".parse().unwrap()];
-        }
-    }
-    store.replace(changed, 2);
+    store.replace(web_moved_to(99), 2);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let stale = ask_type(&r, web, RecordType::A).await;
     assert_eq!(stale.answers.len(), 1);
@@ -788,4 +793,32 @@ async fn loadbalance_rotates_headless_answers() {
         firsts.insert(format!("{:?}", m.answers[0].data));
     }
     assert!(firsts.len() >= 2, "{firsts:?}");
+}
+
+/// prefetch: a popular entry near the end of its life is refreshed in the background, so the
+/// next client sees the new data before the old entry would have expired.
+#[tokio::test]
+async fn prefetch_refreshes_popular_entries_before_expiry() {
+    let (r, store) = chain_over_store(
+        ".:53 {\n kubernetes cluster.local {\n  ttl 30\n }\n cache {\n  success 1024 10 0\n  prefetch 1 1m 90%\n }\n}\n",
+    );
+    let web = "web.prod.svc.cluster.local.";
+    assert_eq!(ask_type(&r, web, RecordType::A).await.answers.len(), 1);
+    store.replace(web_moved_to(98), 2);
+    // One hit with 10 of 10 s left is within 90%: served from the cache, refresh dispatched.
+    let hit = ask_type(&r, web, RecordType::A).await;
+    assert_eq!(
+        hit.answers[0].data,
+        RData::A(A(Ipv4Addr::new(198, 18, 0, 20)))
+    );
+    let mut refreshed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let m = ask_type(&r, web, RecordType::A).await;
+        if m.answers[0].data == RData::A(A(Ipv4Addr::new(198, 18, 0, 98))) {
+            refreshed = true;
+            break;
+        }
+    }
+    assert!(refreshed, "prefetch brought the new address before expiry");
 }
