@@ -157,6 +157,8 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "reload",
     "hosts",
     "rewrite",
+    "cache",
+    "loadbalance",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

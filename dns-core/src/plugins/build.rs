@@ -10,7 +10,9 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{autopath, errors, health, hosts, kubernetes, log, ready, reload, rewrite};
+use crate::plugins::{
+    autopath, cache, errors, health, hosts, kubernetes, loadbalance, log, ready, reload, rewrite,
+};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,17 @@ fn build_chain(
                         .plugins
                         .push(Plugin::Rewrite(rewrite::Rules(vec![rule]))),
                 }
+            }
+            "cache" => {
+                let config = cache::parse(d, zones)?;
+                chain
+                    .plugins
+                    .push(Plugin::Cache(cache::CachePlugin::new(config, server)));
+            }
+            "loadbalance" => {
+                chain
+                    .plugins
+                    .push(Plugin::LoadBalance(loadbalance::parse(d)?));
             }
             "log" => {
                 let parsed = log::parse(d)?;

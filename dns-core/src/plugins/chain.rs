@@ -13,8 +13,10 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
 use crate::plugins::autopath::AutopathPlugin;
+use crate::plugins::cache::CachePlugin;
 use crate::plugins::hosts::HostsPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
+use crate::plugins::loadbalance::LoadBalance;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
 use crate::plugins::rewrite::Rules;
@@ -23,11 +25,15 @@ use crate::server::{Exchange, Handler, RequestInfo};
 /// A plugin that handles queries, in chain order. Each either answers or hands the query to
 /// the rest of the chain through [`Next`] (CoreDNS's `NextOrFailure`); a plugin that wraps the
 /// rest (cache, rewrite, loadbalance) calls `next` and works on what comes back.
+// Built once per chain and never moved on the query path: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Plugin {
     Autopath(AutopathPlugin),
     Kubernetes(Box<KubernetesPlugin>),
     Hosts(HostsPlugin),
     Rewrite(Rules),
+    Cache(CachePlugin),
+    LoadBalance(LoadBalance),
 }
 
 impl Plugin {
@@ -38,6 +44,8 @@ impl Plugin {
             Plugin::Kubernetes(_) => "kubernetes",
             Plugin::Hosts(_) => "hosts",
             Plugin::Rewrite(_) => "rewrite",
+            Plugin::Cache(_) => "cache",
+            Plugin::LoadBalance(_) => "loadbalance",
         }
     }
 
@@ -60,6 +68,12 @@ impl Plugin {
                 }
                 None => next.run(request).await,
             },
+            Plugin::Cache(c) => c.serve(request, next).await,
+            Plugin::LoadBalance(lb) => {
+                let mut answered = next.run(request).await;
+                lb.shuffle(&mut answered.response);
+                answered
+            }
         }
     }
 }
@@ -74,7 +88,7 @@ pub struct Answered {
 /// The rest of the chain after the plugin that holds it.
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
-    chain: &'a PluginChain,
+    chain: &'a Arc<PluginChain>,
     /// Index of the plugin after the current one.
     index: usize,
     pub info: &'a RequestInfo,
@@ -92,12 +106,36 @@ impl<'a> Next<'a> {
         Box::pin(self.chain.run_from(self.index, request, self.info))
     }
 
+    /// The rest of the chain as an owned value, for work that outlives the query (the cache's
+    /// prefetch and stale refresh run it in a task of their own).
+    pub fn detach(self) -> Detached {
+        Detached {
+            chain: self.chain.clone(),
+            index: self.index,
+            info: *self.info,
+        }
+    }
+
     /// The current plugin wrote `response`.
     pub fn answered_here(self, response: Message) -> Answered {
         Answered {
             response,
             plugin: self.index.checked_sub(1),
         }
+    }
+}
+
+/// The rest of a chain, owned: see [`Next::detach`].
+pub struct Detached {
+    chain: Arc<PluginChain>,
+    index: usize,
+    pub info: RequestInfo,
+}
+
+impl Detached {
+    /// Runs the rest of the chain on `request`.
+    pub async fn run(&self, request: &Message) -> Answered {
+        self.chain.run_from(self.index, request, &self.info).await
     }
 }
 
@@ -111,7 +149,7 @@ pub struct PluginChain {
 }
 
 impl PluginChain {
-    async fn serve(&self, request: &Message, info: &RequestInfo) -> Answered {
+    async fn serve(self: &Arc<Self>, request: &Message, info: &RequestInfo) -> Answered {
         let started = std::time::Instant::now();
         let answered = self.run_from(0, request, info).await;
         if let Some(log) = &self.log {
@@ -120,7 +158,12 @@ impl PluginChain {
         answered
     }
 
-    async fn run_from(&self, index: usize, request: &Message, info: &RequestInfo) -> Answered {
+    async fn run_from(
+        self: &Arc<Self>,
+        index: usize,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> Answered {
         let Some(plugin) = self.plugins.get(index) else {
             // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
             if self.errors.is_some()

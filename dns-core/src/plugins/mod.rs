@@ -2,12 +2,14 @@
 
 pub mod autopath;
 pub mod build;
+pub mod cache;
 pub mod chain;
 pub mod errors;
 pub mod fallthrough;
 pub mod health;
 pub mod hosts;
 pub mod kubernetes;
+pub mod loadbalance;
 pub mod log;
 pub mod metrics;
 pub mod ready;

@@ -37,7 +37,12 @@ pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(collect
     collector
 }
 
-fn counter_vec(subsystem: &str, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(
+    subsystem: &str,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
     let opts = Opts::new(name, help)
         .namespace(NAMESPACE)
         .subsystem(subsystem);

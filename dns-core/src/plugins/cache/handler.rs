@@ -1,0 +1,302 @@
+//! Serving side of the `cache` plugin: look up, answer or ask the rest of the chain and store
+//! what comes back; refresh popular and stale entries in tasks of their own. What to store and
+//! for how long is decided in [`super::policy`].
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+
+use super::metrics::{CacheMetrics, TypeMetrics};
+use super::policy::{self, Entry, Freq, Key, Kind};
+use super::setup::CacheConfig;
+use crate::plugins::chain::{Answered, Next};
+use crate::server::Transport;
+
+/// Refreshes (prefetch, stale) running at once per cache; past this, entries are left to expire.
+const MAX_BACKGROUND: usize = 64;
+
+/// A stored response and what prefetching needs to know about it.
+pub struct Item {
+    pub entry: Entry,
+    freq: Mutex<Freq>,
+    /// A refresh of this entry is under way: at most one at a time.
+    refreshing: AtomicBool,
+}
+
+impl Item {
+    fn new(entry: Entry) -> Self {
+        Self {
+            entry,
+            freq: Mutex::new(Freq::default()),
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    fn freq(&self) -> std::sync::MutexGuard<'_, Freq> {
+        self.freq.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// moka removes an entry once it can no longer be served: its TTL and the `serve_stale` window
+/// have passed (a second's margin, as moka keeps its own clock).
+struct Lifetime {
+    stale: Duration,
+}
+
+impl moka::Expiry<Key, Arc<Item>> for Lifetime {
+    fn expire_after_create(
+        &self,
+        _key: &Key,
+        value: &Arc<Item>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(value.entry.ttl) + 1) + self.stale)
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &Key,
+        value: &Arc<Item>,
+        updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, value, updated_at)
+    }
+}
+
+fn build_cache(capacity: u64, stale: Duration, metrics: TypeMetrics) -> Cache<Key, Arc<Item>> {
+    Cache::builder()
+        .max_capacity(policy::effective_capacity(capacity))
+        .expire_after(Lifetime { stale })
+        .eviction_listener(move |_key, _value, cause| {
+            metrics.entries.dec();
+            if cause == RemovalCause::Size {
+                metrics.evictions.inc();
+            }
+        })
+        .build()
+}
+
+struct Shared {
+    config: CacheConfig,
+    success: Cache<Key, Arc<Item>>,
+    denial: Cache<Key, Arc<Item>>,
+    metrics: CacheMetrics,
+    background: AtomicUsize,
+}
+
+/// The `cache` plugin as it serves.
+pub struct CachePlugin {
+    shared: Arc<Shared>,
+}
+
+impl CachePlugin {
+    /// A cache for `config`; `server` is the listener's metrics label (`dns://:53`).
+    pub fn new(config: CacheConfig, server: &str) -> Self {
+        let metrics = CacheMetrics::new(server, &config.zones_label());
+        let stale = config.serve_stale.map_or(Duration::ZERO, |s| s.up_to);
+        let success = build_cache(config.success.capacity, stale, metrics.success.clone());
+        let denial = build_cache(config.denial.capacity, stale, metrics.denial.clone());
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                success,
+                denial,
+                metrics,
+                background: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+
+    pub async fn serve(&self, request: &Message, next: Next<'_>) -> Answered {
+        let s = &self.shared;
+        let Some(key) = policy::key(request) else {
+            return next.run(request).await;
+        };
+        if !s.config.zones.iter().any(|z| z.zone_of(&key.name)) {
+            return next.run(request).await;
+        }
+        let now = Instant::now();
+        s.metrics.requests.inc();
+        let Some(item) = s.lookup(&key, now) else {
+            s.metrics.misses.inc();
+            let mut answered = next.run(&upstream_request(request)).await;
+            s.absorb(request, &key, &mut answered.response, Instant::now(), false);
+            return answered;
+        };
+        let remaining = item.entry.remaining(now);
+        if remaining <= 0 {
+            if s.config.serve_stale.is_some_and(|st| st.verify) {
+                let upstream = upstream_request(request);
+                let mut answered = next.run(&upstream).await;
+                if policy::refreshes_stale(&upstream, &answered.response) {
+                    s.absorb(request, &key, &mut answered.response, Instant::now(), false);
+                    return answered;
+                }
+            } else {
+                s.refresh_in_background(&item, request, key, next, true);
+            }
+            s.metrics.served_stale.inc();
+            return next.answered_here(item.entry.reply(request, 0));
+        }
+        if let Some(p) = &s.config.prefetch {
+            let hits = item.freq().update(p.window, now);
+            if policy::should_prefetch(p, hits, item.entry.ttl, remaining) {
+                s.refresh_in_background(&item, request, key, next, false);
+            }
+        }
+        let ttl = policy::served_ttl(&item.entry, now, s.config.keepttl);
+        next.answered_here(item.entry.reply(request, ttl))
+    }
+}
+
+/// The query the cache sends on: the client's, with AD set so an upstream says whether the data
+/// is authenticated (the AD bit is cleared again for clients that did not ask).
+fn upstream_request(request: &Message) -> Message {
+    let mut upstream = request.clone();
+    upstream.metadata.authentic_data = true;
+    upstream
+}
+
+impl Shared {
+    /// A servable entry for `key`: the denial cache first, then the success cache; a cached
+    /// SERVFAIL does not hide a servable positive answer.
+    fn lookup(&self, key: &Key, now: Instant) -> Option<Arc<Item>> {
+        let stale = self.config.serve_stale.map_or(Duration::ZERO, |s| s.up_to);
+        let positive = || {
+            self.success
+                .get(key)
+                .filter(|i| i.entry.servable(now, stale))
+        };
+        if let Some(denial) = self
+            .denial
+            .get(key)
+            .filter(|i| i.entry.servable(now, stale))
+        {
+            if denial.entry.rcode == ResponseCode::ServFail
+                && let Some(p) = positive()
+            {
+                self.metrics.success.hits.inc();
+                return Some(p);
+            }
+            self.metrics.denial.hits.inc();
+            return Some(denial);
+        }
+        let p = positive()?;
+        self.metrics.success.hits.inc();
+        Some(p)
+    }
+
+    /// Takes in a response from the rest of the chain: caps its TTLs, stores it when it may
+    /// be stored, and clears AD for a client that did not want it. `refresh`: a background
+    /// refresh, whose positive answer also replaces a cached denial.
+    fn absorb(
+        &self,
+        request: &Message,
+        key: &Key,
+        response: &mut Message,
+        now: Instant,
+        refresh: bool,
+    ) -> Option<Arc<Item>> {
+        let stored = policy::classify(response).and_then(|kind| {
+            let section = if kind.is_denial() {
+                &self.config.denial
+            } else {
+                &self.config.success
+            };
+            let ttl = policy::lifetime(response, kind, section.bounds, self.config.servfail);
+            policy::set_ttls(response, ttl);
+            if ttl == 0 {
+                return None;
+            }
+            if !policy::matches(request, response) {
+                self.metrics.drops.inc();
+                return None;
+            }
+            self.store(key, kind, Entry::new(response, ttl, now), refresh)
+        });
+        if !policy::wants_ad(request) {
+            response.metadata.authentic_data = false;
+        }
+        stored
+    }
+
+    fn store(&self, key: &Key, kind: Kind, entry: Entry, refresh: bool) -> Option<Arc<Item>> {
+        let (cache, disabled, metrics) = if kind.is_denial() {
+            (
+                &self.denial,
+                &self.config.disable_denial,
+                &self.metrics.denial,
+            )
+        } else {
+            (
+                &self.success,
+                &self.config.disable_success,
+                &self.metrics.success,
+            )
+        };
+        if disabled.iter().any(|z| z.zone_of(&key.name)) {
+            return None;
+        }
+        let item = Arc::new(Item::new(entry));
+        metrics.entries.inc();
+        cache.insert(key.clone(), item.clone());
+        if refresh && !kind.is_denial() {
+            self.denial.invalidate(key);
+        }
+        Some(item)
+    }
+
+    /// Dispatches one refresh of `item` in a task of its own (prefetch, or `stale` immediate
+    /// mode, which keeps the entry unless the refresh brings a usable answer).
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        item: &Arc<Item>,
+        request: &Message,
+        key: Key,
+        next: Next<'_>,
+        stale: bool,
+    ) {
+        if item.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.background.fetch_add(1, Ordering::AcqRel) >= MAX_BACKGROUND {
+            self.background.fetch_sub(1, Ordering::AcqRel);
+            item.refreshing.store(false, Ordering::Release);
+            return;
+        }
+        let shared = self.clone();
+        let item = item.clone();
+        let mut rest = next.detach();
+        // No client connection: TCP, so an upstream's answer is never truncated.
+        rest.info.transport = Transport::Tcp;
+        let request = upstream_request(request);
+        tokio::spawn(async move {
+            shared.metrics.prefetches.inc();
+            let mut answered = rest.run(&request).await;
+            if !stale || policy::refreshes_stale(&request, &answered.response) {
+                let now = Instant::now();
+                if let Some(fresh) =
+                    shared.absorb(&request, &key, &mut answered.response, now, true)
+                {
+                    // The popularity carries over to the new entry.
+                    let hits = item.freq().hits;
+                    *fresh.freq() = Freq {
+                        last: Some(now),
+                        hits,
+                    };
+                }
+            }
+            item.refreshing.store(false, Ordering::Release);
+            shared.background.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}

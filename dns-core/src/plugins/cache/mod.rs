@@ -1,0 +1,11 @@
+//! `cache [TTL] [ZONES...] { ... }`: CoreDNS's front-end cache. Setup (`setup`), what is stored
+//! and for how long as pure functions of the response and the time (`policy`), the serving side
+//! on moka's bounded caches with background refreshes (`handler`), CoreDNS's metrics (`metrics`).
+
+mod handler;
+mod metrics;
+pub mod policy;
+mod setup;
+
+pub use handler::CachePlugin;
+pub use setup::{CacheConfig, CacheSection, ServeStale, parse};
