@@ -100,6 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     for (bound, router) in servers {
+        router.on_startup(bound.local_addr());
         tasks.spawn(bound.run(router, stop_signal(stop_rx.clone())));
     }
 

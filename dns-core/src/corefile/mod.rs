@@ -153,6 +153,8 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "errors",
     "log",
     "kubernetes",
+    "loop",
+    "forward",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

@@ -10,7 +10,7 @@ use crate::plugins::chain::{Plugin, PluginChain, Router, ServerBlock};
 use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
-use crate::plugins::{errors, health, kubernetes, log, ready};
+use crate::plugins::{errors, forward, health, kubernetes, log, loop_detect, ready};
 use crate::server::http::{HttpPlan, Site};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,22 @@ fn build_chain(
                 );
                 chain.plugins.push(Plugin::Kubernetes(plugin));
             }
+            "forward" => {
+                let config = forward::parse(d)?;
+                chain
+                    .plugins
+                    .push(Plugin::Forward(forward::ForwardPlugin::new(config)));
+            }
+            "loop" => {
+                loop_detect::parse(d)?;
+                let zone = zones
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(hickory_proto::rr::Name::root);
+                chain
+                    .plugins
+                    .push(Plugin::Loop(Arc::new(loop_detect::LoopPlugin::new(zone))));
+            }
             "log" => {
                 let parsed = log::parse(d)?;
                 match &mut chain.log {
@@ -135,6 +151,13 @@ fn build_chain(
             _ => {}
         }
     }
+    // CoreDNS's plugin.cfg order, whatever order the Corefile lists them in.
+    chain.plugins.sort_by_key(|p| {
+        crate::corefile::PLUGIN_ORDER
+            .iter()
+            .position(|n| *n == p.name())
+            .unwrap_or(usize::MAX)
+    });
     Ok(chain)
 }
 

@@ -12,7 +12,9 @@ use futures_util::FutureExt;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
+use crate::plugins::forward::{ForwardPlugin, Outcome};
 use crate::plugins::kubernetes::KubernetesPlugin;
+use crate::plugins::loop_detect::LoopPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
 use crate::server::{Exchange, Handler, RequestInfo};
@@ -22,6 +24,8 @@ use crate::server::{Exchange, Handler, RequestInfo};
 /// rest (cache, rewrite, loadbalance) calls `next` and works on what comes back.
 pub enum Plugin {
     Kubernetes(KubernetesPlugin),
+    Loop(Arc<LoopPlugin>),
+    Forward(ForwardPlugin),
 }
 
 impl Plugin {
@@ -29,6 +33,8 @@ impl Plugin {
     pub fn name(&self) -> &'static str {
         match self {
             Plugin::Kubernetes(_) => "kubernetes",
+            Plugin::Loop(_) => "loop",
+            Plugin::Forward(_) => "forward",
         }
     }
 
@@ -37,6 +43,14 @@ impl Plugin {
             Plugin::Kubernetes(k) => match k.resolve(request) {
                 Some(response) => next.answered_here(response),
                 None => next.run(request).await,
+            },
+            Plugin::Loop(l) => {
+                l.observe(request, next.info);
+                next.run(request).await
+            }
+            Plugin::Forward(f) => match f.forward(request, next.info).await {
+                Outcome::Answer(response) => next.answered_here(response),
+                Outcome::Pass => next.run(request).await,
             },
         }
     }
@@ -201,6 +215,23 @@ impl Router {
             addr,
             routes,
             dropped,
+        }
+    }
+
+    /// Starts what plugins do once the listener is up (the `loop` probe), given the address
+    /// the listener got.
+    pub fn on_startup(&self, local: SocketAddr) {
+        let mut seen: Vec<&Arc<PluginChain>> = Vec::new();
+        for route in &self.routes {
+            if seen.iter().any(|c| Arc::ptr_eq(c, &route.chain)) {
+                continue;
+            }
+            seen.push(&route.chain);
+            for plugin in &route.chain.plugins {
+                if let Plugin::Loop(l) = plugin {
+                    tokio::spawn(l.clone().probe(local));
+                }
+            }
         }
     }
 

@@ -13,7 +13,7 @@ const NAMESPACE: &str = "coredns";
 const DNS: &str = "dns";
 
 /// CoreDNS's `TimeBuckets`: 0.25 ms doubling up to about 8 s.
-fn time_buckets() -> Vec<f64> {
+pub(crate) fn time_buckets() -> Vec<f64> {
     (0..16).map(|i| 0.00025 * f64::from(1u32 << i)).collect()
 }
 
@@ -30,14 +30,19 @@ fn size_buckets() -> Vec<f64> {
     ]
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
+pub(crate) fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C {
     if let Err(e) = prometheus::register(Box::new(collector.clone())) {
         tracing::warn!(error = %e, "a metric could not be registered; it will not be exported");
     }
     collector
 }
 
-fn counter_vec(subsystem: &str, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(
+    subsystem: &str,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
     let opts = Opts::new(name, help)
         .namespace(NAMESPACE)
         .subsystem(subsystem);
@@ -54,7 +59,7 @@ fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> 
 
 /// The definitions above are constants; a failure here is a programming error caught by the
 /// tests, never input.
-fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
+pub(crate) fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
     panic!("metric {name} is defined wrongly: {e}")
 }
 

@@ -1,6 +1,7 @@
 //! Plugin setup table tests (every option and error location) and the chain's routing.
 
 mod fallthrough;
+mod forward;
 mod observability;
 
 use std::net::SocketAddr;

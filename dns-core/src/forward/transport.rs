@@ -1,0 +1,204 @@
+//! Sockets: a UDP exchange on a fresh socket per query, and TCP exchanges over a pool of
+//! connections per upstream that expire after `expire` idle.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::metrics::UpstreamMetrics;
+
+/// Which transport an exchange uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// Why an exchange with an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("{0}: i/o timeout")]
+    Timeout(&'static str),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot encode the query: {0}")]
+    Encode(String),
+    #[error("malformed answer from the upstream")]
+    Malformed,
+    #[error("cached connection was closed by peer")]
+    CachedClosed,
+}
+
+pub fn random_id() -> u16 {
+    (super::random_u64() >> 17) as u16
+}
+
+fn unspecified_for(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
+
+/// Sends `wire` (whose ID is `id`) over UDP from a fresh socket and waits at most `timeout`
+/// for the answer with that ID; answers with other IDs are ignored.
+pub async fn udp_exchange(
+    addr: SocketAddr,
+    wire: &[u8],
+    id: u16,
+    timeout: Duration,
+) -> Result<Message, ExchangeError> {
+    let socket = UdpSocket::bind(unspecified_for(addr)).await?;
+    socket.connect(addr).await?;
+    socket.send(wire).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(ExchangeError::Timeout("read udp")),
+        };
+        if n < 12 || u16::from_be_bytes([buf[0], buf[1]]) != id || buf[2] & 0x80 == 0 {
+            continue;
+        }
+        return Message::from_vec(&buf[..n]).map_err(|_| ExchangeError::Malformed);
+    }
+}
+
+/// Writes one length-prefixed message and reads answers until the one with `id`.
+async fn tcp_roundtrip(
+    stream: &mut TcpStream,
+    wire: &[u8],
+    id: u16,
+    deadline: tokio::time::Instant,
+) -> Result<Message, ExchangeError> {
+    let len = u16::try_from(wire.len()).map_err(|_| ExchangeError::Encode("too long".into()))?;
+    let mut framed = Vec::with_capacity(wire.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(wire);
+    let io = async {
+        stream.write_all(&framed).await?;
+        loop {
+            let mut len = [0u8; 2];
+            stream.read_exact(&mut len).await?;
+            let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            stream.read_exact(&mut buf).await?;
+            if buf.len() >= 12 && u16::from_be_bytes([buf[0], buf[1]]) == id {
+                return Message::from_vec(&buf).map_err(|_| ExchangeError::Malformed);
+            }
+        }
+    };
+    match tokio::time::timeout_at(deadline, io).await {
+        Ok(result) => result,
+        Err(_) => Err(ExchangeError::Timeout("read tcp")),
+    }
+}
+
+/// One TCP exchange on a new connection (health checks).
+pub async fn tcp_once(
+    addr: SocketAddr,
+    wire: &[u8],
+    id: u16,
+    timeout: Duration,
+) -> Result<Message, ExchangeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        Ok(s) => s?,
+        Err(_) => return Err(ExchangeError::Timeout("dial tcp")),
+    };
+    tcp_roundtrip(&mut stream, wire, id, deadline).await
+}
+
+/// Idle TCP connections to one upstream, oldest first, each with when it was last used.
+pub(super) struct TcpPool {
+    idle: Mutex<VecDeque<(TcpStream, Instant)>>,
+    expire: Duration,
+    max_idle: usize,
+}
+
+impl TcpPool {
+    pub(super) fn new(expire: Duration, max_idle: usize) -> Self {
+        Self {
+            idle: Mutex::new(VecDeque::new()),
+            expire,
+            max_idle,
+        }
+    }
+
+    /// A connection used within `expire`, oldest first (CoreDNS's FIFO); expired ones are
+    /// closed on the way.
+    fn take(&self) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((stream, used)) = idle.pop_front() {
+            if used.elapsed() <= self.expire {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, stream: TcpStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push_back((stream, Instant::now()));
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn idle_len(&self) -> usize {
+        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+    }
+
+    pub(super) async fn exchange(
+        &self,
+        addr: SocketAddr,
+        wire: &[u8],
+        id: u16,
+        timeout: Duration,
+        metrics: &UpstreamMetrics,
+    ) -> Result<Message, ExchangeError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A cached connection the upstream closed meanwhile: try the next one, then a new one.
+        loop {
+            let (mut stream, cached) = match self.take() {
+                Some(stream) => {
+                    metrics.conn_hit("tcp");
+                    (stream, true)
+                }
+                None => {
+                    metrics.conn_miss("tcp");
+                    let stream =
+                        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                            Ok(s) => s?,
+                            Err(_) => return Err(ExchangeError::Timeout("dial tcp")),
+                        };
+                    let _ = stream.set_nodelay(true);
+                    (stream, false)
+                }
+            };
+            match tcp_roundtrip(&mut stream, wire, id, deadline).await {
+                Ok(response) => {
+                    self.give_back(stream);
+                    return Ok(response);
+                }
+                Err(ExchangeError::Io(e))
+                    if cached
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::UnexpectedEof
+                                | std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::BrokenPipe
+                        ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
