@@ -77,10 +77,15 @@ impl LoopPlugin {
 
     /// CoreDNS's message for a detected loop.
     pub fn loop_message(&self, info: &RequestInfo) -> String {
+        // A listener on all interfaces is `:port`, as Go prints CoreDNS's.
+        let local = if info.local.ip().is_unspecified() {
+            format!(":{}", info.local.port())
+        } else {
+            info.local.to_string()
+        };
         format!(
-            "Loop ({} -> {}) detected for zone {:?}, see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
+            "Loop ({} -> {local}) detected for zone {:?}, see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
             info.src,
-            info.local,
             self.zone.to_string(),
             self.qname
         )

@@ -265,6 +265,14 @@ fn loop_setup_and_probe_name() {
             l.qname()
         )
     );
+    let any = crate::server::RequestInfo {
+        local: "0.0.0.0:1053".parse().unwrap(),
+        ..info
+    };
+    assert!(
+        l.loop_message(&any)
+            .starts_with("Loop (127.0.0.1:40000 -> :1053) detected")
+    );
     assert_eq!(
         loop_detect::probe_target("0.0.0.0:1053".parse().unwrap()).to_string(),
         "127.0.0.1:1053"
