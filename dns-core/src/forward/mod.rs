@@ -194,4 +194,4 @@ pub fn random_u64() -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -27,7 +27,7 @@ fn answer_bytes(bytes: &[u8], rcode: ResponseCode) -> Vec<u8> {
 }
 
 /// Answers every UDP query with `rcode` (after a wrong-ID decoy) until dropped.
-async fn udp_responder(rcode: ResponseCode) -> SocketAddr {
+pub(crate) async fn udp_responder(rcode: ResponseCode) -> SocketAddr {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     tokio::spawn(async move {
@@ -136,7 +136,13 @@ async fn silent_upstream_times_out_and_health_checks_mark_it_down() {
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("i/o timeout"), "{err}");
+    // Go's wording, which errors-plugin consolidate rules match.
+    let err = err.to_string();
+    assert!(
+        err.starts_with("read udp 127.0.0.1:")
+            && err.ends_with(&format!("->{}: i/o timeout", silent.local_addr().unwrap())),
+        "{err}"
+    );
     assert!(!up.down(2));
     up.start_health_check();
     // Each check waits 1 s for its answer; three failures mark it down.

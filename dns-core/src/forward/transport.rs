@@ -22,8 +22,14 @@ pub enum Proto {
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    #[error("{0}: i/o timeout")]
-    Timeout(&'static str),
+    /// Go's wording, which operators' `errors { consolidate ... ".* i/o timeout$" }` rules
+    /// match: `read udp 127.0.0.1:40000->127.0.0.1:53: i/o timeout`.
+    #[error("{op} {}{remote}: i/o timeout", local.map(|l| format!("{l}->")).unwrap_or_default())]
+    Timeout {
+        op: &'static str,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("cannot encode the query: {0}")]
@@ -56,12 +62,19 @@ pub async fn udp_exchange(
     let socket = UdpSocket::bind(unspecified_for(addr)).await?;
     socket.connect(addr).await?;
     socket.send(wire).await?;
+    let local = socket.local_addr().ok();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = vec![0u8; 65535];
     loop {
         let n = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
             Ok(result) => result?,
-            Err(_) => return Err(ExchangeError::Timeout("read udp")),
+            Err(_) => {
+                return Err(ExchangeError::Timeout {
+                    op: "read udp",
+                    local,
+                    remote: addr,
+                });
+            }
         };
         if n < 12 || u16::from_be_bytes([buf[0], buf[1]]) != id || buf[2] & 0x80 == 0 {
             continue;
@@ -73,6 +86,7 @@ pub async fn udp_exchange(
 /// Writes one length-prefixed message and reads answers until the one with `id`.
 async fn tcp_roundtrip(
     stream: &mut TcpStream,
+    addr: SocketAddr,
     wire: &[u8],
     id: u16,
     deadline: tokio::time::Instant,
@@ -95,7 +109,19 @@ async fn tcp_roundtrip(
     };
     match tokio::time::timeout_at(deadline, io).await {
         Ok(result) => result,
-        Err(_) => Err(ExchangeError::Timeout("read tcp")),
+        Err(_) => Err(ExchangeError::Timeout {
+            op: "read tcp",
+            local: stream.local_addr().ok(),
+            remote: stream.peer_addr().unwrap_or(addr),
+        }),
+    }
+}
+
+fn dial_timeout(remote: SocketAddr) -> ExchangeError {
+    ExchangeError::Timeout {
+        op: "dial tcp",
+        local: None,
+        remote,
     }
 }
 
@@ -109,9 +135,9 @@ pub async fn tcp_once(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(s) => s?,
-        Err(_) => return Err(ExchangeError::Timeout("dial tcp")),
+        Err(_) => return Err(dial_timeout(addr)),
     };
-    tcp_roundtrip(&mut stream, wire, id, deadline).await
+    tcp_roundtrip(&mut stream, addr, wire, id, deadline).await
 }
 
 /// Idle TCP connections to one upstream, oldest first, each with when it was last used.
@@ -175,13 +201,13 @@ impl TcpPool {
                     let stream =
                         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                             Ok(s) => s?,
-                            Err(_) => return Err(ExchangeError::Timeout("dial tcp")),
+                            Err(_) => return Err(dial_timeout(addr)),
                         };
                     let _ = stream.set_nodelay(true);
                     (stream, false)
                 }
             };
-            match tcp_roundtrip(&mut stream, wire, id, deadline).await {
+            match tcp_roundtrip(&mut stream, addr, wire, id, deadline).await {
                 Ok(response) => {
                     self.give_back(stream);
                     return Ok(response);

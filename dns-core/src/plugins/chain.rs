@@ -50,6 +50,10 @@ impl Plugin {
             }
             Plugin::Forward(f) => match f.forward(request, next.info).await {
                 Outcome::Answer(response) => next.answered_here(response),
+                Outcome::Failed(response, error) => {
+                    next.log_error(request, &error);
+                    next.answered_here(response)
+                }
                 Outcome::Pass => next.run(request).await,
             },
         }
@@ -84,6 +88,11 @@ impl<'a> Next<'a> {
         Box::pin(self.chain.run_from(self.index, request, self.info))
     }
 
+    /// The current plugin met `error` answering `request`: logged when the block has `errors`.
+    pub fn log_error(&self, request: &Message, error: &dyn std::fmt::Display) {
+        self.chain.log_error(request, error);
+    }
+
     /// The current plugin wrote `response`.
     pub fn answered_here(self, response: Message) -> Answered {
         Answered {
@@ -115,15 +124,7 @@ impl PluginChain {
     async fn run_from(&self, index: usize, request: &Message, info: &RequestInfo) -> Answered {
         let Some(plugin) = self.plugins.get(index) else {
             // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
-            if self.errors.is_some()
-                && let Some(q) = request.queries.first()
-            {
-                println!(
-                    "[ERROR] plugin/errors: 2 {} {}: no next plugin found",
-                    q.name(),
-                    q.query_type()
-                );
-            }
+            self.log_error(request, &"no next plugin found");
             return Answered {
                 response: reply_to(request, ResponseCode::ServFail),
                 plugin: None,
@@ -135,6 +136,20 @@ impl PluginChain {
             info,
         };
         plugin.serve(request, next).await
+    }
+
+    /// The `errors` plugin's line for an error met answering `request`, when the block has
+    /// `errors` (CoreDNS: `[ERROR] plugin/errors: 2 NAME. TYPE: ERROR`).
+    fn log_error(&self, request: &Message, error: &dyn std::fmt::Display) {
+        if self.errors.is_some()
+            && let Some(q) = request.queries.first()
+        {
+            println!(
+                "[ERROR] plugin/errors: 2 {} {}: {error}",
+                q.name(),
+                q.query_type()
+            );
+        }
     }
 
     /// The plugins of this block that handle queries, in chain order: what CoreDNS lists in

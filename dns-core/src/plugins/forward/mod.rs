@@ -42,6 +42,8 @@ pub struct ForwardConfig {
 /// What the plugin does with one query.
 pub enum Outcome {
     Answer(Message),
+    /// An error response and the error behind it, for the `errors` plugin's log.
+    Failed(Message, String),
     /// Not ours (outside FROM, in `except`, or an rcode listed in `next`).
     Pass,
 }
@@ -129,17 +131,27 @@ impl ForwardPlugin {
             let guard = InFlight(&self.concurrent);
             if count > self.config.max_concurrent {
                 metrics::MAX_CONCURRENT_REJECTS.inc();
-                return Outcome::Answer(reply_to(request, ResponseCode::Refused));
+                return Outcome::Failed(
+                    reply_to(request, ResponseCode::Refused),
+                    format!(
+                        "concurrent queries exceeded maximum {}",
+                        self.config.max_concurrent
+                    ),
+                );
             }
             Some(guard)
         } else {
             None
         };
-        let servfail = || Outcome::Answer(reply_to(request, ResponseCode::ServFail));
+        let servfail = |error: Option<ExchangeError>| {
+            let error = error.map_or_else(|| "no healthy proxies".to_string(), |e| e.to_string());
+            Outcome::Failed(reply_to(request, ResponseCode::ServFail), error)
+        };
         let n = self.upstreams.len();
         if n == 0 {
-            return servfail();
+            return servfail(None);
         }
+        let mut last_error = None;
         let order = self.config.policy.order(n, &self.turn);
         let deadline = tokio::time::Instant::now() + QUERY_DEADLINE;
         let (mut i, mut fails) = (0usize, 0usize);
@@ -190,6 +202,7 @@ impl ForwardPlugin {
             match result {
                 Err(e) => {
                     self.failed(upstream, query, &e);
+                    last_error = Some(e);
                     round_failed = true;
                     if fails < n {
                         continue;
@@ -199,7 +212,7 @@ impl ForwardPlugin {
                 Ok(response) => return self.answer(request, response),
             }
         }
-        servfail()
+        servfail(last_error)
     }
 
     fn failed(

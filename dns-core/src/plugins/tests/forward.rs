@@ -278,3 +278,88 @@ fn loop_setup_and_probe_name() {
         "127.0.0.1:1053"
     );
 }
+
+async fn ask_router(router: &crate::plugins::chain::Router, name: &str) -> Message {
+    use crate::server::Handler;
+    let mut request = Message::new(7, MessageType::Query, OpCode::Query);
+    request.metadata.recursion_desired = true;
+    request
+        .queries
+        .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    let info = crate::server::RequestInfo {
+        src: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: crate::server::Transport::Udp,
+        request_size: 0,
+    };
+    router.handle(&request, &info).await.0
+}
+
+fn build_one(corefile: &str) -> crate::plugins::chain::Router {
+    let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
+    let c = parse_str(corefile, "Corefile", &no_env).unwrap();
+    crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+        .unwrap()
+        .remove(0)
+}
+
+#[tokio::test]
+async fn the_upstream_answer_comes_back_with_the_clients_id_and_question() {
+    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let r = build_one(&format!(".:53 {{\n forward . {addr}\n}}\n"));
+    let response = ask_router(&r, "WwW.Example.TEST.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(response.metadata.id, 7);
+    assert!(
+        response.queries[0]
+            .name()
+            .eq_case(&name("WwW.Example.TEST."))
+    );
+    // `next REFUSED` hands it on; nothing follows, so SERVFAIL.
+    let r = build_one(&format!(
+        ".:53 {{\n forward . {addr} {{\n  next REFUSED\n }}\n}}\n"
+    ));
+    assert_eq!(
+        ask_router(&r, "www.example.test.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::ServFail
+    );
+    // Outside FROM: handed on.
+    let r = build_one(&format!(".:53 {{\n forward example.test {addr}\n}}\n"));
+    assert_eq!(
+        ask_router(&r, "www.example.org.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::ServFail
+    );
+}
+
+#[tokio::test]
+async fn the_chain_runs_in_coredns_order() {
+    // forward listed first still runs after kubernetes (plugin.cfg order).
+    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
+    store.replace(crate::cluster::testdata::example_cluster(), 1);
+    let c = parse_str(
+        &format!(".:53 {{\n forward . {addr}\n loop\n kubernetes cluster.local\n}}\n"),
+        "Corefile",
+        &no_env,
+    )
+    .unwrap();
+    let r = crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+        .unwrap()
+        .remove(0);
+    let response = ask_router(&r, "web.prod.svc.cluster.local.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(response.answers.len(), 1);
+    assert_eq!(
+        ask_router(&r, "www.example.test.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
+}
