@@ -113,7 +113,20 @@ impl Upstream {
         let mut response = match proto {
             Proto::Udp => {
                 self.metrics.conn_miss("udp");
-                udp_exchange(self.addr, &wire, id, timeout).await?
+                let bufsize = request.edns.as_ref().map_or(512, |e| e.max_payload());
+                match udp_exchange(self.addr, &wire, id, timeout, bufsize).await {
+                    // Too big for the client: an empty truncated answer, so the client asks
+                    // again over TCP (CoreDNS's truncateResponse).
+                    Err(ExchangeError::Overflow { rcode }) => {
+                        let mut tc = crate::plugins::reply_to(
+                            request,
+                            hickory_proto::op::ResponseCode::from_low(rcode),
+                        );
+                        tc.metadata.truncation = true;
+                        tc
+                    }
+                    other => other?,
+                }
             }
             Proto::Tcp => {
                 self.tcp
@@ -168,15 +181,17 @@ impl Upstream {
             return false;
         };
         let timeout = Duration::from_secs(1);
-        if self.health_tcp {
-            transport::tcp_once(self.addr, &wire, ping.metadata.id, timeout)
-                .await
-                .is_ok()
+        let result = if self.health_tcp {
+            transport::tcp_once(self.addr, &wire, ping.metadata.id, timeout).await
         } else {
-            udp_exchange(self.addr, &wire, ping.metadata.id, timeout)
-                .await
-                .is_ok()
-        }
+            udp_exchange(self.addr, &wire, ping.metadata.id, timeout, 512).await
+        };
+        // An answer with our ID came back: alive, even if it did not parse or fit (CoreDNS
+        // only cares about I/O errors here).
+        matches!(
+            result,
+            Ok(_) | Err(ExchangeError::Overflow { .. } | ExchangeError::Malformed)
+        )
     }
 }
 

@@ -195,3 +195,28 @@ fn policies_order_the_upstreams() {
     assert_eq!(Policy::parse("round_robin"), Some(Policy::RoundRobin));
     assert_eq!(Policy::parse("fastest"), None);
 }
+
+#[tokio::test]
+async fn an_answer_too_big_for_the_client_becomes_an_empty_truncated_one() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            // 700 bytes without EDNS, as a misbehaving upstream sends them.
+            let mut big = answer_bytes(&buf[..n], ResponseCode::NoError);
+            big.resize(700, 0);
+            let _ = socket.send_to(&big, from).await;
+        }
+    });
+    let up = upstream(addr, 500);
+    let r = up
+        .exchange(&query("big.example.test."), Proto::Udp, READ_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(r.metadata.truncation);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.metadata.id, 4242);
+    // The health check counts it as alive.
+    assert!(up.check().await);
+}

@@ -34,6 +34,9 @@ pub enum ExchangeError {
     Io(#[from] std::io::Error),
     #[error("cannot encode the query: {0}")]
     Encode(String),
+    /// The answer was larger than the client's UDP size (an upstream that ignores EDNS).
+    #[error("dns: overflow unpacking the answer")]
+    Overflow { rcode: u8 },
     #[error("malformed answer from the upstream")]
     Malformed,
     #[error("cached connection was closed by peer")]
@@ -52,19 +55,24 @@ fn unspecified_for(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Sends `wire` (whose ID is `id`) over UDP from a fresh socket and waits at most `timeout`
-/// for the answer with that ID; answers with other IDs are ignored.
+/// for the answer with that ID; answers with other IDs are ignored. Answers are read into a
+/// buffer of `bufsize` bytes (at least 512; the client's EDNS size, as CoreDNS sizes it), so
+/// memory per waiting query stays small; an answer that does not fit is
+/// [`ExchangeError::Overflow`].
 pub async fn udp_exchange(
     addr: SocketAddr,
     wire: &[u8],
     id: u16,
     timeout: Duration,
+    bufsize: u16,
 ) -> Result<Message, ExchangeError> {
     let socket = UdpSocket::bind(unspecified_for(addr)).await?;
     socket.connect(addr).await?;
     socket.send(wire).await?;
     let local = socket.local_addr().ok();
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = vec![0u8; 65535];
+    // One byte more than allowed: a datagram that fills the buffer did not fit.
+    let mut buf = vec![0u8; usize::from(bufsize.max(512)) + 1];
     loop {
         let n = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
             Ok(result) => result?,
@@ -78,6 +86,11 @@ pub async fn udp_exchange(
         };
         if n < 12 || u16::from_be_bytes([buf[0], buf[1]]) != id || buf[2] & 0x80 == 0 {
             continue;
+        }
+        if n == buf.len() {
+            return Err(ExchangeError::Overflow {
+                rcode: buf[3] & 0x0f,
+            });
         }
         return Message::from_vec(&buf[..n]).map_err(|_| ExchangeError::Malformed);
     }
