@@ -225,8 +225,7 @@ fn upstreams(arg: &Arg) -> Result<Vec<SocketAddr>, SetupError> {
     }
     let path = Path::new(text);
     if path.is_file() {
-        let content =
-            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {text}: {e}")))?;
+        let content = read_capped(path).map_err(|e| err(format!("cannot read {text}: {e}")))?;
         let servers = resolv_conf_nameservers(&content);
         if servers.is_empty() {
             return Err(err(format!("{text}: no nameserver lines")));
@@ -234,6 +233,16 @@ fn upstreams(arg: &Arg) -> Result<Vec<SocketAddr>, SetupError> {
         return Ok(servers);
     }
     Err(err(format!("not an IP address or file: {text:?}")))
+}
+
+/// A resolv.conf is small; reading stops at 64 KiB whatever the path names.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `IP`, `IP:port`, `[IPv6]:port` (port 53 when absent).
