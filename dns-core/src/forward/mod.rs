@@ -164,7 +164,8 @@ impl Upstream {
                 }
                 upstream.metrics.healthcheck_failure();
                 upstream.fails.fetch_add(1, Ordering::Relaxed);
-                let interval = upstream.health.interval;
+                // `health_check 0s` must not spin on an upstream that refuses at once.
+                let interval = upstream.health.interval.max(Duration::from_millis(10));
                 drop(upstream);
                 tokio::time::sleep(interval).await;
             }

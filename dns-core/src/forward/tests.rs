@@ -220,3 +220,17 @@ async fn an_answer_too_big_for_the_client_becomes_an_empty_truncated_one() {
     // The health check counts it as alive.
     assert!(up.check().await);
 }
+
+#[tokio::test]
+async fn force_tcp_health_checks_go_over_tcp() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let addr = tcp_responder(connections.clone()).await;
+    let up = Arc::new(Upstream::new(
+        addr,
+        Duration::from_secs(10),
+        HealthCheck::default(),
+        true,
+    ));
+    assert!(up.check().await);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
