@@ -9,7 +9,7 @@ mod policy;
 mod transport;
 
 pub use policy::Policy;
-pub use transport::{ExchangeError, Proto, udp_exchange};
+pub use transport::{ExchangeError, Proto, TlsClient, udp_exchange};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -62,7 +62,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(addr: SocketAddr, expire: Duration, health: HealthCheck, health_tcp: bool) -> Self {
+    /// `tls`: DNS over TLS to this upstream (every exchange and health check then goes over
+    /// TLS, as CoreDNS's `tcp-tls`).
+    pub fn new(
+        addr: SocketAddr,
+        expire: Duration,
+        health: HealthCheck,
+        health_tcp: bool,
+        tls: Option<TlsClient>,
+    ) -> Self {
         let label = addr.to_string();
         Self {
             addr,
@@ -72,7 +80,7 @@ impl Upstream {
             checking: AtomicBool::new(false),
             health,
             health_tcp,
-            tcp: TcpPool::new(expire, MAX_IDLE_TCP),
+            tcp: TcpPool::new(expire, MAX_IDLE_TCP, tls),
         }
     }
 
@@ -110,6 +118,11 @@ impl Upstream {
             .to_vec()
             .map_err(|e| ExchangeError::Encode(e.to_string()))?;
         self.metrics.request();
+        let proto = if self.tcp.tls().is_some() {
+            Proto::Tcp
+        } else {
+            proto
+        };
         let mut response = match proto {
             Proto::Udp => {
                 self.metrics.conn_miss("udp");
@@ -182,8 +195,9 @@ impl Upstream {
             return false;
         };
         let timeout = Duration::from_secs(1);
-        let result = if self.health_tcp {
-            transport::tcp_once(self.addr, &wire, ping.metadata.id, timeout).await
+        let tls = self.tcp.tls();
+        let result = if self.health_tcp || tls.is_some() {
+            transport::tcp_once(self.addr, tls, &wire, ping.metadata.id, timeout).await
         } else {
             udp_exchange(self.addr, &wire, ping.metadata.id, timeout, 512).await
         };

@@ -42,31 +42,37 @@ pub(crate) async fn udp_responder(rcode: ResponseCode) -> SocketAddr {
     addr
 }
 
+/// Answers length-prefixed queries on one stream (TCP or TLS) with NOERROR until it closes.
+pub(crate) async fn serve_framed<S>(mut stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let mut len = [0u8; 2];
+        if stream.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let out = answer_bytes(&buf, ResponseCode::NoError);
+        let mut framed = (out.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&out);
+        if stream.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Answers TCP queries on each connection; counts connections.
 async fn tcp_responder(connections: Arc<AtomicUsize>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((stream, _)) = listener.accept().await {
             connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                loop {
-                    let mut len = [0u8; 2];
-                    if stream.read_exact(&mut len).await.is_err() {
-                        return;
-                    }
-                    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    if stream.read_exact(&mut buf).await.is_err() {
-                        return;
-                    }
-                    let out = answer_bytes(&buf, ResponseCode::NoError);
-                    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&out);
-                    if stream.write_all(&framed).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(serve_framed(stream));
         }
     });
     addr
@@ -77,7 +83,13 @@ fn upstream(addr: SocketAddr, interval_ms: u64) -> Arc<Upstream> {
         interval: Duration::from_millis(interval_ms),
         ..HealthCheck::default()
     };
-    Arc::new(Upstream::new(addr, Duration::from_secs(10), health, false))
+    Arc::new(Upstream::new(
+        addr,
+        Duration::from_secs(10),
+        health,
+        false,
+        None,
+    ))
 }
 
 #[tokio::test]
@@ -112,6 +124,7 @@ async fn tcp_connections_are_reused_until_they_expire() {
         Duration::from_millis(1),
         HealthCheck::default(),
         false,
+        None,
     ));
     for _ in 0..2 {
         short
@@ -230,6 +243,7 @@ async fn force_tcp_health_checks_go_over_tcp() {
         Duration::from_secs(10),
         HealthCheck::default(),
         true,
+        None,
     ));
     assert!(up.check().await);
     assert_eq!(connections.load(Ordering::SeqCst), 1);

@@ -7,8 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::metrics::UpstreamMetrics;
 
@@ -39,8 +41,8 @@ pub enum ExchangeError {
     Overflow { rcode: u8 },
     #[error("malformed answer from the upstream")]
     Malformed,
-    #[error("cached connection was closed by peer")]
-    CachedClosed,
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 pub fn random_id() -> u16 {
@@ -96,9 +98,67 @@ pub async fn udp_exchange(
     }
 }
 
+/// A byte stream to an upstream: plain TCP or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An open connection and its local address (for Go-worded errors).
+struct Conn {
+    io: Box<dyn Stream>,
+    local: Option<SocketAddr>,
+}
+
+/// DNS over TLS: the client settings and the name the upstream's certificate must carry.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+/// Connects to `addr` (and does the TLS handshake with `tls`) before `deadline`.
+async fn dial(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    deadline: tokio::time::Instant,
+) -> Result<Conn, ExchangeError> {
+    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        Ok(s) => s?,
+        Err(_) => {
+            return Err(ExchangeError::Timeout {
+                op: "dial tcp",
+                local: None,
+                remote: addr,
+            });
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let Some(tls) = tls else {
+        return Ok(Conn {
+            io: Box::new(stream),
+            local,
+        });
+    };
+    let connector = TlsConnector::from(tls.config.clone());
+    match tokio::time::timeout_at(deadline, connector.connect(tls.server_name.clone(), stream))
+        .await
+    {
+        Ok(Ok(stream)) => Ok(Conn {
+            io: Box::new(stream),
+            local,
+        }),
+        Ok(Err(e)) => Err(ExchangeError::Tls(e.to_string())),
+        Err(_) => Err(ExchangeError::Timeout {
+            op: "tls handshake",
+            local,
+            remote: addr,
+        }),
+    }
+}
+
 /// Writes one length-prefixed message and reads answers until the one with `id`.
-async fn tcp_roundtrip(
-    stream: &mut TcpStream,
+async fn roundtrip(
+    conn: &mut Conn,
     addr: SocketAddr,
     wire: &[u8],
     id: u16,
@@ -108,8 +168,10 @@ async fn tcp_roundtrip(
     let mut framed = Vec::with_capacity(wire.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(wire);
+    let stream = &mut conn.io;
     let io = async {
         stream.write_all(&framed).await?;
+        stream.flush().await?;
         loop {
             let mut len = [0u8; 2];
             stream.read_exact(&mut len).await?;
@@ -124,67 +186,68 @@ async fn tcp_roundtrip(
         Ok(result) => result,
         Err(_) => Err(ExchangeError::Timeout {
             op: "read tcp",
-            local: stream.local_addr().ok(),
-            remote: stream.peer_addr().unwrap_or(addr),
+            local: conn.local,
+            remote: addr,
         }),
     }
 }
 
-fn dial_timeout(remote: SocketAddr) -> ExchangeError {
-    ExchangeError::Timeout {
-        op: "dial tcp",
-        local: None,
-        remote,
-    }
-}
-
-/// One TCP exchange on a new connection (health checks).
+/// One exchange on a new connection (health checks).
 pub async fn tcp_once(
     addr: SocketAddr,
+    tls: Option<&TlsClient>,
     wire: &[u8],
     id: u16,
     timeout: Duration,
 ) -> Result<Message, ExchangeError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-        Ok(s) => s?,
-        Err(_) => return Err(dial_timeout(addr)),
-    };
-    tcp_roundtrip(&mut stream, addr, wire, id, deadline).await
+    let mut conn = dial(addr, tls, deadline).await?;
+    roundtrip(&mut conn, addr, wire, id, deadline).await
 }
 
-/// Idle TCP connections to one upstream, oldest first, each with when it was last used.
+/// Idle connections to one upstream, oldest first, each with when it was last used.
 pub(super) struct TcpPool {
-    idle: Mutex<VecDeque<(TcpStream, Instant)>>,
+    idle: Mutex<VecDeque<(Conn, Instant)>>,
     expire: Duration,
     max_idle: usize,
+    tls: Option<TlsClient>,
 }
 
 impl TcpPool {
-    pub(super) fn new(expire: Duration, max_idle: usize) -> Self {
+    pub(super) fn new(expire: Duration, max_idle: usize, tls: Option<TlsClient>) -> Self {
         Self {
             idle: Mutex::new(VecDeque::new()),
             expire,
             max_idle,
+            tls,
         }
+    }
+
+    pub(super) fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
+    }
+
+    /// The `proto` label of the connection cache metrics.
+    fn proto(&self) -> &'static str {
+        if self.tls.is_some() { "tcp-tls" } else { "tcp" }
     }
 
     /// A connection used within `expire`, oldest first (CoreDNS's FIFO); expired ones are
     /// closed on the way.
-    fn take(&self) -> Option<TcpStream> {
+    fn take(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((stream, used)) = idle.pop_front() {
+        while let Some((conn, used)) = idle.pop_front() {
             if used.elapsed() <= self.expire {
-                return Some(stream);
+                return Some(conn);
             }
         }
         None
     }
 
-    fn give_back(&self, stream: TcpStream) {
+    fn give_back(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
-            idle.push_back((stream, Instant::now()));
+            idle.push_back((conn, Instant::now()));
         }
     }
 
@@ -204,25 +267,19 @@ impl TcpPool {
         let deadline = tokio::time::Instant::now() + timeout;
         // A cached connection the upstream closed meanwhile: try the next one, then a new one.
         loop {
-            let (mut stream, cached) = match self.take() {
-                Some(stream) => {
-                    metrics.conn_hit("tcp");
-                    (stream, true)
+            let (mut conn, cached) = match self.take() {
+                Some(conn) => {
+                    metrics.conn_hit(self.proto());
+                    (conn, true)
                 }
                 None => {
-                    metrics.conn_miss("tcp");
-                    let stream =
-                        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-                            Ok(s) => s?,
-                            Err(_) => return Err(dial_timeout(addr)),
-                        };
-                    let _ = stream.set_nodelay(true);
-                    (stream, false)
+                    metrics.conn_miss(self.proto());
+                    (dial(addr, self.tls.as_ref(), deadline).await?, false)
                 }
             };
-            match tcp_roundtrip(&mut stream, addr, wire, id, deadline).await {
+            match roundtrip(&mut conn, addr, wire, id, deadline).await {
                 Ok(response) => {
-                    self.give_back(stream);
+                    self.give_back(conn);
                     return Ok(response);
                 }
                 Err(ExchangeError::Io(e))

@@ -3,6 +3,7 @@
 //! checks in `crate::forward`.
 
 mod setup;
+mod tls;
 
 pub use setup::{MAX_UPSTREAMS, host_port, parse, rcode_from_name, resolv_conf_nameservers};
 
@@ -15,16 +16,44 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
 use crate::forward::{
-    ExchangeError, HealthCheck, Policy, Proto, QUERY_DEADLINE, READ_TIMEOUT, Upstream, metrics,
+    ExchangeError, HealthCheck, Policy, Proto, QUERY_DEADLINE, READ_TIMEOUT, TlsClient, Upstream,
+    metrics,
 };
 use crate::plugins::reply_to;
 use crate::server::{RequestInfo, Transport};
 
+/// One upstream as the Corefile names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// `tls://`: DNS over TLS.
+    pub tls: bool,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.tls {
+            write!(f, "tls://{}", self.addr)
+        } else {
+            write!(f, "{}", self.addr)
+        }
+    }
+}
+
+/// DNS over TLS settings for the `tls://` upstreams.
+#[derive(Clone, Debug)]
+pub struct TlsSettings {
+    pub client: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// `tls_servername`; without it, the upstream's IP address is what its certificate must
+    /// carry.
+    pub servername: Option<tokio_rustls::rustls::pki_types::ServerName<'static>>,
+}
+
 /// The typed form of one `forward` directive.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ForwardConfig {
     pub from: Name,
-    pub to: Vec<SocketAddr>,
+    pub to: Vec<Target>,
     pub except: Vec<Name>,
     pub force_tcp: bool,
     pub prefer_udp: bool,
@@ -37,6 +66,7 @@ pub struct ForwardConfig {
     /// Upstream rcodes that hand the query to the next plugin.
     pub next: Vec<ResponseCode>,
     pub failfast_all_unhealthy: bool,
+    pub tls: Option<TlsSettings>,
 }
 
 /// What the plugin does with one query.
@@ -70,12 +100,24 @@ impl ForwardPlugin {
         let upstreams = config
             .to
             .iter()
-            .map(|addr| {
+            .map(|target| {
+                let tls = match (&config.tls, target.tls) {
+                    (Some(settings), true) => Some(TlsClient {
+                        config: settings.client.clone(),
+                        server_name: settings.servername.clone().unwrap_or_else(|| {
+                            tokio_rustls::rustls::pki_types::ServerName::IpAddress(
+                                target.addr.ip().into(),
+                            )
+                        }),
+                    }),
+                    _ => None,
+                };
                 Arc::new(Upstream::new(
-                    *addr,
+                    target.addr,
                     config.expire,
                     config.health_check.clone(),
                     config.force_tcp,
+                    tls,
                 ))
             })
             .collect();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 
-use super::ForwardConfig;
+use super::{ForwardConfig, Target, TlsSettings};
 use crate::corefile::{Arg, Directive};
 use crate::forward::{HealthCheck, Policy};
 use crate::plugins::metrics::rcode_label;
@@ -31,6 +31,7 @@ impl Default for ForwardConfig {
             max_concurrent: 0,
             next: Vec::new(),
             failfast_all_unhealthy: false,
+            tls: None,
         }
     }
 }
@@ -67,6 +68,8 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
         return Err(err(&directive.location, "no nameservers found".into()));
     }
 
+    let mut tls_option: Option<&Directive> = None;
+    let mut servername = None;
     for option in &directive.block {
         let loc = &option.location;
         match option.name.as_str() {
@@ -137,17 +140,31 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
                     config.next.push(rcode);
                 }
             }
-            "tls" | "tls_servername" => {
-                return Err(err(
-                    loc,
-                    format!(
-                        "{} (DNS over TLS) is not supported by Signpost yet",
-                        option.name
-                    ),
-                ));
+            "tls" => {
+                if option.args.len() > 3 {
+                    return Err(err(
+                        loc,
+                        "tls takes at most 3 arguments: [CERT KEY] [CA]".into(),
+                    ));
+                }
+                tls_option = Some(option);
+            }
+            "tls_servername" => {
+                let a = &args_exact(PLUGIN, option, 1)?[0];
+                servername =
+                    Some(super::tls::server_name(&a.value).map_err(|e| err(&a.location, e))?);
             }
             _ => return Err(unknown_property(PLUGIN, option)),
         }
+    }
+    if config.to.iter().any(|t| t.tls) {
+        let (files, loc): (Vec<&str>, _) = match tls_option {
+            Some(o) => (o.arg_values().collect(), &o.location),
+            None => (Vec::new(), &directive.location),
+        };
+        let client =
+            super::tls::client_config(&files).map_err(|e| err(loc, format!("tls: {e}")))?;
+        config.tls = Some(TlsSettings { client, servername });
     }
     Ok(config)
 }
@@ -206,13 +223,13 @@ pub fn rcode_from_name(name: &str) -> Option<ResponseCode> {
 
 /// One `TO`: `IP[:port]`, `dns://IP[:port]`, or the path of a resolv.conf-style file whose
 /// `nameserver` lines are the upstreams (port 53).
-fn upstreams(arg: &Arg) -> Result<Vec<SocketAddr>, SetupError> {
+fn upstreams(arg: &Arg) -> Result<Vec<Target>, SetupError> {
     let err = |msg: String| SetupError::new(PLUGIN, &arg.location, msg);
     let text = arg.value.as_str();
-    if text.starts_with("tls://") {
-        return Err(err(format!(
-            "{text}: DNS over TLS upstreams are not supported by Signpost yet"
-        )));
+    if let Some(host) = text.strip_prefix("tls://") {
+        let addr =
+            host_port(host, 853).ok_or_else(|| err(format!("not an IP address: {text:?}")))?;
+        return Ok(vec![Target { addr, tls: true }]);
     }
     if let Some(scheme) = text.split_once("://").map(|(s, _)| s)
         && scheme != "dns"
@@ -220,8 +237,8 @@ fn upstreams(arg: &Arg) -> Result<Vec<SocketAddr>, SetupError> {
         return Err(err(format!("{text}: unsupported protocol {scheme:?}")));
     }
     let host = text.strip_prefix("dns://").unwrap_or(text);
-    if let Some(addr) = host_port(host) {
-        return Ok(vec![addr]);
+    if let Some(addr) = host_port(host, 53) {
+        return Ok(vec![Target { addr, tls: false }]);
     }
     let path = Path::new(text);
     if path.is_file() {
@@ -230,7 +247,10 @@ fn upstreams(arg: &Arg) -> Result<Vec<SocketAddr>, SetupError> {
         if servers.is_empty() {
             return Err(err(format!("{text}: no nameserver lines")));
         }
-        return Ok(servers);
+        return Ok(servers
+            .into_iter()
+            .map(|addr| Target { addr, tls: false })
+            .collect());
     }
     Err(err(format!("not an IP address or file: {text:?}")))
 }
@@ -245,10 +265,10 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `IP`, `IP:port`, `[IPv6]:port` (port 53 when absent).
-pub fn host_port(text: &str) -> Option<SocketAddr> {
+/// `IP`, `IP:port`, `[IPv6]:port` (`default_port` when absent).
+pub fn host_port(text: &str, default_port: u16) -> Option<SocketAddr> {
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, 53));
+        return Some(SocketAddr::new(ip, default_port));
     }
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);

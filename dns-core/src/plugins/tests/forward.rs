@@ -102,20 +102,28 @@ fn forward_errors_name_the_line() {
             "Corefile:2:13: forward: not an IP address or file",
         ),
         (
-            ". tls://127.0.0.1",
-            "Corefile:2:13: forward: tls://127.0.0.1: DNS over TLS",
+            ". tls://dns.example.test",
+            "Corefile:2:13: forward: not an IP address: \"tls://dns.example.test\"",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls /nonexistent/ca.pem\n }",
+            "Corefile:3:2: forward: tls: certificate file /nonexistent/ca.pem:",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls a b c d\n }",
+            "Corefile:3:2: forward: tls takes at most 3 arguments",
         ),
         (
             ". https://127.0.0.1",
             "Corefile:2:13: forward: https://127.0.0.1: unsupported protocol",
         ),
         (
-            ". 127.0.0.1 {\n tls\n }",
-            "Corefile:3:2: forward: tls (DNS over TLS) is not supported",
+            ". 127.0.0.1 {\n tls_servername\n }",
+            "Corefile:3:2: forward: tls_servername needs exactly",
         ),
         (
-            ". 127.0.0.1 {\n tls_servername dns.example.test\n }",
-            "Corefile:3:2: forward: tls_servername",
+            ". 127.0.0.1 {\n tls_servername bad_name!\n }",
+            "Corefile:3:17: forward: invalid server name",
         ),
         (
             ". 127.0.0.1 {\n policy fastest\n }",
@@ -362,4 +370,94 @@ async fn the_chain_runs_in_coredns_order() {
             .response_code,
         ResponseCode::Refused
     );
+}
+
+/// A DNS-over-TLS responder on loopback with a fresh self-signed certificate for
+/// `dns.example.test` (made with the openssl command); answers NOERROR; counts connections.
+async fn tls_responder(
+    dir: &std::path::Path,
+) -> (
+    std::net::SocketAddr,
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=dns.example.test"])
+        .args(["-addext", "subjectAltName=DNS:dns.example.test"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (scripts/install-deps installs it)");
+    assert!(status.success());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, PrivateKeyDer::from_pem_file(&key).unwrap())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                crate::forward::tests::serve_framed(stream).await;
+            });
+        }
+    });
+    (addr, cert, connections)
+}
+
+#[tokio::test]
+async fn dns_over_tls_upstreams() {
+    let dir = std::env::temp_dir().join(format!("signpost-dot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, cert, connections) = tls_responder(&dir).await;
+    let corefile = |servername: &str| {
+        format!(
+            ".:53 {{\n forward . tls://{addr} {{\n  tls {}\n  tls_servername {servername}\n }}\n}}\n",
+            cert.display()
+        )
+    };
+    let r = build_one(&corefile("dns.example.test"));
+    for _ in 0..2 {
+        let response = ask_router(&r, "www.example.test.").await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(response.metadata.id, 7);
+    }
+    // One TLS connection, reused.
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A certificate for another name is not accepted: SERVFAIL.
+    let r = build_one(&corefile("other.example.test"));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let _ = std::fs::remove_dir_all(&dir);
 }
