@@ -40,7 +40,7 @@ pub fn client_config(files: &[&str]) -> Result<Arc<ClientConfig>, String> {
         .with_root_certificates(roots);
     let config = match cert_key {
         Some((cert, key)) => {
-            let key = PrivateKeyDer::from_pem_file(Path::new(key))
+            let key = PrivateKeyDer::from_pem_slice(&read_pem(key)?)
                 .map_err(|e| format!("key file {key}: {e}"))?;
             builder
                 .with_client_auth_cert(certificates(cert)?, key)
@@ -52,14 +52,24 @@ pub fn client_config(files: &[&str]) -> Result<Arc<ClientConfig>, String> {
 }
 
 fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(Path::new(path))
-        .map_err(|e| format!("certificate file {path}: {e}"))?
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read_pem(path)?)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("certificate file {path}: {e}"))?;
     if certs.is_empty() {
         return Err(format!("certificate file {path}: no certificates"));
     }
     Ok(certs)
+}
+
+/// A PEM file, at most 4 MiB (a CA bundle is a few hundred KiB; a path such as /dev/zero must
+/// not hang the start).
+fn read_pem(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(Path::new(path))
+        .and_then(|f| f.take(4 << 20).read_to_end(&mut bytes))
+        .map_err(|e| format!("file {path}: {e}"))?;
+    Ok(bytes)
 }
 
 /// `tls_servername NAME`: a DNS name (or an IP address) the upstream's certificate must carry.

@@ -107,7 +107,11 @@ fn forward_errors_name_the_line() {
         ),
         (
             ". tls://127.0.0.1 {\n tls /nonexistent/ca.pem\n }",
-            "Corefile:3:2: forward: tls: certificate file /nonexistent/ca.pem:",
+            "Corefile:3:2: forward: tls: file /nonexistent/ca.pem:",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls /dev/zero\n }",
+            "Corefile:3:2: forward: tls: certificate file /dev/zero: no certificates",
         ),
         (
             ". tls://127.0.0.1 {\n tls a b c d\n }",
