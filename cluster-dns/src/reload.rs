@@ -55,12 +55,14 @@ impl Listeners {
         for router in routers {
             let addr = router.addr;
             if let Some(listener) = self.listeners.remove(&addr) {
+                router.on_startup(addr);
                 listener.handler.replace(router);
                 keep.insert(addr, listener);
                 continue;
             }
             let Some(server) = bound.next() else { continue };
             info!(addr = %server.local_addr(), "listening (udp, tcp)");
+            router.on_startup(server.local_addr());
             let handler = Arc::new(Swap::new(router));
             let (stop, own) = watch::channel(false);
             let global = self.stop.clone();

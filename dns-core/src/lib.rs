@@ -5,5 +5,6 @@
 
 pub mod cluster;
 pub mod corefile;
+pub mod forward;
 pub mod plugins;
 pub mod server;

@@ -273,6 +273,17 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
+/// The value of the first sample of `family` in Prometheus text `metrics` whose labels
+/// include every `want` pair (`to="127.0.0.1:53"`).
+pub fn sample(metrics: &str, family: &str, want: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .find(|l| want.iter().all(|w| l.contains(w)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// One `dig` answer, split into its parts.
 #[derive(Debug, Default, Clone)]
 pub struct DigResult {

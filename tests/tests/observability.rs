@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use signpost_tests::{ClusterDns, example_cluster, free_port, http_get};
+use signpost_tests::{ClusterDns, example_cluster, free_port, http_get, sample};
 
 struct Ports {
     health: u16,
@@ -22,16 +22,6 @@ fn start(lameduck: &str) -> (ClusterDns, Ports) {
         ports.health, ports.ready, ports.metrics
     );
     (ClusterDns::start(&corefile, &example_cluster()), ports)
-}
-
-/// The value of the first sample of `family` whose labels include every `want` pair.
-fn sample(metrics: &str, family: &str, want: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
-        .find(|l| want.iter().all(|w| l.contains(w)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[test]

@@ -159,6 +159,8 @@ pub const SUPPORTED_PLUGINS: &[&str] = &[
     "rewrite",
     "cache",
     "loadbalance",
+    "loop",
+    "forward",
 ];
 
 /// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,

@@ -11,7 +11,8 @@ use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
 use crate::plugins::{
-    autopath, cache, errors, health, hosts, kubernetes, loadbalance, log, ready, reload, rewrite,
+    autopath, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop_detect,
+    ready, reload, rewrite,
 };
 use crate::server::http::{HttpPlan, Site};
 
@@ -151,6 +152,22 @@ fn build_chain(
                 chain
                     .plugins
                     .push(Plugin::LoadBalance(loadbalance::parse(d)?));
+            }
+            "forward" => {
+                let config = forward::parse(d)?;
+                chain
+                    .plugins
+                    .push(Plugin::Forward(forward::ForwardPlugin::new(config)));
+            }
+            "loop" => {
+                loop_detect::parse(d)?;
+                let zone = zones
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(hickory_proto::rr::Name::root);
+                chain
+                    .plugins
+                    .push(Plugin::Loop(Arc::new(loop_detect::LoopPlugin::new(zone))));
             }
             "log" => {
                 let parsed = log::parse(d)?;

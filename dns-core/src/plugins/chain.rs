@@ -14,9 +14,11 @@ use hickory_proto::rr::Name;
 
 use crate::plugins::autopath::AutopathPlugin;
 use crate::plugins::cache::CachePlugin;
+use crate::plugins::forward::{ForwardPlugin, Outcome};
 use crate::plugins::hosts::HostsPlugin;
 use crate::plugins::kubernetes::KubernetesPlugin;
 use crate::plugins::loadbalance::LoadBalance;
+use crate::plugins::loop_detect::LoopPlugin;
 use crate::plugins::metrics::{PrometheusConfig, ZoneMetrics, server_label, vars};
 use crate::plugins::reply_to;
 use crate::plugins::rewrite::Rules;
@@ -34,6 +36,8 @@ pub enum Plugin {
     Rewrite(Rules),
     Cache(CachePlugin),
     LoadBalance(LoadBalance),
+    Loop(Arc<LoopPlugin>),
+    Forward(ForwardPlugin),
 }
 
 impl Plugin {
@@ -46,6 +50,8 @@ impl Plugin {
             Plugin::Rewrite(_) => "rewrite",
             Plugin::Cache(_) => "cache",
             Plugin::LoadBalance(_) => "loadbalance",
+            Plugin::Loop(_) => "loop",
+            Plugin::Forward(_) => "forward",
         }
     }
 
@@ -74,6 +80,18 @@ impl Plugin {
                 lb.shuffle(&mut answered.response);
                 answered
             }
+            Plugin::Loop(l) => {
+                l.observe(request, next.info);
+                next.run(request).await
+            }
+            Plugin::Forward(f) => match f.forward(request, next.info).await {
+                Outcome::Answer(response) => next.answered_here(response),
+                Outcome::Failed(response, error) => {
+                    next.log_error(request, &error);
+                    next.answered_here(response)
+                }
+                Outcome::Pass => next.run(request).await,
+            },
         }
     }
 }
@@ -114,6 +132,11 @@ impl<'a> Next<'a> {
             index: self.index,
             info: *self.info,
         }
+    }
+
+    /// The current plugin met `error` answering `request`: logged when the block has `errors`.
+    pub fn log_error(&self, request: &Message, error: &dyn std::fmt::Display) {
+        self.chain.log_error(request, error);
     }
 
     /// The current plugin wrote `response`.
@@ -166,15 +189,7 @@ impl PluginChain {
     ) -> Answered {
         let Some(plugin) = self.plugins.get(index) else {
             // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
-            if self.errors.is_some()
-                && let Some(q) = request.queries.first()
-            {
-                println!(
-                    "[ERROR] plugin/errors: 2 {} {}: no next plugin found",
-                    q.name(),
-                    q.query_type()
-                );
-            }
+            self.log_error(request, &"no next plugin found");
             return Answered {
                 response: reply_to(request, ResponseCode::ServFail),
                 plugin: None,
@@ -186,6 +201,20 @@ impl PluginChain {
             info,
         };
         plugin.serve(request, next).await
+    }
+
+    /// The `errors` plugin's line for an error met answering `request`, when the block has
+    /// `errors` (CoreDNS: `[ERROR] plugin/errors: 2 NAME. TYPE: ERROR`).
+    fn log_error(&self, request: &Message, error: &dyn std::fmt::Display) {
+        if self.errors.is_some()
+            && let Some(q) = request.queries.first()
+        {
+            println!(
+                "[ERROR] plugin/errors: 2 {} {}: {error}",
+                q.name(),
+                q.query_type()
+            );
+        }
     }
 
     /// The plugins of this block that handle queries, in chain order: what CoreDNS lists in
@@ -266,6 +295,23 @@ impl Router {
             addr,
             routes,
             dropped,
+        }
+    }
+
+    /// Starts what plugins do once the listener is up (the `loop` probe), given the address
+    /// the listener got.
+    pub fn on_startup(&self, local: SocketAddr) {
+        let mut seen: Vec<&Arc<PluginChain>> = Vec::new();
+        for route in &self.routes {
+            if seen.iter().any(|c| Arc::ptr_eq(c, &route.chain)) {
+                continue;
+            }
+            seen.push(&route.chain);
+            for plugin in &route.chain.plugins {
+                if let Plugin::Loop(l) = plugin {
+                    tokio::spawn(l.clone().probe(local));
+                }
+            }
         }
     }
 

@@ -13,7 +13,7 @@ const NAMESPACE: &str = "coredns";
 const DNS: &str = "dns";
 
 /// CoreDNS's `TimeBuckets`: 0.25 ms doubling up to about 8 s.
-fn time_buckets() -> Vec<f64> {
+pub(crate) fn time_buckets() -> Vec<f64> {
     (0..16).map(|i| 0.00025 * f64::from(1u32 << i)).collect()
 }
 

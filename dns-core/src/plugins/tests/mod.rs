@@ -3,6 +3,7 @@
 mod autopath;
 mod cache;
 mod fallthrough;
+mod forward;
 mod hosts;
 mod observability;
 mod reload;

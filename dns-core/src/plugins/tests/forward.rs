@@ -1,0 +1,467 @@
+//! forward and loop setup (every option, errors with file:line:col) and the pure pieces.
+
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::corefile::parse_str;
+use crate::forward::Policy;
+use crate::plugins::forward::*;
+use crate::plugins::loop_detect;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn forward(line: &str) -> Result<ForwardConfig, String> {
+    let src = format!(".:53 {{\n  forward {line}\n}}\n");
+    let c = parse_str(&src, "Corefile", &no_env).map_err(|e| e.to_string())?;
+    parse(&c.blocks[0].directives[0]).map_err(|e| e.to_string())
+}
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+#[test]
+fn forward_defaults() {
+    let f = forward(". 127.0.0.1 [::1]:5353 dns://127.0.0.2:1053").unwrap();
+    assert_eq!(f.from, Name::root());
+    let to: Vec<String> = f.to.iter().map(|a| a.to_string()).collect();
+    assert_eq!(to, ["127.0.0.1:53", "[::1]:5353", "127.0.0.2:1053"]);
+    assert_eq!(f.expire, Duration::from_secs(10));
+    assert_eq!(f.max_fails, 2);
+    assert_eq!(f.policy, Policy::Random);
+    assert_eq!(f.health_check.interval, Duration::from_millis(500));
+    assert!(f.health_check.recursion_desired);
+    assert_eq!(f.max_concurrent, 0);
+    assert!(!f.force_tcp && !f.prefer_udp && !f.failfast_all_unhealthy);
+}
+
+#[test]
+fn forward_every_option() {
+    let f = forward(
+        "example.test 127.0.0.1:1053 {\n except a.example.test b.example.test\n force_tcp\n prefer_udp\n \
+         expire 30s\n max_fails 0\n policy sequential\n health_check 2s no_rec domain example.test\n \
+         max_concurrent 100\n next NXDOMAIN servfail\n failfast_all_unhealthy_upstreams\n }",
+    )
+    .unwrap();
+    assert_eq!(f.from, name("example.test."));
+    assert_eq!(f.except, [name("a.example.test."), name("b.example.test.")]);
+    assert!(f.force_tcp && f.prefer_udp && f.failfast_all_unhealthy);
+    assert_eq!(f.expire, Duration::from_secs(30));
+    assert_eq!(f.max_fails, 0);
+    assert_eq!(f.policy, Policy::Sequential);
+    assert_eq!(f.health_check.interval, Duration::from_secs(2));
+    assert!(!f.health_check.recursion_desired);
+    assert_eq!(f.health_check.domain, name("example.test."));
+    assert_eq!(f.max_concurrent, 100);
+    assert_eq!(f.next, [ResponseCode::NXDomain, ResponseCode::ServFail]);
+}
+
+#[test]
+fn forward_reads_resolv_conf() {
+    let dir = std::env::temp_dir().join(format!("signpost-fwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("resolv.conf");
+    std::fs::write(
+        &path,
+        "# test\nsearch example.test\nnameserver 127.0.0.1\nnameserver ::1\nnameserver fe80::1%eth0\noptions ndots:5\n",
+    )
+    .unwrap();
+    let f = forward(&format!(". {}", path.display())).unwrap();
+    let to: Vec<String> = f.to.iter().map(|a| a.to_string()).collect();
+    assert_eq!(to, ["127.0.0.1:53", "[::1]:53", "[fe80::1]:53"]);
+    std::fs::write(&path, "search example.test\n").unwrap();
+    let e = forward(&format!(". {}", path.display())).unwrap_err();
+    assert!(
+        e.starts_with("Corefile:2:13: forward:") && e.contains("no nameserver lines"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn forward_errors_name_the_line() {
+    let sixteen = (1..=16)
+        .map(|i| format!("127.0.0.{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cases = [
+        (
+            "",
+            "Corefile:2:3: forward: forward needs FROM and at least one TO",
+        ),
+        (
+            ".",
+            "Corefile:2:11: forward: forward needs at least one TO address",
+        ),
+        (
+            ". not-an-address",
+            "Corefile:2:13: forward: not an IP address or file",
+        ),
+        (
+            ". tls://dns.example.test",
+            "Corefile:2:13: forward: not an IP address: \"tls://dns.example.test\"",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls /nonexistent/ca.pem\n }",
+            "Corefile:3:2: forward: tls: file /nonexistent/ca.pem:",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls /dev/zero\n }",
+            "Corefile:3:2: forward: tls: certificate file /dev/zero: no certificates",
+        ),
+        (
+            ". tls://127.0.0.1 {\n tls a b c d\n }",
+            "Corefile:3:2: forward: tls takes at most 3 arguments",
+        ),
+        (
+            ". https://127.0.0.1",
+            "Corefile:2:13: forward: https://127.0.0.1: unsupported protocol",
+        ),
+        (
+            ". 127.0.0.1 {\n tls_servername\n }",
+            "Corefile:3:2: forward: tls_servername needs exactly",
+        ),
+        (
+            ". 127.0.0.1 {\n tls_servername bad_name!\n }",
+            "Corefile:3:17: forward: invalid server name",
+        ),
+        (
+            ". 127.0.0.1 {\n policy fastest\n }",
+            "Corefile:3:9: forward: unknown policy \"fastest\"",
+        ),
+        (
+            ". 127.0.0.1 {\n max_fails -1\n }",
+            "Corefile:3:12: forward: max_fails must be a non-negative integer",
+        ),
+        (
+            ". 127.0.0.1 {\n max_concurrent 0\n }",
+            "Corefile:3:17: forward: max_concurrent must be a positive integer",
+        ),
+        (
+            ". 127.0.0.1 {\n expire soon\n }",
+            "Corefile:3:9: forward: invalid duration \"soon\"",
+        ),
+        (
+            ". 127.0.0.1 {\n health_check\n }",
+            "Corefile:3:2: forward: health_check needs a duration",
+        ),
+        (
+            ". 127.0.0.1 {\n health_check 1s often\n }",
+            "Corefile:3:18: forward: unknown health_check option \"often\"",
+        ),
+        (
+            ". 127.0.0.1 {\n health_check 1s domain\n }",
+            "Corefile:3:18: forward: domain needs a name",
+        ),
+        (
+            ". 127.0.0.1 {\n next MAYBE\n }",
+            "Corefile:3:7: forward: unknown rcode \"MAYBE\"",
+        ),
+        (
+            ". 127.0.0.1 {\n next\n }",
+            "Corefile:3:2: forward: next needs at least one rcode",
+        ),
+        (
+            ". 127.0.0.1 {\n except\n }",
+            "Corefile:3:2: forward: except needs at least one name",
+        ),
+        (
+            ". 127.0.0.1 {\n force_tcp yes\n }",
+            "Corefile:3:2: forward: force_tcp needs exactly",
+        ),
+        (
+            ". 127.0.0.1 {\n frobnicate\n }",
+            "Corefile:3:2: forward: unknown property \"frobnicate\"",
+        ),
+        (
+            &format!(". {sixteen}"),
+            "Corefile:2:3: forward: more than 15 TOs configured: 16",
+        ),
+    ];
+    for (line, want) in cases {
+        let got = forward(line).unwrap_err();
+        assert!(got.starts_with(want), "{line:?}: {got}");
+    }
+    assert_eq!(
+        forward(&format!(". {}", &sixteen[..sixteen.rfind(' ').unwrap()]))
+            .unwrap()
+            .to
+            .len(),
+        15
+    );
+}
+
+#[test]
+fn forward_matches_from_and_except() {
+    let f = ForwardPlugin::new(
+        forward("example.test 127.0.0.1 {\n except skip.example.test\n }").unwrap(),
+    );
+    assert!(f.matches(&name("www.EXAMPLE.test.")));
+    assert!(f.matches(&name("example.test.")));
+    assert!(!f.matches(&name("other.test.")));
+    assert!(!f.matches(&name("a.skip.example.test.")));
+    assert!(!f.matches(&name("skip.example.test.")));
+    // FROM itself is forwarded even when excepted.
+    let f =
+        ForwardPlugin::new(forward("example.test 127.0.0.1 {\n except example.test\n }").unwrap());
+    assert!(f.matches(&name("example.test.")));
+    assert!(!f.matches(&name("a.example.test.")));
+}
+
+#[test]
+fn answers_must_match_the_question() {
+    let mut request = Message::new(1, MessageType::Query, OpCode::Query);
+    request
+        .queries
+        .push(Query::query(name("WWW.example.test."), RecordType::A));
+    let mut response = crate::plugins::reply_to(&request, ResponseCode::NoError);
+    response.metadata.message_type = MessageType::Response;
+    response.queries[0].set_name(name("www.example.test."));
+    assert!(question_matches(&request, &response));
+    response.queries[0].set_query_type(RecordType::AAAA);
+    assert!(!question_matches(&request, &response));
+    response.queries.clear();
+    assert!(!question_matches(&request, &response));
+}
+
+#[test]
+fn rcode_names_as_coredns_spells_them() {
+    assert_eq!(rcode_from_name("NXDOMAIN"), Some(ResponseCode::NXDomain));
+    assert_eq!(rcode_from_name("refused"), Some(ResponseCode::Refused));
+    assert_eq!(rcode_from_name("NOERROR"), Some(ResponseCode::NoError));
+    assert_eq!(rcode_from_name("NOPE"), None);
+}
+
+#[test]
+fn loop_setup_and_probe_name() {
+    let c = parse_str(
+        ".:53 {\n loop\n loop x\n loop {\n  y\n }\n}\n",
+        "Corefile",
+        &no_env,
+    )
+    .unwrap();
+    let d = &c.blocks[0].directives;
+    assert!(loop_detect::parse(&d[0]).is_ok());
+    assert!(
+        loop_detect::parse(&d[1])
+            .unwrap_err()
+            .to_string()
+            .starts_with("Corefile:3:2: loop:")
+    );
+    assert!(
+        loop_detect::parse(&d[2])
+            .unwrap_err()
+            .to_string()
+            .starts_with("Corefile:5:3: loop: loop takes no options")
+    );
+    assert_eq!(
+        loop_detect::probe_name(&name("cluster.local."), 12, 34).to_string(),
+        "6.17.cluster.local."
+    );
+    let l = loop_detect::LoopPlugin::new(Name::root());
+    assert_eq!(l.qname().num_labels(), 2);
+    let info = crate::server::RequestInfo {
+        src: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: crate::server::Transport::Udp,
+        request_size: 0,
+    };
+    assert_eq!(
+        l.loop_message(&info),
+        format!(
+            "Loop (127.0.0.1:40000 -> 127.0.0.1:53) detected for zone \".\", see https://coredns.io/plugins/loop#troubleshooting. Query: \"HINFO {}\"",
+            l.qname()
+        )
+    );
+    let any = crate::server::RequestInfo {
+        local: "0.0.0.0:1053".parse().unwrap(),
+        ..info
+    };
+    assert!(
+        l.loop_message(&any)
+            .starts_with("Loop (127.0.0.1:40000 -> :1053) detected")
+    );
+    assert_eq!(
+        loop_detect::probe_target("0.0.0.0:1053".parse().unwrap()).to_string(),
+        "127.0.0.1:1053"
+    );
+}
+
+async fn ask_router(router: &crate::plugins::chain::Router, name: &str) -> Message {
+    use crate::server::Handler;
+    let mut request = Message::new(7, MessageType::Query, OpCode::Query);
+    request.metadata.recursion_desired = true;
+    request
+        .queries
+        .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+    let info = crate::server::RequestInfo {
+        src: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: crate::server::Transport::Udp,
+        request_size: 0,
+    };
+    router.handle(&request, &info).await.0
+}
+
+fn build_one(corefile: &str) -> crate::plugins::chain::Router {
+    let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
+    let c = parse_str(corefile, "Corefile", &no_env).unwrap();
+    crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+        .unwrap()
+        .remove(0)
+}
+
+#[tokio::test]
+async fn the_upstream_answer_comes_back_with_the_clients_id_and_question() {
+    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let r = build_one(&format!(".:53 {{\n forward . {addr}\n}}\n"));
+    let response = ask_router(&r, "WwW.Example.TEST.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(response.metadata.id, 7);
+    assert!(
+        response.queries[0]
+            .name()
+            .eq_case(&name("WwW.Example.TEST."))
+    );
+    // `next REFUSED` hands it on; nothing follows, so SERVFAIL.
+    let r = build_one(&format!(
+        ".:53 {{\n forward . {addr} {{\n  next REFUSED\n }}\n}}\n"
+    ));
+    assert_eq!(
+        ask_router(&r, "www.example.test.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::ServFail
+    );
+    // Outside FROM: handed on.
+    let r = build_one(&format!(".:53 {{\n forward example.test {addr}\n}}\n"));
+    assert_eq!(
+        ask_router(&r, "www.example.org.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::ServFail
+    );
+}
+
+#[tokio::test]
+async fn the_chain_runs_in_coredns_order() {
+    // forward listed first still runs after kubernetes (plugin.cfg order).
+    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
+    store.replace(crate::cluster::testdata::example_cluster(), 1);
+    let c = parse_str(
+        &format!(".:53 {{\n forward . {addr}\n loop\n kubernetes cluster.local\n}}\n"),
+        "Corefile",
+        &no_env,
+    )
+    .unwrap();
+    let r = crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+        .unwrap()
+        .remove(0);
+    let response = ask_router(&r, "web.prod.svc.cluster.local.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(response.answers.len(), 1);
+    assert_eq!(
+        ask_router(&r, "www.example.test.")
+            .await
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
+}
+
+/// A DNS-over-TLS responder on loopback with a fresh self-signed certificate for
+/// `dns.example.test` (made with the openssl command); answers NOERROR; counts connections.
+async fn tls_responder(
+    dir: &std::path::Path,
+) -> (
+    std::net::SocketAddr,
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=dns.example.test"])
+        .args(["-addext", "subjectAltName=DNS:dns.example.test"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (scripts/install-deps installs it)");
+    assert!(status.success());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, PrivateKeyDer::from_pem_file(&key).unwrap())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                crate::forward::tests::serve_framed(stream).await;
+            });
+        }
+    });
+    (addr, cert, connections)
+}
+
+#[tokio::test]
+async fn dns_over_tls_upstreams() {
+    let dir = std::env::temp_dir().join(format!("signpost-dot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, cert, connections) = tls_responder(&dir).await;
+    let corefile = |servername: &str| {
+        format!(
+            ".:53 {{\n forward . tls://{addr} {{\n  tls {}\n  tls_servername {servername}\n }}\n}}\n",
+            cert.display()
+        )
+    };
+    let r = build_one(&corefile("dns.example.test"));
+    for _ in 0..2 {
+        let response = ask_router(&r, "www.example.test.").await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(response.metadata.id, 7);
+    }
+    // One TLS connection, reused.
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A certificate for another name is not accepted: SERVFAIL.
+    let r = build_one(&corefile("other.example.test"));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let _ = std::fs::remove_dir_all(&dir);
+}
