@@ -3,6 +3,7 @@
 //! against ([`control_plane`]).
 
 pub mod control_plane;
+pub mod knot;
 pub mod kube_fixtures;
 pub mod netns;
 
@@ -89,6 +90,8 @@ impl Drop for TempDir {
 /// A running `cluster-dns`, killed on drop.
 pub struct ClusterDns {
     child: Child,
+    /// Runs the process and dig elsewhere (e.g. `ip netns exec NS`); empty: here.
+    wrapper: Vec<String>,
     pub port: u16,
     pub dir: TempDir,
     pub corefile: PathBuf,
@@ -113,6 +116,17 @@ impl ClusterDns {
     /// Starts `cluster-dns` with `{PORT}` replaced, `--snapshot` only when `snapshot_yaml` is
     /// given, and extra environment variables.
     pub fn launch(corefile: &str, snapshot_yaml: Option<&str>, env: &[(&str, &str)]) -> Self {
+        Self::launch_via(&[], corefile, snapshot_yaml, env)
+    }
+
+    /// [`Self::launch`] through `wrapper` (e.g. `ip netns exec NS`): the process runs there and
+    /// [`Self::dig`] asks from there.
+    pub fn launch_via(
+        wrapper: &[&str],
+        corefile: &str,
+        snapshot_yaml: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = TempDir::new("cluster-dns");
         let port = free_port();
         let corefile_path = dir.path().join("Corefile");
@@ -122,7 +136,14 @@ impl ClusterDns {
             corefile.replace("{PORT}", &port.to_string()),
         )
         .expect("write Corefile");
-        let mut command = Command::new(cluster_dns_binary());
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(cluster_dns_binary());
+                c
+            }
+            None => Command::new(cluster_dns_binary()),
+        };
         command.arg("--conf").arg(&corefile_path);
         if let Some(yaml) = snapshot_yaml {
             std::fs::write(&snapshot_path, yaml).expect("write snapshot");
@@ -141,6 +162,7 @@ impl ClusterDns {
             .expect("start cluster-dns");
         let mut server = Self {
             child,
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
             port,
             dir,
             corefile: corefile_path,
@@ -187,10 +209,7 @@ impl ClusterDns {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("cluster-dns exited early ({status}):\n{}", self.log());
             }
-            let r = dig(
-                self.port,
-                &["dns-version.cluster.local", "TXT", "+time=1", "+tries=1"],
-            );
+            let r = self.dig(&["dns-version.cluster.local", "TXT", "+time=1", "+tries=1"]);
             if r.status.is_some() {
                 return;
             }
@@ -209,9 +228,10 @@ impl ClusterDns {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
     }
 
-    /// `dig @127.0.0.1 -p <port> <args...>`.
+    /// `dig @127.0.0.1 -p <port> <args...>`, from where the server runs.
     pub fn dig(&self, args: &[&str]) -> DigResult {
-        dig(self.port, args)
+        let wrapper: Vec<&str> = self.wrapper.iter().map(String::as_str).collect();
+        dig_via(&wrapper, "127.0.0.1", self.port, args)
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -17,8 +17,8 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// A namespace `sp-<tag>-<pid>` with `ns_ip/30` on its end of a veth pair and `host_ip/30` on
-/// the host's end.
+/// A namespace `sp-<tag>-<pid>`, with `ns_ip/30` on its end of a veth pair and `host_ip/30`
+/// on the host's end (or only its own loopback: [`NetNs::isolated`]).
 pub struct NetNs {
     pub name: String,
     host_link: String,
@@ -27,6 +27,34 @@ pub struct NetNs {
 }
 
 impl NetNs {
+    /// A namespace with only its own loopback: its ports and its `/etc/resolv.conf` (see
+    /// [`NetNs::set_resolv_conf`]) are its own.
+    pub fn isolated(tag: &str) -> Self {
+        let name = format!("sp-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        NetNs {
+            name,
+            host_link: String::new(),
+            host_ip: String::new(),
+            ns_ip: String::new(),
+        }
+    }
+
+    /// `ip netns exec NAME`: runs a command inside.
+    pub fn wrapper(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.name]
+    }
+
+    /// What processes inside see as `/etc/resolv.conf` (`ip netns exec` mounts
+    /// `/etc/netns/NAME/resolv.conf` over it).
+    pub fn set_resolv_conf(&self, text: &str) {
+        let dir = std::path::Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
+        std::fs::write(dir.join("resolv.conf"), text).expect("write the namespace's resolv.conf");
+    }
+
     pub fn new(tag: &str, host_ip: &str, ns_ip: &str) -> Self {
         let pid = std::process::id();
         let name = format!("sp-{tag}-{pid}");

@@ -4,105 +4,15 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use signpost_tests::knot::Knot;
 use signpost_tests::{
     ClusterDns, TempDir, cluster_dns_binary, example_cluster, free_port, http_get, sample,
 };
-
-const ZONE: &str = "$ORIGIN example.test.
-$TTL 300
-@    SOA ns.example.test. admin.example.test. 1 3600 600 86400 300
-@    NS  ns
-ns   A   198.18.0.53
-www  A   198.18.0.10
-";
-
-fn knotd_binary() -> Option<PathBuf> {
-    ["/usr/sbin/knotd", "/usr/bin/knotd"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// knotd serving example.test (with `big.example.test`, 40 TXT records: more than 512 bytes)
-/// on `addr`, killed on drop.
-struct Knot {
-    child: Child,
-    addr: SocketAddr,
-    _dir: TempDir,
-}
-
-impl Knot {
-    fn start(addr: SocketAddr) -> Knot {
-        let bin = knotd_binary().expect("knotd (scripts/install-deps installs the knot package)");
-        let dir = TempDir::new("knot");
-        let mut zone = ZONE.to_string();
-        for i in 0..40 {
-            zone.push_str(&format!(
-                "big  TXT \"record number {i:02} of a long answer\"\n"
-            ));
-        }
-        std::fs::write(dir.path().join("example.test.zone"), zone).expect("zone");
-        let d = dir.path().display();
-        let conf = format!(
-            "server:\n    listen: {}@{}\n    rundir: {d}\ncontrol:\n    listen: {d}/knot.sock\n\
-             database:\n    storage: {d}/db\nlog:\n  - target: stderr\n    any: warning\n\
-             template:\n  - id: default\n    storage: {d}\nzone:\n  - domain: example.test\n    file: example.test.zone\n",
-            addr.ip(),
-            addr.port()
-        );
-        std::fs::write(dir.path().join("knot.conf"), conf).expect("knot.conf");
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("knotd.log")).expect("log"),
-            ))
-            .spawn()
-            .expect("start knotd");
-        let mut knot = Knot {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = knot.child.try_wait() {
-                panic!("knotd exited ({status}): {}", knot.log());
-            }
-            let out = Command::new("dig")
-                .args([&format!("@{}", addr.ip()), "-p", &addr.port().to_string()])
-                .args(["+time=1", "+tries=1", "+short", "www.example.test", "A"])
-                .output()
-                .expect("dig");
-            if String::from_utf8_lossy(&out.stdout).contains("198.18.0.10") {
-                return knot;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "knotd did not answer: {}",
-                knot.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("knotd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
