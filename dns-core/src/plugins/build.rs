@@ -177,7 +177,10 @@ fn build_chain(
                 }
             }
             "autopath" => autopath_config = Some((autopath::parse(d, zones)?, d.location.clone())),
-            "errors" => chain.errors = Some(errors::parse(d)?),
+            "errors" => {
+                let config = errors::parse(d)?;
+                chain.errors = Some(Arc::new(errors::ErrorsPlugin::new(&config, &d.location)?));
+            }
             "prometheus" => chain.prometheus = Some(metrics::parse(d)?),
             // Listeners, not chain plugins: checked here, served from `observability`.
             "health" => {

@@ -166,7 +166,7 @@ impl Detached {
 pub struct PluginChain {
     pub plugins: Vec<Plugin>,
     pub log: Option<crate::plugins::log::LogPlugin>,
-    pub errors: Option<crate::plugins::errors::ErrorsConfig>,
+    pub errors: Option<Arc<crate::plugins::errors::ErrorsPlugin>>,
     /// `prometheus`: the block's queries are counted.
     pub prometheus: Option<PrometheusConfig>,
 }
@@ -206,13 +206,12 @@ impl PluginChain {
     /// The `errors` plugin's line for an error met answering `request`, when the block has
     /// `errors` (CoreDNS: `[ERROR] plugin/errors: 2 NAME. TYPE: ERROR`).
     fn log_error(&self, request: &Message, error: &dyn std::fmt::Display) {
-        if self.errors.is_some()
-            && let Some(q) = request.queries.first()
-        {
-            println!(
-                "[ERROR] plugin/errors: 2 {} {}: {error}",
-                q.name(),
-                q.query_type()
+        if let (Some(errors), Some(q)) = (&self.errors, request.queries.first()) {
+            errors.report(
+                2,
+                &q.name().to_string(),
+                &q.query_type().to_string(),
+                &error.to_string(),
             );
         }
     }
@@ -298,8 +297,8 @@ impl Router {
         }
     }
 
-    /// Starts what plugins do once the listener is up (the `loop` probe), given the address
-    /// the listener got.
+    /// Starts what plugins do once the listener is up (the `loop` probe, `errors`
+    /// consolidation), given the address the listener got.
     pub fn on_startup(&self, local: SocketAddr) {
         let mut seen: Vec<&Arc<PluginChain>> = Vec::new();
         for route in &self.routes {
@@ -307,6 +306,9 @@ impl Router {
                 continue;
             }
             seen.push(&route.chain);
+            if let Some(errors) = &route.chain.errors {
+                errors.start_consolidating();
+            }
             for plugin in &route.chain.plugins {
                 if let Plugin::Loop(l) = plugin {
                     tokio::spawn(l.clone().probe(local));

@@ -2,6 +2,7 @@
 
 mod autopath;
 mod cache;
+mod errors;
 mod fallthrough;
 mod forward;
 mod hosts;
