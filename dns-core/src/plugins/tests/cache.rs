@@ -724,20 +724,12 @@ fn loadbalance_setup() {
     assert!(parse("round_robin").is_ok());
     let cases = [
         (
-            "weighted w.txt",
-            "Corefile:2:14: loadbalance: the weighted policy is not supported yet",
-        ),
-        (
             "random",
             "Corefile:2:14: loadbalance: unknown policy: random",
         ),
         (
             "round_robin x",
             "Corefile:2:26: loadbalance: unknown property for round_robin",
-        ),
-        (
-            "{\n prefer 198.18.0.0/15\n }",
-            "Corefile:3:2: loadbalance: prefer is not supported yet",
         ),
         (
             "{\n reload 10s\n }",
