@@ -149,9 +149,9 @@ fn build_chain(
                     .push(Plugin::Cache(cache::CachePlugin::new(config, server)));
             }
             "loadbalance" => {
-                chain
-                    .plugins
-                    .push(Plugin::LoadBalance(loadbalance::parse(d)?));
+                let plugin = loadbalance::parse(d)?;
+                plugin.watch();
+                chain.plugins.push(Plugin::LoadBalance(plugin));
             }
             "forward" => {
                 let config = forward::parse(d)?;

@@ -12,7 +12,7 @@ use moka::sync::Cache;
 
 use super::metrics::{CacheMetrics, TypeMetrics};
 use super::policy::{self, Entry, Freq, Key, Kind};
-use super::setup::CacheConfig;
+use super::setup::{CacheConfig, ServeStale};
 use crate::plugins::chain::{Answered, Next};
 use crate::server::Transport;
 
@@ -134,18 +134,36 @@ impl CachePlugin {
         };
         let remaining = item.entry.remaining(now);
         if remaining <= 0 {
-            if s.config.serve_stale.is_some_and(|st| st.verify) {
+            let stale = s.config.serve_stale.unwrap_or(ServeStale {
+                up_to: Duration::ZERO,
+                verify: false,
+                verify_timeout: Duration::ZERO,
+                response_ttl: 0,
+            });
+            if stale.verify {
                 let upstream = upstream_request(request);
-                let mut answered = next.run(&upstream).await;
-                if policy::refreshes_stale(&upstream, &answered.response) {
-                    s.absorb(request, &key, &mut answered.response, Instant::now(), false);
-                    return answered;
+                let verified = if stale.verify_timeout.is_zero() {
+                    Some(next.run(&upstream).await)
+                } else {
+                    tokio::time::timeout(stale.verify_timeout, next.run(&upstream))
+                        .await
+                        .ok()
+                };
+                match verified {
+                    Some(mut answered) => {
+                        if policy::refreshes_stale(&upstream, &answered.response) {
+                            s.absorb(request, &key, &mut answered.response, Instant::now(), false);
+                            return answered;
+                        }
+                    }
+                    // Too slow: the stale entry now, the question again in the background.
+                    None => s.refresh_in_background(&item, request, key, next, true),
                 }
             } else {
                 s.refresh_in_background(&item, request, key, next, true);
             }
             s.metrics.served_stale.inc();
-            return next.answered_here(item.entry.reply(request, 0));
+            return next.answered_here(item.entry.reply(request, stale.response_ttl));
         }
         if let Some(p) = &s.config.prefetch {
             let hits = item.freq().update(p.window, now);

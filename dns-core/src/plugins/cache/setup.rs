@@ -20,12 +20,17 @@ pub struct CacheSection {
     pub bounds: Bounds,
 }
 
-/// `serve_stale DURATION [immediate|verify]`.
+/// `serve_stale [DURATION] [immediate [RESPONSE_TTL] | verify [VERIFY_TIMEOUT [RESPONSE_TTL]]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServeStale {
     pub up_to: Duration,
     /// `verify`: ask the next plugin first and serve the stale entry only if that fails.
     pub verify: bool,
+    /// How long `verify` waits for the next plugin before serving the stale entry (the
+    /// question then goes on in the background); zero: as long as the next plugin takes.
+    pub verify_timeout: Duration,
+    /// The TTL of stale answers (default 0).
+    pub response_ttl: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,10 +190,10 @@ fn prefetch(option: &Directive) -> Result<Prefetch, SetupError> {
 
 fn serve_stale(option: &Directive) -> Result<ServeStale, SetupError> {
     let args = &option.args;
-    if let Some(extra) = args.get(2) {
+    if let Some(extra) = args.get(5) {
         return Err(err(
             &extra.location,
-            "serve_stale RESPONSE_TTL, VERIFY_TIMEOUT and FAILURE_RECHECK are not supported yet by Signpost",
+            "serve_stale takes at most 5 arguments",
         ));
     }
     let up_to = match args.first() {
@@ -208,7 +213,75 @@ fn serve_stale(option: &Directive) -> Result<ServeStale, SetupError> {
             }
         },
     };
-    Ok(ServeStale { up_to, verify })
+    let mut stale = ServeStale {
+        up_to,
+        verify,
+        verify_timeout: Duration::ZERO,
+        response_ttl: 0,
+    };
+    // immediate: RESPONSE_TTL FAILURE_RECHECK; verify: VERIFY_TIMEOUT RESPONSE_TTL FAILURE_RECHECK.
+    let mut rest = args.get(2..).unwrap_or_default();
+    if verify && let Some((timeout, tail)) = rest.split_first() {
+        stale.verify_timeout = duration_arg(PLUGIN, timeout).map_err(|_| {
+            err(
+                &timeout.location,
+                format!("invalid serve_stale verify timeout: {:?}", timeout.value),
+            )
+        })?;
+        rest = tail;
+    } else if !verify && rest.len() > 2 {
+        return Err(err(
+            &rest[2].location,
+            "serve_stale immediate takes at most RESPONSE_TTL and FAILURE_RECHECK",
+        ));
+    }
+    if let Some((ttl, tail)) = rest.split_first() {
+        stale.response_ttl = response_ttl(ttl)?;
+        rest = tail;
+    }
+    if let Some(recheck) = rest.first() {
+        let d = duration_arg(PLUGIN, recheck).map_err(|_| {
+            err(
+                &recheck.location,
+                format!("invalid serve_stale failure recheck: {:?}", recheck.value),
+            )
+        })?;
+        if d > Duration::from_secs(300) {
+            return Err(err(
+                &recheck.location,
+                "serve_stale failure recheck cannot exceed 5 minutes",
+            ));
+        }
+        if !d.is_zero() {
+            return Err(err(
+                &recheck.location,
+                "serve_stale FAILURE_RECHECK is not supported yet by Signpost (0 is)",
+            ));
+        }
+    }
+    Ok(stale)
+}
+
+/// RESPONSE_TTL: a duration of whole seconds that fits a DNS TTL.
+fn response_ttl(arg: &Arg) -> Result<u32, SetupError> {
+    let d = duration_arg(PLUGIN, arg).map_err(|_| {
+        err(
+            &arg.location,
+            format!("invalid serve_stale response TTL: {:?}", arg.value),
+        )
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err(err(
+            &arg.location,
+            "serve_stale response TTL must be a whole number of seconds",
+        ));
+    }
+    u32::try_from(d.as_secs()).map_err(|_| {
+        err(
+            &arg.location,
+            "serve_stale response TTL exceeds the DNS TTL range",
+        )
+    })
 }
 
 /// Parses the directive; `block_zones` are the server block's zones, the default when the

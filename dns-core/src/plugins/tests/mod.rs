@@ -6,6 +6,7 @@ mod errors;
 mod fallthrough;
 mod forward;
 mod hosts;
+mod loadbalance;
 mod observability;
 mod reload;
 mod rewrite;
