@@ -118,18 +118,9 @@ impl ErrorsPlugin {
     /// `[LEVEL] plugin/errors: N errors like 'REGEXP' occurred in last PERIOD`. Runs until the
     /// plugin is dropped (a reload builds a new one).
     pub fn start_consolidating(self: &std::sync::Arc<Self>) {
-        for index in 0..self.patterns.len() {
-            let plugin = std::sync::Arc::downgrade(self);
-            tokio::spawn(async move {
-                loop {
-                    let Some(period) = plugin.upgrade().map(|p| p.patterns[index].period) else {
-                        return;
-                    };
-                    tokio::time::sleep(period.max(Duration::from_millis(10))).await;
-                    let Some(p) = plugin.upgrade() else { return };
-                    p.flush(index);
-                }
-            });
+        for (index, p) in self.patterns.iter().enumerate() {
+            let period = p.period.max(Duration::from_millis(10));
+            crate::plugins::periodic::every(self, period, move |plugin: &Self| plugin.flush(index));
         }
     }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
@@ -295,27 +295,9 @@ impl LoadBalance {
     /// Starts the weight file's reload task, which ends when the plugin is dropped (a
     /// reloaded Corefile built a new one). Needs a tokio runtime; otherwise nothing runs.
     pub fn watch(&self) {
-        let Policy::Weighted(file) = &self.policy else {
-            return;
-        };
-        let period = file.reload;
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if period.is_zero() {
-            return;
+        if let Policy::Weighted(file) = &self.policy {
+            crate::plugins::periodic::every(file, file.reload, WeightFile::refresh);
         }
-        let file: Weak<WeightFile> = Arc::downgrade(file);
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(file) = file.upgrade() else { return };
-                let _ = tokio::task::spawn_blocking(move || file.refresh()).await;
-            }
-        });
     }
 
     /// Reorders `response` in place: only NOERROR, never zone transfers.

@@ -14,6 +14,7 @@ pub mod loadbalance;
 pub mod log;
 pub mod loop_detect;
 pub mod metrics;
+pub mod periodic;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;

@@ -6,7 +6,7 @@
 pub mod table;
 
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -202,24 +202,7 @@ impl HostsPlugin {
     /// Checks the file every `reload` until the plugin is dropped (a reloaded Corefile built
     /// a new one). Needs a tokio runtime; without one (or with `reload 0`) nothing runs.
     pub fn watch(&self) {
-        let period = self.config.reload;
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if period.is_zero() {
-            return;
-        }
-        let file: Weak<HostsFile> = Arc::downgrade(&self.file);
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(file) = file.upgrade() else { return };
-                let _ = tokio::task::spawn_blocking(move || file.refresh()).await;
-            }
-        });
+        crate::plugins::periodic::every(&self.file, self.config.reload, HostsFile::refresh);
     }
 
     /// The response, or `None` to hand the query on.
