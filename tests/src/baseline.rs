@@ -137,12 +137,27 @@ impl Server {
 
     /// Waits until `/ready` answers 200, for at most `timeout`.
     pub fn wait_ready(&mut self, timeout: Duration) {
+        self.wait_for("ready", timeout, Self::is_ready);
+    }
+
+    /// Waits until a DNS query gets any answer, for at most `timeout`. CoreDNS's `/ready` can
+    /// say 200 a moment before its DNS listener is up.
+    pub fn wait_serving(&mut self, timeout: Duration) {
+        self.wait_for("answering DNS", timeout, |server| {
+            server
+                .dig(&["dns-version.cluster.local", "TXT", "+time=1", "+tries=1"])
+                .status
+                .is_some()
+        });
+    }
+
+    fn wait_for(&mut self, what: &str, timeout: Duration, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + timeout;
-        while !self.is_ready() {
+        while !done(self) {
             self.assert_running();
             assert!(
                 Instant::now() < deadline,
-                "{}: not ready within {timeout:?}:\n{}",
+                "{}: not {what} within {timeout:?}:\n{}",
                 self.name,
                 self.log()
             );
