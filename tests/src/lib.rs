@@ -2,6 +2,7 @@
 //! with `dig`, the way an operator would; and a real Kubernetes control plane to run them
 //! against ([`control_plane`]).
 
+pub mod baseline;
 pub mod control_plane;
 pub mod knot;
 pub mod kube_fixtures;

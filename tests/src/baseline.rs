@@ -1,0 +1,225 @@
+//! The benches' comparison with CoreDNS: the CoreDNS binary (built by
+//! scripts/baseline/coredns-build, given as `$SIGNPOST_COREDNS`), and a DNS server process under
+//! measurement, cluster-dns or CoreDNS, started the same way from the same Corefile.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{DigResult, TempDir, cluster_dns_binary, dig, free_port, http_get};
+
+/// The CoreDNS binary: `$SIGNPOST_COREDNS`. Panics with how to get it when unset.
+pub fn coredns_binary() -> PathBuf {
+    let path = std::env::var_os("SIGNPOST_COREDNS")
+        .map(PathBuf::from)
+        .expect(
+            "SIGNPOST_COREDNS is unset: run the bench script, or export \
+             SIGNPOST_COREDNS=$(scripts/baseline/coredns-build | tail -n 1)",
+        );
+    assert!(
+        path.is_file(),
+        "SIGNPOST_COREDNS={}: no such file",
+        path.display()
+    );
+    path
+}
+
+/// A DNS server under measurement, killed on drop.
+pub struct Server {
+    pub name: &'static str,
+    child: Child,
+    dir: TempDir,
+    /// The DNS port (`{PORT}` in the Corefile).
+    pub port: u16,
+    /// The `ready` port (`{READY}`).
+    pub ready_port: u16,
+}
+
+impl Server {
+    /// Spawns cluster-dns with `corefile` (see [`Server::spawn`]). Returns at once.
+    pub fn cluster_dns(corefile: &str, kubeconfig: &Path) -> Self {
+        Self::spawn(
+            "cluster-dns",
+            &cluster_dns_binary(),
+            "",
+            corefile,
+            kubeconfig,
+        )
+    }
+
+    /// Spawns CoreDNS with `corefile`, `{BIND}` being `bind 127.0.0.1` (CoreDNS otherwise
+    /// listens on every address; cluster-dns has no `bind` plugin yet, so for it the line is
+    /// empty and is the only difference). Returns at once.
+    pub fn coredns(corefile: &str, kubeconfig: &Path) -> Self {
+        Self::spawn(
+            "CoreDNS",
+            &coredns_binary(),
+            "bind 127.0.0.1",
+            corefile,
+            kubeconfig,
+        )
+    }
+
+    /// Writes `corefile` with `{PORT}`, `{READY}`, `{HEALTH}`, `{METRICS}` (free loopback
+    /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it>` (Go's
+    /// flag package takes `--conf` as CoreDNS's `-conf`).
+    fn spawn(
+        name: &'static str,
+        program: &Path,
+        bind: &str,
+        corefile: &str,
+        kubeconfig: &Path,
+    ) -> Self {
+        let dir = TempDir::new("baseline");
+        let port = free_port();
+        let ready_port = free_port();
+        let path = dir.path().join("Corefile");
+        std::fs::write(
+            &path,
+            corefile
+                .replace("{PORT}", &port.to_string())
+                .replace("{READY}", &ready_port.to_string())
+                .replace("{HEALTH}", &free_port().to_string())
+                .replace("{METRICS}", &free_port().to_string())
+                .replace("{BIND}", bind)
+                .replace("{KUBECONFIG}", &kubeconfig.display().to_string()),
+        )
+        .expect("write Corefile");
+        let log = |file: &str| {
+            Stdio::from(std::fs::File::create(dir.path().join(file)).expect("log file"))
+        };
+        let child = Command::new(program)
+            .arg("--conf")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        Self {
+            name,
+            child,
+            dir,
+            port,
+            ready_port,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its stdout and stderr so far.
+    pub fn log(&self) -> String {
+        let read = |file: &str| std::fs::read_to_string(self.dir.path().join(file));
+        format!(
+            "{}{}",
+            read("stdout.log").unwrap_or_default(),
+            read("stderr.log").unwrap_or_default()
+        )
+    }
+
+    pub fn dig(&self, args: &[&str]) -> DigResult {
+        dig(self.port, args)
+    }
+
+    /// Whether `GET /ready` answers 200 now.
+    pub fn is_ready(&self) -> bool {
+        http_get(self.ready_port, "/ready").is_some_and(|(code, _)| code == 200)
+    }
+
+    /// Panics with its log if it exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited ({status}):\n{}", self.name, self.log());
+        }
+    }
+
+    /// Waits until `/ready` answers 200, for at most `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        self.wait_for("ready", timeout, Self::is_ready);
+    }
+
+    /// Waits until a DNS query gets any answer, for at most `timeout`. CoreDNS's `/ready` can
+    /// say 200 a moment before its DNS listener is up.
+    pub fn wait_serving(&mut self, timeout: Duration) {
+        self.wait_for("answering DNS", timeout, |server| {
+            server
+                .dig(&["dns-version.cluster.local", "TXT", "+time=1", "+tries=1"])
+                .status
+                .is_some()
+        });
+    }
+
+    fn wait_for(&mut self, what: &str, timeout: Duration, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "{}: not {what} within {timeout:?}:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// (VmHWM, VmRSS) in KiB.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        memory_kib(self.pid())
+    }
+
+    /// User + system CPU time used so far (all threads).
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at field 3 (state);
+        // utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let ticks: u64 = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse::<u64>().unwrap_or(0))
+            .sum();
+        // SAFETY: sysconf reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        Duration::from_secs_f64(ticks as f64 / hz)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// VmHWM and VmRSS of `pid` in KiB (0 when unreadable).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// `kib` as MiB with one decimal.
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// `ours / theirs` with two decimals.
+pub fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 {
+        format!("{:.2}", ours / theirs)
+    } else {
+        "-".into()
+    }
+}
