@@ -24,3 +24,17 @@ fn rewrite_name_answers_with_the_asked_name() {
         ["A 198.18.0.20"]
     );
 }
+
+#[test]
+fn rewrite_rcode_changes_the_status_for_matching_names() {
+    let corefile = ".:{PORT} {\n    rewrite rcode suffix .prod.svc.cluster.local NXDOMAIN REFUSED\n    \
+                    kubernetes cluster.local\n}\n";
+    let server = ClusterDns::start(corefile, &example_cluster());
+    let r = server.dig(&["missing.prod.svc.cluster.local", "A"]);
+    assert_eq!(r.status.as_deref(), Some("REFUSED"), "{}", r.raw);
+    // Another rcode, or another name, is left alone.
+    let r = server.dig(&["web.prod.svc.cluster.local", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NOERROR"), "{}", r.raw);
+    let r = server.dig(&["missing.other.svc.cluster.local", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NXDOMAIN"), "{}", r.raw);
+}

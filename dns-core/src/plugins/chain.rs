@@ -66,7 +66,7 @@ impl Plugin {
                 Some(response) => next.answered_here(response),
                 None => next.run(request).await,
             },
-            Plugin::Rewrite(rules) => match rules.apply(request) {
+            Plugin::Rewrite(rules) => match rules.apply_from(request, next.info.src.ip()) {
                 Some(applied) => {
                     let mut answered = next.run(&applied.request).await;
                     rules.revert(&applied, &mut answered.response);

@@ -2,13 +2,15 @@
 //! the response after it, so the client sees the name it asked. Setup here, the rules in
 //! [`rules`].
 
+pub mod edns0;
 pub mod rules;
 
 use hickory_proto::rr::{DNSClass, RecordType};
 
 use crate::corefile::{Arg, Directive};
 use crate::plugins::setup::SetupError;
-pub use rules::{Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange};
+use edns0::{Action, Edns0Option, Edns0Rule, parse_code};
+pub use rules::{Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange, parse_rcode};
 
 const PLUGIN: &str = "rewrite";
 
@@ -71,7 +73,24 @@ pub fn parse(d: &Directive) -> Result<Rule, SetupError> {
                 .ok_or_else(|| err(ttl, format!("invalid TTL {:?}", ttl.value)))?;
             RuleKind::Ttl(matcher, range)
         }
-        "edns0" | "cname" | "rcode" => {
+        "rcode" => {
+            let (matcher, from, to) = match rest {
+                [name, from, to] => (
+                    Match::new("exact", &name.value).map_err(|e| err(name, e))?,
+                    from,
+                    to,
+                ),
+                [how, name, from, to] => (
+                    Match::new(&how.value, &name.value).map_err(|e| err(how, e))?,
+                    from,
+                    to,
+                ),
+                _ => return Err(err(field, "rcode needs [TYPE] NAME FROM TO")),
+            };
+            RuleKind::Rcode(matcher, rcode(from)?, rcode(to)?)
+        }
+        "edns0" => RuleKind::Edns0(parse_edns0(field, rest)?),
+        "cname" => {
             return Err(err(
                 field,
                 format!("the {} field is not supported by Signpost yet", field.value),
@@ -89,6 +108,50 @@ fn record_type(arg: &Arg) -> Result<RecordType, SetupError> {
         .ok()
         .filter(|t| !matches!(t, RecordType::Unknown(_)))
         .ok_or_else(|| err(arg, format!("invalid type {:?}", arg.value)))
+}
+
+/// `edns0 local|nsid|subnet set|append|replace ...`.
+fn parse_edns0(field: &Arg, rest: &[Arg]) -> Result<Edns0Rule, SetupError> {
+    let [kind, action, args @ ..] = rest else {
+        return Err(err(
+            field,
+            "edns0 needs local, nsid or subnet and set, append or replace",
+        ));
+    };
+    let action = Action::parse(&action.value)
+        .ok_or_else(|| err(action, format!("invalid action {:?}", action.value)))?;
+    let option = match (kind.value.to_ascii_lowercase().as_str(), args) {
+        ("local", [code, data]) => Edns0Option::Local(
+            parse_code(&code.value)
+                .ok_or_else(|| err(code, format!("invalid EDNS0 code {:?}", code.value)))?,
+            edns0::parse_local_data(&data.value).map_err(|e| err(data, e))?,
+        ),
+        ("local", _) => return Err(err(kind, "edns0 local needs CODE and DATA")),
+        ("nsid", []) => Edns0Option::Nsid,
+        ("nsid", [extra, ..]) => return Err(err(extra, "edns0 nsid takes no arguments")),
+        ("subnet", [v4, v6]) => {
+            let bits = |a: &Arg, max: u8| {
+                a.value
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| err(a, format!("invalid bitmask {:?} (0-{max})", a.value)))
+            };
+            Edns0Option::Subnet(bits(v4, 32)?, bits(v6, 128)?)
+        }
+        ("subnet", _) => {
+            return Err(err(
+                kind,
+                "edns0 subnet needs IPV4_BITMASK and IPV6_BITMASK",
+            ));
+        }
+        (other, _) => return Err(err(kind, format!("invalid edns0 option {other:?}"))),
+    };
+    Ok(Edns0Rule { action, option })
+}
+
+fn rcode(arg: &Arg) -> Result<hickory_proto::op::ResponseCode, SetupError> {
+    parse_rcode(&arg.value).ok_or_else(|| err(arg, format!("invalid rcode {:?}", arg.value)))
 }
 
 fn class(arg: &Arg) -> Result<DNSClass, SetupError> {

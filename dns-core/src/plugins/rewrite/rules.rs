@@ -1,8 +1,11 @@
 //! Rewrite rules: the question on the way in, the response on the way out. Pure.
 
-use hickory_proto::op::{Message, Query};
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use regex::{Regex, RegexBuilder};
+
+use super::edns0::Edns0Rule;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Compiled regexes are capped so a Corefile cannot ask for unbounded memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -187,6 +190,10 @@ pub enum RuleKind {
     Type(RecordType, RecordType),
     Class(DNSClass, DNSClass),
     Ttl(Match, TtlRange),
+    /// `rcode [MATCH] NAME FROM TO`: a response's code FROM becomes TO for matching names.
+    Rcode(Match, ResponseCode, ResponseCode),
+    /// `edns0 ...`: an option on the request.
+    Edns0(Edns0Rule),
 }
 
 #[derive(Clone, Debug)]
@@ -209,11 +216,17 @@ pub struct Applied {
 }
 
 impl Rules {
-    /// The rewritten request, or `None` when no rule matched.
+    /// The rewritten request, or `None` when no rule matched (`edns0 subnet` sees 0.0.0.0).
     pub fn apply(&self, request: &Message) -> Option<Applied> {
+        self.apply_from(request, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// The rewritten request from `client`, or `None` when no rule matched.
+    pub fn apply_from(&self, request: &Message, client: IpAddr) -> Option<Applied> {
         let original = request.queries.first()?.clone();
         let mut query = original.clone();
         let mut matched = Vec::new();
+        let mut edns = request.clone();
         for (i, rule) in self.0.iter().enumerate() {
             let name = query.name().to_lowercase().to_ascii();
             let hit = match &rule.kind {
@@ -241,7 +254,8 @@ impl Rules {
                     }
                     hit
                 }
-                RuleKind::Ttl(m, _) => m.matches(&name),
+                RuleKind::Ttl(m, _) | RuleKind::Rcode(m, _, _) => m.matches(&name),
+                RuleKind::Edns0(r) => r.apply(&mut edns, client),
             };
             if hit {
                 matched.push(i);
@@ -253,7 +267,7 @@ impl Rules {
         if matched.is_empty() {
             return None;
         }
-        let mut request = request.clone();
+        let mut request = edns;
         request.queries = vec![query];
         Some(Applied {
             request,
@@ -271,6 +285,13 @@ impl Rules {
             .rev()
             .filter_map(|i| self.0.get(*i))
             .collect();
+        for rule in &rules {
+            if let RuleKind::Rcode(_, from, to) = &rule.kind
+                && response.metadata.response_code == *from
+            {
+                response.metadata.response_code = *to;
+            }
+        }
         let sections = [
             &mut response.answers,
             &mut response.authorities,
@@ -298,4 +319,38 @@ fn revert_name(rule: &NameRule, record: &mut Record) {
     {
         record.name = back;
     }
+}
+
+/// An rcode by its mnemonic (`NXDOMAIN`, any case) or its number (0-4095).
+pub fn parse_rcode(text: &str) -> Option<ResponseCode> {
+    if let Ok(n) = text.parse::<u16>() {
+        return (n <= 0xfff).then(|| <ResponseCode as From<u16>>::from(n));
+    }
+    const NAMES: [(&str, u16); 20] = [
+        ("NOERROR", 0),
+        ("FORMERR", 1),
+        ("SERVFAIL", 2),
+        ("NXDOMAIN", 3),
+        ("NOTIMP", 4),
+        ("REFUSED", 5),
+        ("YXDOMAIN", 6),
+        ("YXRRSET", 7),
+        ("NXRRSET", 8),
+        ("NOTAUTH", 9),
+        ("NOTZONE", 10),
+        ("BADSIG", 16),
+        ("BADVERS", 16),
+        ("BADKEY", 17),
+        ("BADTIME", 18),
+        ("BADMODE", 19),
+        ("BADNAME", 20),
+        ("BADALG", 21),
+        ("BADTRUNC", 22),
+        ("BADCOOKIE", 23),
+    ];
+    let upper = text.to_ascii_uppercase();
+    NAMES
+        .iter()
+        .find(|(name, _)| *name == upper)
+        .map(|(_, n)| <ResponseCode as From<u16>>::from(*n))
 }

@@ -1,9 +1,9 @@
 //! `rewrite`: setup errors with their location, and each rule's request rewrite and answer
 //! revert.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
@@ -231,8 +231,56 @@ fn rewrite_setup_errors_name_the_line() {
             "Corefile:2:31: rewrite: answer auto needs a non-regex match; use answer name FROM TO",
         ),
         (
-            "rewrite edns0 local set 0xffee abc",
-            "Corefile:2:9: rewrite: the edns0 field is not supported by Signpost yet",
+            "rewrite rcode a.test SERVFAIL BOGUS",
+            "Corefile:2:31: rewrite: invalid rcode \"BOGUS\"",
+        ),
+        (
+            "rewrite rcode a.test 4096 NXDOMAIN",
+            "Corefile:2:22: rewrite: invalid rcode \"4096\"",
+        ),
+        (
+            "rewrite rcode a.test SERVFAIL",
+            "Corefile:2:9: rewrite: rcode needs [TYPE] NAME FROM TO",
+        ),
+        (
+            "rewrite rcode fuzzy a.test SERVFAIL NXDOMAIN",
+            "Corefile:2:15: rewrite: invalid match type \"fuzzy\"",
+        ),
+        (
+            "rewrite edns0 local set 0xffee 0xabc",
+            "Corefile:2:32: rewrite: invalid hex data \"0xabc\"",
+        ),
+        (
+            "rewrite edns0 local set 0x1ffee abc",
+            "Corefile:2:25: rewrite: invalid EDNS0 code \"0x1ffee\"",
+        ),
+        (
+            "rewrite edns0 local set 65001 {qname}",
+            "Corefile:2:31: rewrite: variable {qname} is not supported by Signpost yet; give the data as text or 0x hex",
+        ),
+        (
+            "rewrite edns0 local frob 1 a",
+            "Corefile:2:21: rewrite: invalid action \"frob\"",
+        ),
+        (
+            "rewrite edns0 subnet set 33 56",
+            "Corefile:2:26: rewrite: invalid bitmask \"33\" (0-32)",
+        ),
+        (
+            "rewrite edns0 subnet set 24",
+            "Corefile:2:15: rewrite: edns0 subnet needs IPV4_BITMASK and IPV6_BITMASK",
+        ),
+        (
+            "rewrite edns0 nsid set x",
+            "Corefile:2:24: rewrite: edns0 nsid takes no arguments",
+        ),
+        (
+            "rewrite edns0 cookie set",
+            "Corefile:2:15: rewrite: invalid edns0 option \"cookie\"",
+        ),
+        (
+            "rewrite cname a b",
+            "Corefile:2:9: rewrite: the cname field is not supported by Signpost yet",
         ),
         (
             "rewrite name a b answer value x y",
@@ -241,5 +289,218 @@ fn rewrite_setup_errors_name_the_line() {
     ];
     for (lines, want) in cases {
         assert_eq!(rules(lines).err().as_deref(), Some(want), "{lines}");
+    }
+}
+
+/// Rule lines, asked name, upstream rcode, and the rcode the client gets (`None`: no rule
+/// matched the name).
+#[test]
+fn rewrite_rcode_table() {
+    use ResponseCode::*;
+    let cases: &[(&str, &str, ResponseCode, Option<ResponseCode>)] = &[
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "Example.Test.",
+            ServFail,
+            Some(NXDomain),
+        ),
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "example.test.",
+            Refused,
+            Some(Refused),
+        ),
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "a.example.test.",
+            ServFail,
+            None,
+        ),
+        (
+            "rewrite rcode suffix .example.test 2 0",
+            "a.example.test.",
+            ServFail,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode prefix a. refused noerror",
+            "a.example.test.",
+            Refused,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode substring mpl NXDOMAIN NOERROR",
+            "example.test.",
+            NXDomain,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode regex ^[0-9]+\\. NXDOMAIN REFUSED",
+            "42.example.test.",
+            NXDomain,
+            Some(Refused),
+        ),
+        (
+            "rewrite rcode regex ^[0-9]+\\. NXDOMAIN REFUSED",
+            "x.example.test.",
+            NXDomain,
+            None,
+        ),
+        // The rcode rule sees the name the rules before it wrote (continue).
+        (
+            "rewrite continue name a.example.test b.example.test\nrewrite rcode b.example.test NXDOMAIN SERVFAIL",
+            "a.example.test.",
+            NXDomain,
+            Some(ServFail),
+        ),
+        // A stop rule that matched ends the list: the rcode rule never runs.
+        (
+            "rewrite name a.example.test b.example.test\nrewrite rcode b.example.test NXDOMAIN SERVFAIL",
+            "a.example.test.",
+            NXDomain,
+            Some(NXDomain),
+        ),
+    ];
+    for (lines, name, upstream, want) in cases {
+        let rules = rules(lines).unwrap();
+        let request = query(name, RecordType::A);
+        let got = rules.apply(&request).map(|applied| {
+            let mut response = applied.request.clone();
+            response.metadata.message_type = MessageType::Response;
+            response.metadata.response_code = *upstream;
+            rules.revert(&applied, &mut response);
+            response.metadata.response_code
+        });
+        assert_eq!(got, *want, "{lines} / {name}");
+    }
+}
+
+/// Options already on the request, rule lines, client address, and the options the rest of
+/// the chain sees (`code=hex`, in order; `None`: no rule applied).
+#[test]
+fn rewrite_edns0_table() {
+    use hickory_proto::op::Edns;
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    use hickory_proto::serialize::binary::BinEncodable;
+    type Case<'a> = (&'a [(u16, &'a [u8])], &'a str, &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
+        (
+            &[],
+            "rewrite edns0 local set 0xffee 0xabcd",
+            "198.18.0.9",
+            Some("65518=abcd"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local set 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local set 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local append 65001 abc",
+            "198.18.0.9",
+            None,
+        ),
+        (
+            &[(65002, b"x")],
+            "rewrite edns0 local append 65001 abc",
+            "198.18.0.9",
+            Some("65002=78 65001=616263"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local replace 65001 abc",
+            "198.18.0.9",
+            None,
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local replace 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (&[], "rewrite edns0 nsid set", "198.18.0.9", Some("3=")),
+        // Family 1, source /24, scope 0, three address bytes.
+        (
+            &[],
+            "rewrite edns0 subnet set 24 56",
+            "198.18.7.9",
+            Some("8=00011800c61207"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 32 56",
+            "::ffff:198.18.7.9",
+            Some("8=00012000c6120709"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 0 56",
+            "198.18.7.9",
+            Some("8=00010000"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 24 32",
+            "2001:db8:1:2::9",
+            Some("8=0002200020010db8"),
+        ),
+        (
+            &[(8, b"\x00\x01\x08\x00\x0a")],
+            "rewrite edns0 subnet append 24 56",
+            "198.18.7.9",
+            None,
+        ),
+        // A stop edns0 rule that applied ends the list; continue lets the name rule run.
+        (
+            &[],
+            "rewrite edns0 nsid set\nrewrite edns0 local set 1 a",
+            "198.18.0.9",
+            Some("3="),
+        ),
+        (
+            &[],
+            "rewrite continue edns0 nsid set\nrewrite edns0 local set 1 a",
+            "198.18.0.9",
+            Some("3= 1=61"),
+        ),
+    ];
+    for (present, lines, client, want) in cases {
+        let rules = rules(lines).unwrap();
+        let mut request = query("a.example.test.", RecordType::A);
+        if !present.is_empty() {
+            let mut edns = Edns::new();
+            for (code, data) in *present {
+                edns.options_mut().as_mut().push((
+                    EdnsCode::from(*code),
+                    EdnsOption::Unknown(*code, data.to_vec()),
+                ));
+            }
+            request.edns = Some(edns);
+        }
+        let client: IpAddr = client.parse().unwrap();
+        let got = rules.apply_from(&request, client).map(|applied| {
+            let edns = applied.request.edns.expect("an OPT record");
+            edns.options()
+                .as_ref()
+                .iter()
+                .map(|(code, option)| {
+                    let mut bytes = Vec::new();
+                    let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
+                    option.emit(&mut enc).unwrap();
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{}={hex}", u16::from(*code))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        assert_eq!(got.as_deref(), *want, "{lines} from {client}");
     }
 }
