@@ -38,3 +38,28 @@ fn rewrite_rcode_changes_the_status_for_matching_names() {
     let r = server.dig(&["missing.other.svc.cluster.local", "A"]);
     assert_eq!(r.status.as_deref(), Some("NXDOMAIN"), "{}", r.raw);
 }
+
+#[test]
+fn rewrite_cname_points_an_external_name_into_the_cluster() {
+    // prod/legacy is an ExternalName service for legacy.example.com: its answer is that CNAME
+    // alone. The rule points it at web.prod, whose address the rest of the chain adds.
+    let corefile = ".:{PORT} {\n    rewrite cname exact legacy.example.com web.prod.svc.cluster.local\n    \
+                    kubernetes cluster.local\n}\n";
+    let server = ClusterDns::start(corefile, &example_cluster());
+    let r = server.dig(&["legacy.prod.svc.cluster.local", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NOERROR"), "{}", r.raw);
+    assert_eq!(
+        r.answers(),
+        ["A 198.18.0.20", "CNAME web.prod.svc.cluster.local."],
+        "{}",
+        r.raw
+    );
+    // Other CNAME targets are left alone.
+    let r = server.dig(&["alias.prod.svc.cluster.local", "A"]);
+    assert!(
+        r.answers()
+            .contains(&"CNAME web.prod.svc.cluster.local.".to_string()),
+        "{}",
+        r.raw
+    );
+}

@@ -70,6 +70,15 @@ impl Plugin {
                 Some(applied) => {
                     let mut answered = next.run(&applied.request).await;
                     rules.revert(&applied, &mut answered.response);
+                    if let Some(target) = rules.rewrite_cnames(&applied, &mut answered.response) {
+                        let lookup = Rules::cname_lookup(&applied, &target);
+                        let found = next.run(&lookup).await;
+                        crate::plugins::rewrite::splice_cname_answers(
+                            &mut answered.response,
+                            &target,
+                            &found.response,
+                        );
+                    }
                     answered
                 }
                 None => next.run(request).await,

@@ -10,7 +10,9 @@ use hickory_proto::rr::{DNSClass, RecordType};
 use crate::corefile::{Arg, Directive};
 use crate::plugins::setup::SetupError;
 use edns0::{Action, Edns0Option, Edns0Rule, parse_code};
-pub use rules::{Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange, parse_rcode};
+pub use rules::{
+    Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange, parse_rcode, splice_cname_answers,
+};
 
 const PLUGIN: &str = "rewrite";
 
@@ -91,10 +93,17 @@ pub fn parse(d: &Directive) -> Result<Rule, SetupError> {
         }
         "edns0" => RuleKind::Edns0(parse_edns0(field, rest)?),
         "cname" => {
-            return Err(err(
-                field,
-                format!("the {} field is not supported by Signpost yet", field.value),
-            ));
+            const HOWS: [&str; 5] = ["exact", "prefix", "suffix", "substring", "regex"];
+            let (how, from, to) = match rest {
+                [from, to] => ("exact", from, to),
+                [how, from, to] if HOWS.contains(&how.value.as_str()) => {
+                    (how.value.as_str(), from, to)
+                }
+                [how, _, _] => return Err(err(how, format!("invalid match type {:?}", how.value))),
+                _ => return Err(err(field, "cname needs [TYPE] FROM TO")),
+            };
+            let matcher = Match::new(how, &from.value).map_err(|e| err(from, e))?;
+            RuleKind::Cname(NameRule::new(matcher, &to.value).map_err(|e| err(to, e))?)
         }
         other => return Err(err(field, format!("invalid field {other:?}"))),
     };

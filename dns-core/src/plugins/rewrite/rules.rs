@@ -1,7 +1,7 @@
 //! Rewrite rules: the question on the way in, the response on the way out. Pure.
 
 use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::{Regex, RegexBuilder};
 
 use super::edns0::Edns0Rule;
@@ -194,6 +194,8 @@ pub enum RuleKind {
     Rcode(Match, ResponseCode, ResponseCode),
     /// `edns0 ...`: an option on the request.
     Edns0(Edns0Rule),
+    /// `cname [MATCH] FROM TO`: CNAME targets in the response (a rule on names of the answer).
+    Cname(NameRule),
 }
 
 #[derive(Clone, Debug)]
@@ -256,6 +258,8 @@ impl Rules {
                 }
                 RuleKind::Ttl(m, _) | RuleKind::Rcode(m, _, _) => m.matches(&name),
                 RuleKind::Edns0(r) => r.apply(&mut edns, client),
+                // As in CoreDNS, a cname rule applies to every request (it looks at answers).
+                RuleKind::Cname(_) => true,
             };
             if hit {
                 matched.push(i);
@@ -309,6 +313,58 @@ impl Rules {
             }
         }
     }
+}
+
+impl Rules {
+    /// Rewrites the targets of the answer's CNAME records by the matched `cname` rules; the
+    /// last new target, which the caller looks up for the records that follow it.
+    pub fn rewrite_cnames(&self, applied: &Applied, response: &mut Message) -> Option<Name> {
+        let mut new_target = None;
+        for rule in applied.matched.iter().filter_map(|i| self.0.get(*i)) {
+            let RuleKind::Cname(r) = &rule.kind else {
+                continue;
+            };
+            for record in response.answers.iter_mut() {
+                let RData::CNAME(cname) = &mut record.data else {
+                    continue;
+                };
+                let target = cname.0.to_lowercase().to_ascii();
+                if let Some(to) = r
+                    .rewrite(&target)
+                    .filter(|to| fqdn(to) != target)
+                    .and_then(|to| Name::from_ascii(fqdn(&to)).ok())
+                {
+                    cname.0 = to.clone();
+                    new_target = Some(to);
+                }
+            }
+        }
+        new_target
+    }
+
+    /// The question `lookup` asks for the records of the new CNAME `target`.
+    pub fn cname_lookup(applied: &Applied, target: &Name) -> Message {
+        let mut lookup = applied.request.clone();
+        let mut query = applied.original.clone();
+        query.set_name(target.clone());
+        lookup.queries = vec![query];
+        lookup
+    }
+}
+
+/// After a CNAME target was rewritten to `target`: the answer keeps its CNAME records and gets
+/// `found`'s records owned by `target` instead of the old target's (as CoreDNS, only when the
+/// lookup found any).
+pub fn splice_cname_answers(response: &mut Message, target: &Name, found: &Message) {
+    if found.answers.is_empty() {
+        return;
+    }
+    response
+        .answers
+        .retain(|r| r.record_type() == RecordType::CNAME);
+    response
+        .answers
+        .extend(found.answers.iter().filter(|r| r.name == *target).cloned());
 }
 
 fn revert_name(rule: &NameRule, record: &mut Record) {

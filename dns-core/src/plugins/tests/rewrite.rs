@@ -8,7 +8,7 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::corefile::parse_str;
-use crate::plugins::rewrite::{Rules, parse};
+use crate::plugins::rewrite::{Rules, parse, splice_cname_answers};
 
 fn rules(lines: &str) -> Result<Rules, String> {
     let src = format!(".:53 {{\n{lines}\n}}\n");
@@ -279,8 +279,12 @@ fn rewrite_setup_errors_name_the_line() {
             "Corefile:2:15: rewrite: invalid edns0 option \"cookie\"",
         ),
         (
-            "rewrite cname a b",
-            "Corefile:2:9: rewrite: the cname field is not supported by Signpost yet",
+            "rewrite cname fuzzy a b",
+            "Corefile:2:15: rewrite: invalid match type \"fuzzy\"",
+        ),
+        (
+            "rewrite cname a",
+            "Corefile:2:9: rewrite: cname needs [TYPE] FROM TO",
         ),
         (
             "rewrite name a b answer value x y",
@@ -503,4 +507,122 @@ fn rewrite_edns0_table() {
         });
         assert_eq!(got.as_deref(), *want, "{lines} from {client}");
     }
+}
+
+/// Rule lines, the upstream answer's CNAME chain for `www.example.test.` (owner > target, the
+/// last target's A record at 198.18.0.1), and (new target looked up, the client's answer with
+/// the lookup's record at 198.18.0.2).
+#[test]
+fn rewrite_cname_table() {
+    use hickory_proto::rr::rdata::CNAME;
+    let name = |n: &str| Name::from_ascii(n).unwrap();
+    let a = |n: &str, last: u8| {
+        Record::from_rdata(name(n), 60, RData::A(A(Ipv4Addr::new(198, 18, 0, last))))
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<(&'a str, &'a str)>,
+    );
+    let cases: &[Case] = &[
+        (
+            "rewrite cname exact cdn.example.net. edge.example.test.",
+            &[("www.example.test.", "cdn.example.net.")],
+            Some((
+                "edge.example.test.",
+                "www.example.test.>edge.example.test. edge.example.test.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname suffix .example.net. .example.test.",
+            &[("www.example.test.", "a.cdn.example.net.")],
+            Some((
+                "a.cdn.example.test.",
+                "www.example.test.>a.cdn.example.test. a.cdn.example.test.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname prefix cdn. edge.",
+            &[
+                ("www.example.test.", "x.example.net."),
+                ("x.example.net.", "cdn.example.net."),
+            ],
+            Some((
+                "edge.example.net.",
+                "www.example.test.>x.example.net. x.example.net.>edge.example.net. edge.example.net.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname regex (.*)\\.cdn\\.example\\.net\\. {1}.example.test.",
+            &[("www.example.test.", "w1.cdn.example.net.")],
+            Some((
+                "w1.example.test.",
+                "www.example.test.>w1.example.test. w1.example.test.=198.18.0.2",
+            )),
+        ),
+        // No CNAME target matches: the answer is untouched.
+        (
+            "rewrite cname exact cdn.example.net. edge.example.test.",
+            &[("www.example.test.", "other.example.net.")],
+            None,
+        ),
+    ];
+    for (lines, chain, want) in cases {
+        let rules = rules(lines).unwrap();
+        let request = query("www.example.test.", RecordType::A);
+        let applied = rules.apply(&request).unwrap();
+        let mut response = applied.request.clone();
+        for (owner, target) in *chain {
+            response.answers.push(Record::from_rdata(
+                name(owner),
+                60,
+                RData::CNAME(CNAME(name(target))),
+            ));
+        }
+        let last = chain.last().unwrap().1;
+        response.answers.push(a(last, 1));
+        rules.revert(&applied, &mut response);
+        let Some(target) = rules.rewrite_cnames(&applied, &mut response) else {
+            assert_eq!(*want, None, "{lines}");
+            assert_eq!(response.answers.len(), chain.len() + 1, "{lines}");
+            continue;
+        };
+        let lookup = Rules::cname_lookup(&applied, &target);
+        assert_eq!(lookup.queries[0].query_type(), RecordType::A);
+        let mut found = lookup.clone();
+        found.answers.push(a(&target.to_string(), 2));
+        // Records of other owners in the lookup are dropped.
+        found.answers.push(a("elsewhere.example.test.", 3));
+        splice_cname_answers(&mut response, &target, &found);
+        let answer: Vec<String> = response
+            .answers
+            .iter()
+            .map(|r| match &r.data {
+                RData::CNAME(c) => format!("{}>{}", r.name, c.0),
+                RData::A(ip) => format!("{}={ip}", r.name),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let got = (lookup.queries[0].name().to_string(), answer.join(" "));
+        let want = want.map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(Some(got), want, "{lines}");
+    }
+}
+
+/// An empty lookup leaves the response as the upstream gave it (with its rewritten target).
+#[test]
+fn rewrite_cname_empty_lookup_keeps_the_answer() {
+    let mut response = query("www.example.test.", RecordType::A);
+    response.answers.push(Record::from_rdata(
+        Name::from_ascii("www.example.test.").unwrap(),
+        60,
+        RData::A(A(Ipv4Addr::new(198, 18, 0, 1))),
+    ));
+    let found = query("edge.example.test.", RecordType::A);
+    splice_cname_answers(
+        &mut response,
+        &Name::from_ascii("edge.example.test.").unwrap(),
+        &found,
+    );
+    assert_eq!(response.answers.len(), 1);
 }
