@@ -63,3 +63,15 @@ fn rewrite_cname_points_an_external_name_into_the_cluster() {
         r.raw
     );
 }
+
+#[test]
+fn rewrite_block_rewrites_the_name_and_turns_answers_back() {
+    let corefile = ".:{PORT} {\n    rewrite stop {\n        \
+                    name regex (.*)\\.corp\\.test\\.$ {1}.prod.svc.cluster.local.\n        \
+                    answer name (.*)\\.prod\\.svc\\.cluster\\.local\\.$ {1}.corp.test.\n    }\n    \
+                    kubernetes cluster.local\n}\n";
+    let server = ClusterDns::start(corefile, &example_cluster());
+    let r = server.dig(&["web.corp.test", "A"]);
+    assert_eq!(r.answers(), ["A 198.18.0.20"], "{}", r.raw);
+    assert_eq!(r.answer[0].name, "web.corp.test.");
+}

@@ -22,14 +22,25 @@ fn err(arg: &Arg, message: impl Into<String>) -> SetupError {
 
 /// One `rewrite` directive: one rule (a block may hold several directives).
 pub fn parse(d: &Directive) -> Result<Rule, SetupError> {
-    if let Some(option) = d.block.first() {
-        return Err(SetupError::new(
-            PLUGIN,
-            &option.location,
-            "rewrite blocks (the edns0 and response options) are not supported",
-        ));
+    // As in CoreDNS, the lines of a block continue the directive's arguments:
+    // `rewrite stop { name regex A B; answer name C D }` is `rewrite stop name regex A B answer
+    // name C D`.
+    let mut all: Vec<Arg> = d.args.clone();
+    for line in &d.block {
+        if let Some(inner) = line.block.first() {
+            return Err(SetupError::new(
+                PLUGIN,
+                &inner.location,
+                "a rewrite block cannot hold another block",
+            ));
+        }
+        all.push(Arg {
+            value: line.name.clone(),
+            location: line.location.clone(),
+        });
+        all.extend(line.args.iter().cloned());
     }
-    let mut args: &[Arg] = &d.args;
+    let mut args: &[Arg] = &all;
     let mut stop = true;
     if let Some(first) = args.first() {
         match first.value.as_str() {

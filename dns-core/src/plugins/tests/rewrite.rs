@@ -61,6 +61,27 @@ type Case<'a> = (
 fn rewrite_rules_table() {
     use RecordType::*;
     let cases: &[Case] = &[
+        // A block continues the line (CoreDNS's response-rule syntax).
+        (
+            "rewrite stop {\n  name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test.\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+            "web.corp.test.",
+            A,
+            Some((
+                "web.svc.example.test. A IN",
+                "web.corp.test. 300",
+                "web.corp.test.",
+            )),
+        ),
+        (
+            "rewrite name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test. {\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+            "web.corp.test.",
+            A,
+            Some((
+                "web.svc.example.test. A IN",
+                "web.corp.test. 300",
+                "web.corp.test.",
+            )),
+        ),
         (
             "rewrite name foo.example.test web.prod.svc.cluster.local",
             "Foo.Example.Test.",
@@ -277,6 +298,14 @@ fn rewrite_setup_errors_name_the_line() {
         (
             "rewrite edns0 cookie set",
             "Corefile:2:15: rewrite: invalid edns0 option \"cookie\"",
+        ),
+        (
+            "rewrite {\n  name a b {\n    x\n  }\n}",
+            "Corefile:4:5: rewrite: a rewrite block cannot hold another block",
+        ),
+        (
+            "rewrite stop {\n  name a.test\n}",
+            "Corefile:3:3: rewrite: name needs FROM and TO",
         ),
         (
             "rewrite cname fuzzy a b",
