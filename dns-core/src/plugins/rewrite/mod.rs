@@ -183,7 +183,8 @@ fn class(arg: &Arg) -> Result<DNSClass, SetupError> {
     }
 }
 
-/// `name [exact|prefix|suffix|substring|regex] FROM TO [answer auto | answer name FROM TO]`.
+/// `name [exact|prefix|suffix|substring|regex] FROM TO [answer auto | answer name FROM TO |
+/// answer value FROM TO]...`.
 fn parse_name(field: &Arg, rest: &[Arg]) -> Result<NameRule, SetupError> {
     const HOWS: [&str; 5] = ["exact", "prefix", "suffix", "substring", "regex"];
     let (how, rest) = match rest.first() {
@@ -196,22 +197,28 @@ fn parse_name(field: &Arg, rest: &[Arg]) -> Result<NameRule, SetupError> {
     };
     let matcher = Match::new(how, &from.value).map_err(|e| err(from, e))?;
     let mut rule = NameRule::new(matcher, &to.value).map_err(|e| err(to, e))?;
-    match answer {
-        [] => {}
-        [a, auto] if a.value == "answer" && auto.value == "auto" => {
-            rule.answer_auto().map_err(|e| err(auto, e))?;
+    let mut answer = answer;
+    while let Some((a, rest)) = answer.split_first() {
+        if a.value != "answer" {
+            return Err(err(a, format!("unexpected {:?}", a.value)));
         }
-        [a, name, from, to] if a.value == "answer" && name.value == "name" => {
-            rule.answer_name(&from.value, &to.value)
-                .map_err(|e| err(from, e))?;
-        }
-        [a, ..] if a.value == "answer" => {
-            return Err(err(
-                a,
-                "answer takes auto or name FROM TO (answer value is not supported by Signpost yet)",
-            ));
-        }
-        [a, ..] => return Err(err(a, format!("unexpected {:?}", a.value))),
+        answer = match rest {
+            [auto, rest @ ..] if auto.value == "auto" => {
+                rule.answer_auto().map_err(|e| err(auto, e))?;
+                rest
+            }
+            [name, from, to, rest @ ..] if name.value == "name" => {
+                rule.answer_name(&from.value, &to.value)
+                    .map_err(|e| err(from, e))?;
+                rest
+            }
+            [value, from, to, rest @ ..] if value.value == "value" => {
+                rule.answer_value(&from.value, &to.value)
+                    .map_err(|e| err(from, e))?;
+                rest
+            }
+            _ => return Err(err(a, "answer takes auto, name FROM TO or value FROM TO")),
+        };
     }
     Ok(rule)
 }

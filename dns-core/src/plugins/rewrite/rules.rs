@@ -84,6 +84,8 @@ pub struct NameRule {
     matcher: Match,
     to: String,
     answer: Option<AnswerRule>,
+    /// `answer value FROM TO`: names inside answer data (targets), regex and replacement.
+    values: Vec<(Regex, String)>,
 }
 
 impl NameRule {
@@ -98,6 +100,7 @@ impl NameRule {
             matcher,
             to,
             answer,
+            values: Vec::new(),
         })
     }
 
@@ -112,6 +115,16 @@ impl NameRule {
     pub fn answer_name(&mut self, from: &str, to: &str) -> Result<(), String> {
         self.answer = Some(AnswerRule::Name(compile(from)?, to.to_ascii_lowercase()));
         Ok(())
+    }
+
+    pub fn answer_value(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.values.push((compile(from)?, to.to_ascii_lowercase()));
+        Ok(())
+    }
+
+    /// A name inside answer data turned back by the first `answer value` rule that matches.
+    pub fn revert_value(&self, name: &str) -> Option<String> {
+        self.values.iter().find_map(|(re, to)| expand(re, name, to))
     }
 
     /// The rewritten name, if the rule matches.
@@ -374,6 +387,25 @@ fn revert_name(rule: &NameRule, record: &mut Record) {
         .and_then(|n| Name::from_ascii(fqdn(&n)).ok())
     {
         record.name = back;
+    }
+    if rule.values.is_empty() {
+        return;
+    }
+    // The data names CoreDNS's `answer value` looks at.
+    let target = match &mut record.data {
+        RData::CNAME(c) => &mut c.0,
+        RData::NS(n) => &mut n.0,
+        RData::PTR(p) => &mut p.0,
+        RData::SRV(srv) => &mut srv.target,
+        RData::MX(mx) => &mut mx.exchange,
+        RData::SOA(soa) => &mut soa.mname,
+        _ => return,
+    };
+    if let Some(back) = rule
+        .revert_value(&target.to_lowercase().to_ascii())
+        .and_then(|n| Name::from_ascii(fqdn(&n)).ok())
+    {
+        *target = back;
     }
 }
 

@@ -316,8 +316,16 @@ fn rewrite_setup_errors_name_the_line() {
             "Corefile:2:9: rewrite: cname needs [TYPE] FROM TO",
         ),
         (
-            "rewrite name a b answer value x y",
-            "Corefile:2:18: rewrite: answer takes auto or name FROM TO (answer value is not supported by Signpost yet)",
+            "rewrite name a b answer frob x y",
+            "Corefile:2:18: rewrite: answer takes auto, name FROM TO or value FROM TO",
+        ),
+        (
+            "rewrite name a b answer value x",
+            "Corefile:2:18: rewrite: answer takes auto, name FROM TO or value FROM TO",
+        ),
+        (
+            "rewrite name a b answer value ( x",
+            "Corefile:2:31: rewrite: invalid regex \"(\": regex parse error:\n    (\n    ^\nerror: unclosed group",
         ),
     ];
     for (lines, want) in cases {
@@ -654,4 +662,58 @@ fn rewrite_cname_empty_lookup_keeps_the_answer() {
         &found,
     );
     assert_eq!(response.answers.len(), 1);
+}
+
+/// `answer value` turns names inside answer data back (CNAME, SRV, MX, NS, PTR targets); other
+/// data and non-matching names stay.
+#[test]
+fn rewrite_answer_value_turns_data_names_back() {
+    use hickory_proto::rr::rdata::{CNAME, MX, SRV};
+    let name = |n: &str| Name::from_ascii(n).unwrap();
+    let rules = rules(
+        "rewrite name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test. {\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n  answer value (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+    )
+    .unwrap();
+    let applied = rules
+        .apply(&query("www.corp.test.", RecordType::A))
+        .unwrap();
+    let asked = name("www.svc.example.test.");
+    let mut response = applied.request.clone();
+    response.answers = vec![
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::CNAME(CNAME(name("web.svc.example.test."))),
+        ),
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::SRV(SRV::new(0, 0, 80, name("web.svc.example.test."))),
+        ),
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::MX(MX::new(10, name("mail.example.net."))),
+        ),
+        Record::from_rdata(
+            name("web.svc.example.test."),
+            60,
+            RData::A(A(Ipv4Addr::new(198, 18, 0, 1))),
+        ),
+    ];
+    rules.revert(&applied, &mut response);
+    let got: Vec<String> = response
+        .answers
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "www.corp.test. web.corp.test.",
+            "www.corp.test. 0 0 80 web.corp.test.",
+            "www.corp.test. 10 mail.example.net.",
+            "web.corp.test. 198.18.0.1",
+        ]
+    );
 }
