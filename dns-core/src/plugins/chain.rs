@@ -66,10 +66,19 @@ impl Plugin {
                 Some(response) => next.answered_here(response),
                 None => next.run(request).await,
             },
-            Plugin::Rewrite(rules) => match rules.apply(request) {
+            Plugin::Rewrite(rules) => match rules.apply_from(request, next.info.src.ip()) {
                 Some(applied) => {
                     let mut answered = next.run(&applied.request).await;
                     rules.revert(&applied, &mut answered.response);
+                    if let Some(target) = rules.rewrite_cnames(&applied, &mut answered.response) {
+                        let lookup = Rules::cname_lookup(&applied, &target);
+                        let found = next.run(&lookup).await;
+                        crate::plugins::rewrite::splice_cname_answers(
+                            &mut answered.response,
+                            &target,
+                            &found.response,
+                        );
+                    }
                     answered
                 }
                 None => next.run(request).await,

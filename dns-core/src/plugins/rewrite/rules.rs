@@ -1,8 +1,11 @@
 //! Rewrite rules: the question on the way in, the response on the way out. Pure.
 
-use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::op::{Message, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::{Regex, RegexBuilder};
+
+use super::edns0::Edns0Rule;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Compiled regexes are capped so a Corefile cannot ask for unbounded memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -81,6 +84,8 @@ pub struct NameRule {
     matcher: Match,
     to: String,
     answer: Option<AnswerRule>,
+    /// `answer value FROM TO`: names inside answer data (targets), regex and replacement.
+    values: Vec<(Regex, String)>,
 }
 
 impl NameRule {
@@ -95,6 +100,7 @@ impl NameRule {
             matcher,
             to,
             answer,
+            values: Vec::new(),
         })
     }
 
@@ -109,6 +115,16 @@ impl NameRule {
     pub fn answer_name(&mut self, from: &str, to: &str) -> Result<(), String> {
         self.answer = Some(AnswerRule::Name(compile(from)?, to.to_ascii_lowercase()));
         Ok(())
+    }
+
+    pub fn answer_value(&mut self, from: &str, to: &str) -> Result<(), String> {
+        self.values.push((compile(from)?, to.to_ascii_lowercase()));
+        Ok(())
+    }
+
+    /// A name inside answer data turned back by the first `answer value` rule that matches.
+    pub fn revert_value(&self, name: &str) -> Option<String> {
+        self.values.iter().find_map(|(re, to)| expand(re, name, to))
     }
 
     /// The rewritten name, if the rule matches.
@@ -187,6 +203,12 @@ pub enum RuleKind {
     Type(RecordType, RecordType),
     Class(DNSClass, DNSClass),
     Ttl(Match, TtlRange),
+    /// `rcode [MATCH] NAME FROM TO`: a response's code FROM becomes TO for matching names.
+    Rcode(Match, ResponseCode, ResponseCode),
+    /// `edns0 ...`: an option on the request.
+    Edns0(Edns0Rule),
+    /// `cname [MATCH] FROM TO`: CNAME targets in the response (a rule on names of the answer).
+    Cname(NameRule),
 }
 
 #[derive(Clone, Debug)]
@@ -209,11 +231,17 @@ pub struct Applied {
 }
 
 impl Rules {
-    /// The rewritten request, or `None` when no rule matched.
+    /// The rewritten request, or `None` when no rule matched (`edns0 subnet` sees 0.0.0.0).
     pub fn apply(&self, request: &Message) -> Option<Applied> {
+        self.apply_from(request, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// The rewritten request from `client`, or `None` when no rule matched.
+    pub fn apply_from(&self, request: &Message, client: IpAddr) -> Option<Applied> {
         let original = request.queries.first()?.clone();
         let mut query = original.clone();
         let mut matched = Vec::new();
+        let mut edns = request.clone();
         for (i, rule) in self.0.iter().enumerate() {
             let name = query.name().to_lowercase().to_ascii();
             let hit = match &rule.kind {
@@ -241,7 +269,10 @@ impl Rules {
                     }
                     hit
                 }
-                RuleKind::Ttl(m, _) => m.matches(&name),
+                RuleKind::Ttl(m, _) | RuleKind::Rcode(m, _, _) => m.matches(&name),
+                RuleKind::Edns0(r) => r.apply(&mut edns, client),
+                // As in CoreDNS, a cname rule applies to every request (it looks at answers).
+                RuleKind::Cname(_) => true,
             };
             if hit {
                 matched.push(i);
@@ -253,7 +284,7 @@ impl Rules {
         if matched.is_empty() {
             return None;
         }
-        let mut request = request.clone();
+        let mut request = edns;
         request.queries = vec![query];
         Some(Applied {
             request,
@@ -271,6 +302,13 @@ impl Rules {
             .rev()
             .filter_map(|i| self.0.get(*i))
             .collect();
+        for rule in &rules {
+            if let RuleKind::Rcode(_, from, to) = &rule.kind
+                && response.metadata.response_code == *from
+            {
+                response.metadata.response_code = *to;
+            }
+        }
         let sections = [
             &mut response.answers,
             &mut response.authorities,
@@ -290,6 +328,58 @@ impl Rules {
     }
 }
 
+impl Rules {
+    /// Rewrites the targets of the answer's CNAME records by the matched `cname` rules; the
+    /// last new target, which the caller looks up for the records that follow it.
+    pub fn rewrite_cnames(&self, applied: &Applied, response: &mut Message) -> Option<Name> {
+        let mut new_target = None;
+        for rule in applied.matched.iter().filter_map(|i| self.0.get(*i)) {
+            let RuleKind::Cname(r) = &rule.kind else {
+                continue;
+            };
+            for record in response.answers.iter_mut() {
+                let RData::CNAME(cname) = &mut record.data else {
+                    continue;
+                };
+                let target = cname.0.to_lowercase().to_ascii();
+                if let Some(to) = r
+                    .rewrite(&target)
+                    .filter(|to| fqdn(to) != target)
+                    .and_then(|to| Name::from_ascii(fqdn(&to)).ok())
+                {
+                    cname.0 = to.clone();
+                    new_target = Some(to);
+                }
+            }
+        }
+        new_target
+    }
+
+    /// The question `lookup` asks for the records of the new CNAME `target`.
+    pub fn cname_lookup(applied: &Applied, target: &Name) -> Message {
+        let mut lookup = applied.request.clone();
+        let mut query = applied.original.clone();
+        query.set_name(target.clone());
+        lookup.queries = vec![query];
+        lookup
+    }
+}
+
+/// After a CNAME target was rewritten to `target`: the answer keeps its CNAME records and gets
+/// `found`'s records owned by `target` instead of the old target's (as CoreDNS, only when the
+/// lookup found any).
+pub fn splice_cname_answers(response: &mut Message, target: &Name, found: &Message) {
+    if found.answers.is_empty() {
+        return;
+    }
+    response
+        .answers
+        .retain(|r| r.record_type() == RecordType::CNAME);
+    response
+        .answers
+        .extend(found.answers.iter().filter(|r| r.name == *target).cloned());
+}
+
 fn revert_name(rule: &NameRule, record: &mut Record) {
     let name = record.name.to_lowercase().to_ascii();
     if let Some(back) = rule
@@ -298,4 +388,57 @@ fn revert_name(rule: &NameRule, record: &mut Record) {
     {
         record.name = back;
     }
+    if rule.values.is_empty() {
+        return;
+    }
+    // The data names CoreDNS's `answer value` looks at.
+    let target = match &mut record.data {
+        RData::CNAME(c) => &mut c.0,
+        RData::NS(n) => &mut n.0,
+        RData::PTR(p) => &mut p.0,
+        RData::SRV(srv) => &mut srv.target,
+        RData::MX(mx) => &mut mx.exchange,
+        RData::SOA(soa) => &mut soa.mname,
+        _ => return,
+    };
+    if let Some(back) = rule
+        .revert_value(&target.to_lowercase().to_ascii())
+        .and_then(|n| Name::from_ascii(fqdn(&n)).ok())
+    {
+        *target = back;
+    }
+}
+
+/// An rcode by its mnemonic (`NXDOMAIN`, any case) or its number (0-4095).
+pub fn parse_rcode(text: &str) -> Option<ResponseCode> {
+    if let Ok(n) = text.parse::<u16>() {
+        return (n <= 0xfff).then(|| <ResponseCode as From<u16>>::from(n));
+    }
+    const NAMES: [(&str, u16); 20] = [
+        ("NOERROR", 0),
+        ("FORMERR", 1),
+        ("SERVFAIL", 2),
+        ("NXDOMAIN", 3),
+        ("NOTIMP", 4),
+        ("REFUSED", 5),
+        ("YXDOMAIN", 6),
+        ("YXRRSET", 7),
+        ("NXRRSET", 8),
+        ("NOTAUTH", 9),
+        ("NOTZONE", 10),
+        ("BADSIG", 16),
+        ("BADVERS", 16),
+        ("BADKEY", 17),
+        ("BADTIME", 18),
+        ("BADMODE", 19),
+        ("BADNAME", 20),
+        ("BADALG", 21),
+        ("BADTRUNC", 22),
+        ("BADCOOKIE", 23),
+    ];
+    let upper = text.to_ascii_uppercase();
+    NAMES
+        .iter()
+        .find(|(name, _)| *name == upper)
+        .map(|(_, n)| <ResponseCode as From<u16>>::from(*n))
 }

@@ -1,14 +1,14 @@
 //! `rewrite`: setup errors with their location, and each rule's request rewrite and answer
 //! revert.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use crate::corefile::parse_str;
-use crate::plugins::rewrite::{Rules, parse};
+use crate::plugins::rewrite::{Rules, parse, splice_cname_answers};
 
 fn rules(lines: &str) -> Result<Rules, String> {
     let src = format!(".:53 {{\n{lines}\n}}\n");
@@ -61,6 +61,27 @@ type Case<'a> = (
 fn rewrite_rules_table() {
     use RecordType::*;
     let cases: &[Case] = &[
+        // A block continues the line (CoreDNS's response-rule syntax).
+        (
+            "rewrite stop {\n  name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test.\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+            "web.corp.test.",
+            A,
+            Some((
+                "web.svc.example.test. A IN",
+                "web.corp.test. 300",
+                "web.corp.test.",
+            )),
+        ),
+        (
+            "rewrite name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test. {\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+            "web.corp.test.",
+            A,
+            Some((
+                "web.svc.example.test. A IN",
+                "web.corp.test. 300",
+                "web.corp.test.",
+            )),
+        ),
         (
             "rewrite name foo.example.test web.prod.svc.cluster.local",
             "Foo.Example.Test.",
@@ -231,15 +252,468 @@ fn rewrite_setup_errors_name_the_line() {
             "Corefile:2:31: rewrite: answer auto needs a non-regex match; use answer name FROM TO",
         ),
         (
-            "rewrite edns0 local set 0xffee abc",
-            "Corefile:2:9: rewrite: the edns0 field is not supported by Signpost yet",
+            "rewrite rcode a.test SERVFAIL BOGUS",
+            "Corefile:2:31: rewrite: invalid rcode \"BOGUS\"",
         ),
         (
-            "rewrite name a b answer value x y",
-            "Corefile:2:18: rewrite: answer takes auto or name FROM TO (answer value is not supported by Signpost yet)",
+            "rewrite rcode a.test 4096 NXDOMAIN",
+            "Corefile:2:22: rewrite: invalid rcode \"4096\"",
+        ),
+        (
+            "rewrite rcode a.test SERVFAIL",
+            "Corefile:2:9: rewrite: rcode needs [TYPE] NAME FROM TO",
+        ),
+        (
+            "rewrite rcode fuzzy a.test SERVFAIL NXDOMAIN",
+            "Corefile:2:15: rewrite: invalid match type \"fuzzy\"",
+        ),
+        (
+            "rewrite edns0 local set 0xffee 0xabc",
+            "Corefile:2:32: rewrite: invalid hex data \"0xabc\"",
+        ),
+        (
+            "rewrite edns0 local set 0x1ffee abc",
+            "Corefile:2:25: rewrite: invalid EDNS0 code \"0x1ffee\"",
+        ),
+        (
+            "rewrite edns0 local set 65001 {qname}",
+            "Corefile:2:31: rewrite: variable {qname} is not supported by Signpost yet; give the data as text or 0x hex",
+        ),
+        (
+            "rewrite edns0 local frob 1 a",
+            "Corefile:2:21: rewrite: invalid action \"frob\"",
+        ),
+        (
+            "rewrite edns0 subnet set 33 56",
+            "Corefile:2:26: rewrite: invalid bitmask \"33\" (0-32)",
+        ),
+        (
+            "rewrite edns0 subnet set 24",
+            "Corefile:2:15: rewrite: edns0 subnet needs IPV4_BITMASK and IPV6_BITMASK",
+        ),
+        (
+            "rewrite edns0 nsid set x",
+            "Corefile:2:24: rewrite: edns0 nsid takes no arguments",
+        ),
+        (
+            "rewrite edns0 cookie set",
+            "Corefile:2:15: rewrite: invalid edns0 option \"cookie\"",
+        ),
+        (
+            "rewrite {\n  name a b {\n    x\n  }\n}",
+            "Corefile:4:5: rewrite: a rewrite block cannot hold another block",
+        ),
+        (
+            "rewrite stop {\n  name a.test\n}",
+            "Corefile:3:3: rewrite: name needs FROM and TO",
+        ),
+        (
+            "rewrite cname fuzzy a b",
+            "Corefile:2:15: rewrite: invalid match type \"fuzzy\"",
+        ),
+        (
+            "rewrite cname a",
+            "Corefile:2:9: rewrite: cname needs [TYPE] FROM TO",
+        ),
+        (
+            "rewrite name a b answer frob x y",
+            "Corefile:2:18: rewrite: answer takes auto, name FROM TO or value FROM TO",
+        ),
+        (
+            "rewrite name a b answer value x",
+            "Corefile:2:18: rewrite: answer takes auto, name FROM TO or value FROM TO",
+        ),
+        (
+            "rewrite name a b answer value ( x",
+            "Corefile:2:31: rewrite: invalid regex \"(\": regex parse error:\n    (\n    ^\nerror: unclosed group",
         ),
     ];
     for (lines, want) in cases {
         assert_eq!(rules(lines).err().as_deref(), Some(want), "{lines}");
     }
+}
+
+/// Rule lines, asked name, upstream rcode, and the rcode the client gets (`None`: no rule
+/// matched the name).
+#[test]
+fn rewrite_rcode_table() {
+    use ResponseCode::*;
+    let cases: &[(&str, &str, ResponseCode, Option<ResponseCode>)] = &[
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "Example.Test.",
+            ServFail,
+            Some(NXDomain),
+        ),
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "example.test.",
+            Refused,
+            Some(Refused),
+        ),
+        (
+            "rewrite rcode example.test SERVFAIL NXDOMAIN",
+            "a.example.test.",
+            ServFail,
+            None,
+        ),
+        (
+            "rewrite rcode suffix .example.test 2 0",
+            "a.example.test.",
+            ServFail,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode prefix a. refused noerror",
+            "a.example.test.",
+            Refused,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode substring mpl NXDOMAIN NOERROR",
+            "example.test.",
+            NXDomain,
+            Some(NoError),
+        ),
+        (
+            "rewrite rcode regex ^[0-9]+\\. NXDOMAIN REFUSED",
+            "42.example.test.",
+            NXDomain,
+            Some(Refused),
+        ),
+        (
+            "rewrite rcode regex ^[0-9]+\\. NXDOMAIN REFUSED",
+            "x.example.test.",
+            NXDomain,
+            None,
+        ),
+        // The rcode rule sees the name the rules before it wrote (continue).
+        (
+            "rewrite continue name a.example.test b.example.test\nrewrite rcode b.example.test NXDOMAIN SERVFAIL",
+            "a.example.test.",
+            NXDomain,
+            Some(ServFail),
+        ),
+        // A stop rule that matched ends the list: the rcode rule never runs.
+        (
+            "rewrite name a.example.test b.example.test\nrewrite rcode b.example.test NXDOMAIN SERVFAIL",
+            "a.example.test.",
+            NXDomain,
+            Some(NXDomain),
+        ),
+    ];
+    for (lines, name, upstream, want) in cases {
+        let rules = rules(lines).unwrap();
+        let request = query(name, RecordType::A);
+        let got = rules.apply(&request).map(|applied| {
+            let mut response = applied.request.clone();
+            response.metadata.message_type = MessageType::Response;
+            response.metadata.response_code = *upstream;
+            rules.revert(&applied, &mut response);
+            response.metadata.response_code
+        });
+        assert_eq!(got, *want, "{lines} / {name}");
+    }
+}
+
+/// Options already on the request, rule lines, client address, and the options the rest of
+/// the chain sees (`code=hex`, in order; `None`: no rule applied).
+#[test]
+fn rewrite_edns0_table() {
+    use hickory_proto::op::Edns;
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    use hickory_proto::serialize::binary::BinEncodable;
+    type Case<'a> = (&'a [(u16, &'a [u8])], &'a str, &'a str, Option<&'a str>);
+    let cases: &[Case] = &[
+        (
+            &[],
+            "rewrite edns0 local set 0xffee 0xabcd",
+            "198.18.0.9",
+            Some("65518=abcd"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local set 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local set 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local append 65001 abc",
+            "198.18.0.9",
+            None,
+        ),
+        (
+            &[(65002, b"x")],
+            "rewrite edns0 local append 65001 abc",
+            "198.18.0.9",
+            Some("65002=78 65001=616263"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local replace 65001 abc",
+            "198.18.0.9",
+            None,
+        ),
+        (
+            &[(65001, b"x")],
+            "rewrite edns0 local replace 65001 abc",
+            "198.18.0.9",
+            Some("65001=616263"),
+        ),
+        (&[], "rewrite edns0 nsid set", "198.18.0.9", Some("3=")),
+        // Family 1, source /24, scope 0, three address bytes.
+        (
+            &[],
+            "rewrite edns0 subnet set 24 56",
+            "198.18.7.9",
+            Some("8=00011800c61207"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 32 56",
+            "::ffff:198.18.7.9",
+            Some("8=00012000c6120709"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 0 56",
+            "198.18.7.9",
+            Some("8=00010000"),
+        ),
+        (
+            &[],
+            "rewrite edns0 subnet set 24 32",
+            "2001:db8:1:2::9",
+            Some("8=0002200020010db8"),
+        ),
+        (
+            &[(8, b"\x00\x01\x08\x00\x0a")],
+            "rewrite edns0 subnet append 24 56",
+            "198.18.7.9",
+            None,
+        ),
+        // A stop edns0 rule that applied ends the list; continue lets the name rule run.
+        (
+            &[],
+            "rewrite edns0 nsid set\nrewrite edns0 local set 1 a",
+            "198.18.0.9",
+            Some("3="),
+        ),
+        (
+            &[],
+            "rewrite continue edns0 nsid set\nrewrite edns0 local set 1 a",
+            "198.18.0.9",
+            Some("3= 1=61"),
+        ),
+    ];
+    for (present, lines, client, want) in cases {
+        let rules = rules(lines).unwrap();
+        let mut request = query("a.example.test.", RecordType::A);
+        if !present.is_empty() {
+            let mut edns = Edns::new();
+            for (code, data) in *present {
+                edns.options_mut().as_mut().push((
+                    EdnsCode::from(*code),
+                    EdnsOption::Unknown(*code, data.to_vec()),
+                ));
+            }
+            request.edns = Some(edns);
+        }
+        let client: IpAddr = client.parse().unwrap();
+        let got = rules.apply_from(&request, client).map(|applied| {
+            let edns = applied.request.edns.expect("an OPT record");
+            edns.options()
+                .as_ref()
+                .iter()
+                .map(|(code, option)| {
+                    let mut bytes = Vec::new();
+                    let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
+                    option.emit(&mut enc).unwrap();
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{}={hex}", u16::from(*code))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        assert_eq!(got.as_deref(), *want, "{lines} from {client}");
+    }
+}
+
+/// Rule lines, the upstream answer's CNAME chain for `www.example.test.` (owner > target, the
+/// last target's A record at 198.18.0.1), and (new target looked up, the client's answer with
+/// the lookup's record at 198.18.0.2).
+#[test]
+fn rewrite_cname_table() {
+    use hickory_proto::rr::rdata::CNAME;
+    let name = |n: &str| Name::from_ascii(n).unwrap();
+    let a = |n: &str, last: u8| {
+        Record::from_rdata(name(n), 60, RData::A(A(Ipv4Addr::new(198, 18, 0, last))))
+    };
+    type Case<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<(&'a str, &'a str)>,
+    );
+    let cases: &[Case] = &[
+        (
+            "rewrite cname exact cdn.example.net. edge.example.test.",
+            &[("www.example.test.", "cdn.example.net.")],
+            Some((
+                "edge.example.test.",
+                "www.example.test.>edge.example.test. edge.example.test.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname suffix .example.net. .example.test.",
+            &[("www.example.test.", "a.cdn.example.net.")],
+            Some((
+                "a.cdn.example.test.",
+                "www.example.test.>a.cdn.example.test. a.cdn.example.test.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname prefix cdn. edge.",
+            &[
+                ("www.example.test.", "x.example.net."),
+                ("x.example.net.", "cdn.example.net."),
+            ],
+            Some((
+                "edge.example.net.",
+                "www.example.test.>x.example.net. x.example.net.>edge.example.net. edge.example.net.=198.18.0.2",
+            )),
+        ),
+        (
+            "rewrite cname regex (.*)\\.cdn\\.example\\.net\\. {1}.example.test.",
+            &[("www.example.test.", "w1.cdn.example.net.")],
+            Some((
+                "w1.example.test.",
+                "www.example.test.>w1.example.test. w1.example.test.=198.18.0.2",
+            )),
+        ),
+        // No CNAME target matches: the answer is untouched.
+        (
+            "rewrite cname exact cdn.example.net. edge.example.test.",
+            &[("www.example.test.", "other.example.net.")],
+            None,
+        ),
+    ];
+    for (lines, chain, want) in cases {
+        let rules = rules(lines).unwrap();
+        let request = query("www.example.test.", RecordType::A);
+        let applied = rules.apply(&request).unwrap();
+        let mut response = applied.request.clone();
+        for (owner, target) in *chain {
+            response.answers.push(Record::from_rdata(
+                name(owner),
+                60,
+                RData::CNAME(CNAME(name(target))),
+            ));
+        }
+        let last = chain.last().unwrap().1;
+        response.answers.push(a(last, 1));
+        rules.revert(&applied, &mut response);
+        let Some(target) = rules.rewrite_cnames(&applied, &mut response) else {
+            assert_eq!(*want, None, "{lines}");
+            assert_eq!(response.answers.len(), chain.len() + 1, "{lines}");
+            continue;
+        };
+        let lookup = Rules::cname_lookup(&applied, &target);
+        assert_eq!(lookup.queries[0].query_type(), RecordType::A);
+        let mut found = lookup.clone();
+        found.answers.push(a(&target.to_string(), 2));
+        // Records of other owners in the lookup are dropped.
+        found.answers.push(a("elsewhere.example.test.", 3));
+        splice_cname_answers(&mut response, &target, &found);
+        let answer: Vec<String> = response
+            .answers
+            .iter()
+            .map(|r| match &r.data {
+                RData::CNAME(c) => format!("{}>{}", r.name, c.0),
+                RData::A(ip) => format!("{}={ip}", r.name),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let got = (lookup.queries[0].name().to_string(), answer.join(" "));
+        let want = want.map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(Some(got), want, "{lines}");
+    }
+}
+
+/// An empty lookup leaves the response as the upstream gave it (with its rewritten target).
+#[test]
+fn rewrite_cname_empty_lookup_keeps_the_answer() {
+    let mut response = query("www.example.test.", RecordType::A);
+    response.answers.push(Record::from_rdata(
+        Name::from_ascii("www.example.test.").unwrap(),
+        60,
+        RData::A(A(Ipv4Addr::new(198, 18, 0, 1))),
+    ));
+    let found = query("edge.example.test.", RecordType::A);
+    splice_cname_answers(
+        &mut response,
+        &Name::from_ascii("edge.example.test.").unwrap(),
+        &found,
+    );
+    assert_eq!(response.answers.len(), 1);
+}
+
+/// `answer value` turns names inside answer data back (CNAME, SRV, MX, NS, PTR targets); other
+/// data and non-matching names stay.
+#[test]
+fn rewrite_answer_value_turns_data_names_back() {
+    use hickory_proto::rr::rdata::{CNAME, MX, SRV};
+    let name = |n: &str| Name::from_ascii(n).unwrap();
+    let rules = rules(
+        "rewrite name regex (.*)\\.corp\\.test\\.$ {1}.svc.example.test. {\n  answer name (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n  answer value (.*)\\.svc\\.example\\.test\\.$ {1}.corp.test.\n}",
+    )
+    .unwrap();
+    let applied = rules
+        .apply(&query("www.corp.test.", RecordType::A))
+        .unwrap();
+    let asked = name("www.svc.example.test.");
+    let mut response = applied.request.clone();
+    response.answers = vec![
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::CNAME(CNAME(name("web.svc.example.test."))),
+        ),
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::SRV(SRV::new(0, 0, 80, name("web.svc.example.test."))),
+        ),
+        Record::from_rdata(
+            asked.clone(),
+            60,
+            RData::MX(MX::new(10, name("mail.example.net."))),
+        ),
+        Record::from_rdata(
+            name("web.svc.example.test."),
+            60,
+            RData::A(A(Ipv4Addr::new(198, 18, 0, 1))),
+        ),
+    ];
+    rules.revert(&applied, &mut response);
+    let got: Vec<String> = response
+        .answers
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "www.corp.test. web.corp.test.",
+            "www.corp.test. 0 0 80 web.corp.test.",
+            "www.corp.test. 10 mail.example.net.",
+            "web.corp.test. 198.18.0.1",
+        ]
+    );
 }
