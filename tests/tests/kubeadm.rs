@@ -9,32 +9,8 @@ use signpost_tests::knot::Knot;
 use signpost_tests::netns::NetNs;
 use signpost_tests::{ClusterDns, example_cluster};
 
-/// kubeadm's CoreDNS Corefile (cmd/kubeadm/app/phases/addons/dns), with `.:53` as `.:{PORT}`.
-const KUBEADM_COREFILE: &str = "\
-.:{PORT} {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30 {
-       disable success cluster.local
-       disable denial cluster.local
-    }
-    loop
-    reload
-    loadbalance
-}
-";
+/// kubeadm's CoreDNS Corefile (cmd/kubeadm/app/phases/addons/dns).
+const KUBEADM_COREFILE: &str = include_str!("../../examples/kubeadm.Corefile");
 
 #[test]
 fn the_kubeadm_corefile_resolves_cluster_and_external_names() {
@@ -42,7 +18,10 @@ fn the_kubeadm_corefile_resolves_cluster_and_external_names() {
     ns.set_resolv_conf("nameserver 127.0.0.1\nsearch example.test\noptions ndots:5\n");
     let wrapper = ns.wrapper();
     let _upstream = Knot::start_via(&wrapper, SocketAddr::from(([127, 0, 0, 1], 53)));
-    let dns = ClusterDns::launch_via(&wrapper, KUBEADM_COREFILE, Some(&example_cluster()), &[]);
+    // Unchanged but for the listen port.
+    let corefile = KUBEADM_COREFILE.replace(".:53 {", ".:{PORT} {");
+    assert_ne!(corefile, KUBEADM_COREFILE);
+    let dns = ClusterDns::launch_via(&wrapper, &corefile, Some(&example_cluster()), &[]);
 
     // Cluster names, with the kubeadm TTL, never cached (disable success/denial cluster.local).
     let r = dns.dig(&["web.prod.svc.cluster.local", "A"]);
