@@ -1,0 +1,1 @@
+//! Which nodelocal processes are alive on this node.

@@ -1,0 +1,1 @@
+//! nodelocal's own metrics.

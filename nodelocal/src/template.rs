@@ -1,0 +1,1 @@
+//! node-cache's Corefile template variables -> a Corefile (pure).
