@@ -148,6 +148,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 /// The Corefile plugins Signpost serves today.
 pub const SUPPORTED_PLUGINS: &[&str] = &[
     "autopath",
+    "bind",
     "ready",
     "health",
     "prometheus",

@@ -11,8 +11,8 @@ use crate::plugins::metrics::{self, server_label, vars};
 use crate::plugins::ready::{Readiness, ReadyCheck};
 use crate::plugins::setup::{HttpAddr, SetupError};
 use crate::plugins::{
-    autopath, cache, errors, forward, health, hosts, kubernetes, loadbalance, log, loop_detect,
-    ready, reload, rewrite,
+    autopath, bind, cache, errors, forward, health, hosts, kubernetes, loadbalance, log,
+    loop_detect, ready, reload, rewrite,
 };
 use crate::server::http::{HttpPlan, Site};
 
@@ -57,39 +57,65 @@ impl Dependencies {
     }
 }
 
-/// Builds one router per port; blocks sharing a port share its listener, as in CoreDNS.
+/// Builds one router per listening address: a block listens on every interface at its keys'
+/// ports, or only on its `bind` addresses; blocks sharing an address share its listener, as
+/// in CoreDNS. A block bound to several addresses serves one chain (one cache) on all of them.
 pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Vec<Router>, BuildError> {
     check_plugins(corefile)?;
-    let mut by_port: BTreeMap<u16, Vec<ServerBlock>> = BTreeMap::new();
-    let mut seen: BTreeMap<(u16, String), ()> = BTreeMap::new();
+    let mut by_addr: BTreeMap<SocketAddr, Vec<ServerBlock>> = BTreeMap::new();
+    let mut seen: BTreeMap<(SocketAddr, String), ()> = BTreeMap::new();
     for block in &corefile.blocks {
+        let listen_ips = listen_ips(block, deps)?;
         let mut ports: BTreeMap<u16, Vec<hickory_proto::rr::Name>> = BTreeMap::new();
         for key in &block.keys {
-            if seen.insert((key.port, key.zone.to_string()), ()).is_some() {
-                return Err(BuildError::DuplicateZone {
-                    location: block.location.clone(),
-                    zone: key.zone.to_string(),
-                    port: key.port,
-                });
+            for ip in &listen_ips {
+                let addr = SocketAddr::new(*ip, key.port);
+                if seen.insert((addr, key.zone.to_string()), ()).is_some() {
+                    return Err(BuildError::DuplicateZone {
+                        location: block.location.clone(),
+                        zone: key.zone.to_string(),
+                        port: key.port,
+                    });
+                }
             }
             ports.entry(key.port).or_default().push(key.zone.clone());
         }
         for (port, zones) in ports {
-            let server = metrics::server_label(SocketAddr::new(deps.listen_ip, port));
+            let first = SocketAddr::new(listen_ips[0], port);
+            let server = metrics::server_label(first);
             let chain = Arc::new(build_chain(block, &zones, &server, deps)?);
-            if chain.prometheus.is_some() {
-                enable_metrics(SocketAddr::new(deps.listen_ip, port), &zones, &chain);
+            for ip in &listen_ips {
+                let addr = SocketAddr::new(*ip, port);
+                if chain.prometheus.is_some() {
+                    enable_metrics(addr, &zones, &chain);
+                }
+                by_addr.entry(addr).or_default().push(ServerBlock {
+                    zones: zones.clone(),
+                    chain: chain.clone(),
+                });
             }
-            by_port
-                .entry(port)
-                .or_default()
-                .push(ServerBlock { zones, chain });
         }
     }
-    Ok(by_port
+    Ok(by_addr
         .into_iter()
-        .map(|(port, blocks)| Router::new(SocketAddr::new(deps.listen_ip, port), blocks))
+        .map(|(addr, blocks)| Router::new(addr, blocks))
         .collect())
+}
+
+/// The block's `bind` addresses, or the process's listen address when it has none.
+fn listen_ips(
+    block: &crate::corefile::ServerBlock,
+    deps: &Dependencies,
+) -> Result<Vec<IpAddr>, BuildError> {
+    let binds: Vec<&crate::corefile::Directive> = block
+        .directives
+        .iter()
+        .filter(|d| d.name == "bind")
+        .collect();
+    if binds.is_empty() {
+        return Ok(vec![deps.listen_ip]);
+    }
+    Ok(bind::parse(&binds, &bind::interface_addrs)?.addrs)
 }
 
 fn build_chain(
@@ -107,8 +133,13 @@ fn build_chain(
     let mut names = std::collections::BTreeSet::new();
     let mut autopath_config = None;
     for d in &block.directives {
-        // log and rewrite may repeat (several rules); the rest appear once per block.
-        if d.name != "log" && d.name != "rewrite" && !names.insert(d.name.clone()) {
+        // log, rewrite and bind may repeat (several rules, several lines); the rest appear once
+        // per block.
+        if d.name != "log"
+            && d.name != "rewrite"
+            && d.name != "bind"
+            && !names.insert(d.name.clone())
+        {
             return Err(BuildError::DuplicatePlugin {
                 location: d.location.clone(),
                 plugin: d.name.clone(),
@@ -189,6 +220,8 @@ fn build_chain(
             "ready" => {
                 ready::parse(d)?;
             }
+            // Listeners, not chain plugins: read by `listen_ips`.
+            "bind" => {}
             // The process's, not the chain's: run by the binary (reload::config).
             "reload" => {
                 reload::parse(d)?;

@@ -274,6 +274,11 @@ pub struct Router {
 }
 
 impl Router {
+    /// How many zones this listener serves (over all its blocks).
+    pub fn zone_count(&self) -> usize {
+        self.routes.len()
+    }
+
     pub fn new(addr: SocketAddr, blocks: Vec<ServerBlock>) -> Self {
         let server = server_label(addr);
         let mut routes: Vec<Route> = blocks

@@ -1,6 +1,7 @@
 //! One module per Corefile plugin: its setup (Corefile tokens -> typed config) and its handler.
 
 pub mod autopath;
+pub mod bind;
 pub mod build;
 pub mod cache;
 pub mod chain;

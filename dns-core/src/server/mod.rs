@@ -245,11 +245,25 @@ async fn udp_loop<H: Handler>(
     let mut buf = vec![0u8; 65535];
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
+    // Held by every query that moved to a task of its own: the drain waits for them.
+    let in_flight = Arc::new(());
+    let mut draining = false;
     loop {
-        let received = tokio::select! {
-            biased;
-            r = socket.recv_from(&mut buf) => r,
-            _ = &mut stopped => return,
+        let received = if draining {
+            match tokio::time::timeout(DRAIN_IDLE, socket.recv_from(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                biased;
+                r = socket.recv_from(&mut buf) => r,
+                _ = &mut stopped => {
+                    leave_reuseport_group(&socket, local);
+                    draining = true;
+                    continue;
+                }
+            }
         };
         let (len, src) = match received {
             Ok(r) => r,
@@ -275,9 +289,39 @@ async fn udp_loop<H: Handler>(
             Some(reply) => send_udp(&socket, reply, src).await,
             None => {
                 let socket = socket.clone();
-                tokio::spawn(async move { send_udp(&socket, reply.await, src).await });
+                let held = in_flight.clone();
+                tokio::spawn(async move {
+                    send_udp(&socket, reply.await, src).await;
+                    drop(held);
+                });
             }
         }
+    }
+    let waited = tokio::time::Instant::now();
+    while Arc::strong_count(&in_flight) > 1 && waited.elapsed() < DRAIN_IN_FLIGHT {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How long a draining UDP socket waits for one more queued datagram before it closes.
+const DRAIN_IDLE: Duration = Duration::from_millis(100);
+/// How long a draining UDP socket waits for the answers of queries sent upstream.
+const DRAIN_IN_FLIGHT: Duration = Duration::from_secs(5);
+
+/// Stops the kernel from choosing this socket for new datagrams while the ones already queued
+/// are answered: the kernel's SO_REUSEPORT selection skips connected sockets, and a connected
+/// socket matches only its peer. So on an upgrade the new process's sockets take every new
+/// query and none is dropped in a closing socket's queue. The peer (the discard port of this
+/// address, or of loopback for a wildcard) never sends DNS queries.
+fn leave_reuseport_group(socket: &UdpSocket, local: SocketAddr) {
+    let ip = match local.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    };
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.connect(&SocketAddr::new(ip, 9).into()) {
+        debug!(error = %e, %local, "udp drain: could not leave the reuseport group");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Plugin setup table tests (every option and error location) and the chain's routing.
 
 mod autopath;
+mod bind;
 mod cache;
 mod errors;
 mod fallthrough;

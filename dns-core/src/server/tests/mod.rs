@@ -303,3 +303,64 @@ async fn second_bind_on_same_port_works_with_reuseport() {
         "SO_REUSEPORT lets a new process bind beside the old one"
     );
 }
+
+/// An upgrade: a second server binds beside the first, the first stops while a client keeps
+/// asking from ever new source ports, and every query is answered (the stopping server leaves
+/// the reuseport group, answers what it had queued and what it had sent upstream, then closes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_server_hands_over_to_its_reuseport_successor_without_loss() {
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    config.udp_workers = 2;
+    let old = BoundServer::bind(config.clone()).unwrap();
+    let addr = old.local_addr();
+    config.addr = addr;
+    let new = BoundServer::bind(config).unwrap();
+    let (stop_old, old_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_new, new_stopped) = tokio::sync::oneshot::channel::<()>();
+    let old_task = tokio::spawn(old.run(Arc::new(TestHandler), async {
+        let _ = old_stopped.await;
+    }));
+    let new_task = tokio::spawn(new.run(Arc::new(TestHandler), async {
+        let _ = new_stopped.await;
+    }));
+
+    // Bursts keep datagrams queued in both servers' sockets at the moment of the stop.
+    let client = std::thread::spawn(move || {
+        let mut lost = Vec::new();
+        for burst in 0..40u16 {
+            let mut sent = Vec::new();
+            for j in 0..64u16 {
+                let i = burst * 64 + j;
+                // Some wait upstream-style, so a few are in flight at the stop.
+                let name = if i % 50 == 0 { "slow.test." } else { "1.test." };
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                let mut q = Message::new(i, MessageType::Query, OpCode::Query);
+                q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+                socket.send_to(&q.to_vec().unwrap(), addr).unwrap();
+                sent.push((i, socket));
+            }
+            for (i, socket) in sent {
+                let mut buf = [0u8; 512];
+                match socket.recv_from(&mut buf) {
+                    Ok((n, _)) => {
+                        assert_eq!(Message::from_vec(&buf[..n]).unwrap().metadata.id, i)
+                    }
+                    Err(_) => lost.push(i),
+                }
+            }
+        }
+        lost
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop_old.send(());
+    old_task.await.unwrap();
+    let lost = tokio::task::spawn_blocking(move || client.join().unwrap())
+        .await
+        .unwrap();
+    let _ = stop_new.send(());
+    new_task.await.unwrap();
+    assert_eq!(lost, Vec::<u16>::new(), "queries lost across the hand-over");
+}

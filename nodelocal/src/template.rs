@@ -1,1 +1,0 @@
-//! node-cache's Corefile template variables -> a Corefile (pure).
