@@ -9,12 +9,12 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tracing::{info, warn};
 
-use cluster_dns::reload::{self, Listeners};
 use cluster_dns::snapshot_file::SnapshotFileSource;
 use cluster_dns::watch::{self, WatchCache, plan};
 use dns_core::cluster::SnapshotStore;
 use dns_core::plugins::build::{Dependencies, build, observability};
 use dns_core::server::http::HttpServers;
+use dns_core::server::listeners::{self, Listeners};
 use dns_core::server::stop_signal;
 
 #[derive(Parser, Debug)]
@@ -102,7 +102,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match dns_core::plugins::reload::config(&corefile)? {
         Some(config) => {
             let stop = stop_rx.clone();
-            tasks.spawn(reload::run(args.conf, config, deps, listeners, stop));
+            tasks.spawn(listeners::run(args.conf, config, deps, listeners, stop));
         }
         None => {
             tasks.spawn(listeners.wait());

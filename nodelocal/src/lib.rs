@@ -5,9 +5,11 @@
 //! link and its addresses), `guard` (the sidecar that fails over when the cache dies),
 //! `instances` (which nodelocal processes are alive on this node, for hand-over on upgrade).
 
+pub mod changes;
 pub mod guard;
 pub mod instances;
 pub mod link;
 pub mod metrics;
+pub mod probe;
 pub mod rules;
 pub mod template;

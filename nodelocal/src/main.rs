@@ -1,1 +1,518 @@
-fn main() {}
+//! `nodelocal`: the node-local DNS cache. On start it fills node-cache's Corefile template,
+//! puts the local IPs on the `nodelocaldns` link, serves the Corefile on them, and installs the
+//! NOTRACK rules that take pod DNS past conntrack and kube-proxy; it re-asserts link and rules
+//! while it answers, and on a clean stop removes them unless another nodelocal is taking over.
+//! `nodelocal guard` is the sidecar that removes them when this process dies.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use tracing::{error, info, warn};
+
+use dns_core::cluster::SnapshotStore;
+use dns_core::plugins::build::{Dependencies, build, observability};
+use dns_core::plugins::setup::{HttpAddr, parse_duration};
+use dns_core::server::http::{HttpServers, Site};
+use dns_core::server::listeners::{self, Listeners};
+use dns_core::server::stop_signal;
+use nodelocal::guard::{self, GuardArgs};
+use nodelocal::link::{self, LinkConfig};
+use nodelocal::rules::{self, RuleMode, RuleSpec, RulesError};
+use nodelocal::{changes, instances, metrics, template};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nodelocal",
+    version,
+    about = "Node-local DNS cache (a node-local-dns replacement)",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The sidecar: fails pod DNS over to cluster DNS when the cache stops answering.
+    Guard(GuardArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RulesArg {
+    Nftables,
+    Iptables,
+    None,
+}
+
+/// node-cache's flags (Go-style `-flag` works too), plus `--rules`.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Comma-separated addresses to serve on: the link-local IP, then the kube-dns ClusterIP(s).
+    #[arg(long)]
+    localip: Option<String>,
+    /// The Corefile served (written from --basecorefile when that exists).
+    #[arg(long, default_value = "/etc/Corefile")]
+    conf: PathBuf,
+    /// The template Corefile (the node-local-dns ConfigMap), with node-cache's variables.
+    #[arg(long, default_value = "/etc/coredns/Corefile.base")]
+    basecorefile: PathBuf,
+    /// The link that carries the local IPs.
+    #[arg(long, alias = "interface", default_value = "nodelocaldns")]
+    interfacename: String,
+    /// Whether to create the link and its addresses.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    setupinterface: bool,
+    /// Whether to install the NOTRACK rules (false is `--rules none`).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    setupiptables: bool,
+    /// Which rule tool installs the NOTRACK rules.
+    #[arg(long, value_enum, default_value = "nftables")]
+    rules: RulesArg,
+    /// How often the link and rules are re-asserted (they also are after any link or
+    /// address change). A bare number is seconds, as node-cache takes it.
+    #[arg(long, default_value = "60s", value_parser = parse_interval)]
+    syncinterval: Duration,
+    /// Where nodelocal's own metrics (and the rest of the default registry) are served;
+    /// empty for nowhere.
+    #[arg(long, default_value = "0.0.0.0:9353")]
+    metrics_listen_address: String,
+    /// The Service whose ClusterIP is the upstream for the cluster zones
+    /// (`__PILLAR__CLUSTER__DNS__`, from its `<NAME>_SERVICE_HOST` env variable).
+    #[arg(long, alias = "upstream-svc", default_value = "kube-dns")]
+    upstreamsvc: String,
+    /// The health plugin's port (its NOTRACK rules).
+    #[arg(long, default_value_t = 8080)]
+    health_port: u16,
+    /// Leave the link and rules in place on exit.
+    #[arg(long, alias = "skip-teardown", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    skipteardown: bool,
+    /// The DNS port the rules match.
+    #[arg(long = "dns.port", default_value_t = 53)]
+    dns_port: u16,
+    /// The cluster domain (`__PILLAR__DNS__DOMAIN__`).
+    #[arg(long, default_value = "cluster.local")]
+    dns_domain: String,
+    /// Write this process's pid here.
+    #[arg(long)]
+    pidfile: Option<PathBuf>,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    parse_duration(text).ok_or_else(|| format!("invalid duration {text:?}"))
+}
+
+/// Go's flag package takes `-flag` as `--flag`; node-cache's DaemonSets are written that way.
+fn go_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    args.enumerate()
+        .map(|(i, arg)| {
+            let single_dash_word = arg.len() > 2
+                && arg.starts_with('-')
+                && !arg.starts_with("--")
+                && arg[1..].starts_with(|c: char| c.is_ascii_alphabetic());
+            if i > 0 && single_dash_word {
+                format!("-{arg}")
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse_from(go_style_args(std::env::args()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Some(Command::Guard(args)) => runtime.block_on(guard::run(args)),
+        None => runtime.block_on(run(cli.run)),
+    }
+}
+
+fn local_ips(text: Option<&str>) -> anyhow::Result<Vec<IpAddr>> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        bail!("--localip is required (e.g. 169.254.20.10,<kube-dns ClusterIP>)");
+    };
+    let mut ips = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ip: IpAddr = part
+            .parse()
+            .with_context(|| format!("invalid localip specified - {part:?}"))?;
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
+}
+
+/// The Corefile to serve: the template filled in and written to `--conf` when the template
+/// exists (as node-cache does), else `--conf` itself, which must then have no variables.
+fn write_corefile(args: &RunArgs, values: &template::TemplateValues) -> anyhow::Result<()> {
+    if args.basecorefile.exists() {
+        let base = std::fs::read_to_string(&args.basecorefile)
+            .with_context(|| format!("read {}", args.basecorefile.display()))?;
+        let text = template::render(&base, values)
+            .with_context(|| format!("{}", args.basecorefile.display()))?;
+        let current = std::fs::read_to_string(&args.conf).unwrap_or_default();
+        if current != text {
+            // Written whole and renamed, so the reload plugin never reads half a file.
+            let tmp = args.conf.with_extension("nodelocal-tmp");
+            std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &args.conf)
+                .with_context(|| format!("write {}", args.conf.display()))?;
+            info!(from = %args.basecorefile.display(), to = %args.conf.display(), "Corefile written from the template");
+        }
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&args.conf).with_context(|| {
+        format!(
+            "read {} (and no {})",
+            args.conf.display(),
+            args.basecorefile.display()
+        )
+    })?;
+    template::render(&text, values).with_context(|| {
+        format!(
+            "{} has template variables; give the template as --basecorefile",
+            args.conf.display()
+        )
+    })?;
+    Ok(())
+}
+
+fn template_values(args: &RunArgs, local_ips: &[IpAddr]) -> template::TemplateValues {
+    let env = template::service_host_env(&args.upstreamsvc);
+    let cluster_dns = std::env::var(&env).ok().and_then(|v| v.trim().parse().ok());
+    if cluster_dns.is_none() {
+        warn!(service = %args.upstreamsvc, %env, "unable to look up the IP address of the upstream service");
+    }
+    template::TemplateValues {
+        local_ips: local_ips.to_vec(),
+        cluster_dns,
+        cluster_dns_env: env,
+        upstream_servers: "/etc/resolv.conf".into(),
+        dns_domain: args.dns_domain.clone(),
+    }
+}
+
+/// What nodelocal put on the node, and how to take it off again.
+struct NodeSetup {
+    link: Option<LinkConfig>,
+    rule_mode: RuleMode,
+    spec: RuleSpec,
+}
+
+impl NodeSetup {
+    /// Link and addresses; counts node-cache's `interface_add` on failure.
+    async fn ensure_link(&self) -> Result<(), link::LinkError> {
+        let Some(config) = &self.link else {
+            return Ok(());
+        };
+        match link::ensure(config).await {
+            Ok(changes) => {
+                if changes.created.is_some() || !changes.added_addrs.is_empty() {
+                    info!(link = %config.name, ?changes, "link and addresses in place");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                metrics::setup_error("interface_add");
+                Err(e)
+            }
+        }
+    }
+
+    /// The NOTRACK rules; counts `iptables` / `iptables_lock` on failure, as node-cache does.
+    async fn ensure_rules(&self) -> Result<(), RulesError> {
+        let (mode, spec) = (self.rule_mode, self.spec.clone());
+        let result = tokio::task::spawn_blocking(move || rules::ensure(mode, &spec))
+            .await
+            .unwrap_or_else(|e| {
+                Err(RulesError::Tool {
+                    tool: "rules".into(),
+                    detail: e.to_string(),
+                })
+            });
+        match result {
+            Ok(true) => {
+                info!(mode = ?self.rule_mode, "NOTRACK rules (re)installed");
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => {
+                metrics::setup_error(match e {
+                    RulesError::Locked { .. } => "iptables_lock",
+                    _ => "iptables",
+                });
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove_rules(&self) {
+        let (mode, spec) = (self.rule_mode, self.spec.clone());
+        match tokio::task::spawn_blocking(move || rules::remove(mode, &spec)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "removing the NOTRACK rules"),
+            Err(e) => error!(error = %e, "removing the NOTRACK rules"),
+        }
+    }
+
+    async fn remove_link(&self) {
+        if let Some(config) = &self.link
+            && let Err(e) = link::remove(&config.name).await
+        {
+            error!(error = %e, link = %config.name, "removing the link");
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    metrics::init();
+    let local_ips = local_ips(args.localip.as_deref())?;
+    // Everything that can be checked is checked before the node is touched.
+    let values = template_values(&args, &local_ips);
+    if let Err(e) = write_corefile(&args, &values) {
+        metrics::setup_error("configmap");
+        return Err(e);
+    }
+    let corefile = dns_core::corefile::load(&args.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = Arc::new(SnapshotStore::new());
+    store.mark_synced();
+    let mut deps = Dependencies::new(store);
+    deps.local_ips = local_ips.clone();
+    let routers = build(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if routers.is_empty() {
+        bail!("{}: no server blocks", args.conf.display());
+    }
+    let mut plan = observability(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
+    add_metrics_site(&mut plan.sites, &args.metrics_listen_address)?;
+    let rule_mode = match (args.setupiptables, args.rules) {
+        (false, _) | (_, RulesArg::None) => RuleMode::None,
+        (true, RulesArg::Nftables) => RuleMode::Nftables,
+        (true, RulesArg::Iptables) => RuleMode::Iptables,
+    };
+    let setup = Arc::new(NodeSetup {
+        link: args.setupinterface.then(|| LinkConfig {
+            name: args.interfacename.clone(),
+            addrs: local_ips.clone(),
+        }),
+        rule_mode,
+        spec: RuleSpec {
+            local_ips: local_ips.clone(),
+            dns_port: args.dns_port,
+            health_port: args.health_port,
+        },
+    });
+    rules::check_tool(rule_mode).map_err(|e| {
+        metrics::setup_error("iptables");
+        anyhow::anyhow!("{e}")
+    })?;
+    let registration = instances::register(&args.interfacename)
+        .context("register this nodelocal (abstract unix socket)")?;
+    let others_at_start = registration.others_alive().unwrap_or(false);
+
+    // Link first: the listeners bind its addresses. Rules last: they send pod DNS here, so
+    // they go in only once something answers.
+    setup.ensure_link().await?;
+    let undo_link = |setup: Arc<NodeSetup>| async move {
+        if !others_at_start {
+            setup.remove_link().await;
+        }
+    };
+    let http = match HttpServers::bind(plan) {
+        Ok(http) => http,
+        Err(e) => {
+            undo_link(setup.clone()).await;
+            return Err(e.into());
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (dns_stop_tx, dns_stop_rx) = tokio::sync::watch::channel(false);
+    let mut listeners = Listeners::new(dns_stop_rx);
+    if let Err(e) = listeners.apply(routers) {
+        undo_link(setup.clone()).await;
+        return Err(e.into());
+    }
+    if let Err(e) = setup.ensure_rules().await {
+        setup.remove_rules().await;
+        undo_link(setup.clone()).await;
+        return Err(anyhow::anyhow!("{e}"));
+    }
+    if let Some(pidfile) = &args.pidfile {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("write {}", pidfile.display()))?;
+    }
+    info!(ips = ?local_ips, rules = ?rule_mode, "nodelocal serving");
+
+    let lameduck = http.lameduck();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http.run(stop_signal(stop_rx.clone())));
+    match dns_core::plugins::reload::config(&corefile)? {
+        Some(config) => {
+            tasks.spawn(listeners::run(
+                args.conf.clone(),
+                config,
+                deps,
+                listeners,
+                dns_stop_tx.subscribe(),
+            ));
+        }
+        None => {
+            tasks.spawn(listeners.wait());
+        }
+    }
+    let probe_addr = SocketAddr::new(local_ips[0], args.dns_port);
+    let skip_teardown = args.skipteardown;
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(reassert(
+        setup.clone(),
+        probe_addr,
+        args.syncinterval,
+        stop_rx.clone(),
+    ));
+    if args.basecorefile.exists() {
+        background.spawn(template_sync(args, values, stop_rx.clone()));
+    }
+
+    shutdown_signal().await?;
+    lameduck.run().await;
+    let _ = stop_tx.send(true);
+    background.abort_all();
+    let others = registration.others_alive().unwrap_or(false);
+    let teardown = !skip_teardown;
+    if others {
+        info!("another nodelocal is serving on this node: leaving the link and rules to it");
+    } else if teardown {
+        info!("tearing down: NOTRACK rules first, so pod DNS goes to cluster DNS");
+        setup.remove_rules().await;
+    }
+    info!("stopping: draining in-flight queries");
+    let _ = dns_stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    if teardown && !others {
+        setup.remove_link().await;
+    }
+    drop(registration);
+    info!("stopped");
+    Ok(())
+}
+
+fn add_metrics_site(sites: &mut Vec<Site>, text: &str) -> anyhow::Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let addr = HttpAddr::parse(text)
+        .map_err(|e| anyhow::anyhow!("--metrics-listen-address {text:?}: {e}"))?;
+    match sites.iter_mut().find(|s| s.addr == addr) {
+        Some(site) if site.plugins.contains(&"prometheus") => {}
+        Some(site) => site.plugins.push("prometheus"),
+        None => {
+            let mut site = Site::new(addr);
+            site.plugins.push("prometheus");
+            sites.push(site);
+        }
+    }
+    Ok(())
+}
+
+/// Re-asserts the link and the rules every `interval` and after any link or address change
+/// on the node, but only while this process answers its own DNS: a cache that cannot answer
+/// must not take pod DNS back from cluster DNS after the guard failed it over.
+async fn reassert(
+    setup: Arc<NodeSetup>,
+    probe: SocketAddr,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let changed = changes::watch();
+    let stopped = stop_signal(stop);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = changed.notified() => {
+                // Let a burst of changes settle.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ = &mut stopped => return,
+        }
+        if !nodelocal::probe::answers(probe, Duration::from_secs(1)).await {
+            warn!(%probe, "not answering my own queries: leaving link and rules as they are");
+            continue;
+        }
+        if let Err(e) = setup.ensure_link().await {
+            error!(error = %e, "re-asserting the link");
+            metrics::setup_error("interface_check");
+        }
+        if let Err(e) = setup.ensure_rules().await {
+            error!(error = %e, "re-asserting the NOTRACK rules");
+        }
+    }
+}
+
+/// Re-renders the template into `--conf` when the template changes (the ConfigMap was edited),
+/// every 10 s as node-cache does; the reload plugin then serves the new Corefile.
+async fn template_sync(
+    args: RunArgs,
+    values: template::TemplateValues,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stopped = stop_signal(stop);
+    tokio::pin!(stopped);
+    let mut last = read_or_empty(&args.basecorefile);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = &mut stopped => return,
+        }
+        let now = read_or_empty(&args.basecorefile);
+        if now == last {
+            continue;
+        }
+        last = now;
+        if let Err(e) = write_corefile(&args, &values) {
+            error!(
+                error = format!("{e:#}"),
+                "the template changed but cannot be rendered; serving the last Corefile"
+            );
+            metrics::setup_error("configmap");
+        }
+    }
+}
+
+fn read_or_empty(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// SIGTERM (what the kubelet sends) or SIGINT.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

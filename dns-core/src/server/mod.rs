@@ -69,6 +69,7 @@ pub struct Exchange<'a> {
 }
 
 pub mod http;
+pub mod listeners;
 mod respond;
 pub mod swap;
 

@@ -45,3 +45,24 @@ pub fn remove(mode: RuleMode, spec: &RuleSpec) -> Result<(), RulesError> {
     let _ = (mode, spec);
     Ok(())
 }
+
+/// The rule tool `mode` drives, checked before anything is installed: a missing tool is an
+/// error at start, not a half-set-up node.
+pub fn check_tool(mode: RuleMode) -> Result<(), RulesError> {
+    let tool = match mode {
+        RuleMode::Nftables => "nft",
+        RuleMode::Iptables => "iptables",
+        RuleMode::None => return Ok(()),
+    };
+    match std::process::Command::new(tool).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(RulesError::Tool {
+            tool: tool.into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+        Err(e) => Err(RulesError::ToolMissing {
+            tool: tool.into(),
+            detail: e.to_string(),
+        }),
+    }
+}

@@ -77,11 +77,7 @@ fn template_table() {
     ];
     for (template, want) in cases {
         let got = render(template, &values());
-        assert_eq!(
-            got.as_deref(),
-            want.as_ref().map(|s| *s),
-            "{template}"
-        );
+        assert_eq!(got.as_deref(), want.as_ref().map(|s| *s), "{template}");
     }
 }
 

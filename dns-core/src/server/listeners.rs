@@ -1,4 +1,4 @@
-//! Corefile reload at the edge: the DNS listeners keyed by address, and the loop that re-reads
+//! Serving a Corefile at the edge: the DNS listeners keyed by address, and the loop that re-reads
 //! the Corefile and swaps what they serve (`reload` plugin).
 
 use std::collections::BTreeMap;
@@ -10,11 +10,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use dns_core::plugins::build::{Dependencies, build};
-use dns_core::plugins::chain::Router;
-use dns_core::plugins::reload::{self, FAILED, ReloadConfig};
-use dns_core::server::swap::Swap;
-use dns_core::server::{BoundServer, ServerConfig, ServerError, stop_signal};
+use crate::corefile::CorefileError;
+use crate::plugins::build::BuildError;
+use crate::plugins::build::{Dependencies, build};
+use crate::plugins::chain::Router;
+use crate::plugins::reload::{self, FAILED, ReloadConfig};
+use crate::plugins::setup::SetupError;
+use crate::server::swap::Swap;
+use crate::server::{BoundServer, ServerConfig, ServerError, stop_signal};
 
 struct Listener {
     handler: Arc<Swap<Router>>,
@@ -146,17 +149,32 @@ pub async fn run(
     listeners.wait().await;
 }
 
+/// Why a changed Corefile was not served.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Corefile(#[from] CorefileError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("{0}: no server blocks")]
+    Empty(PathBuf),
+}
+
 /// Parses and builds the Corefile at `path` and serves it; the new reload setting, if any.
 fn rebuild(
     path: &Path,
     deps: &Dependencies,
     listeners: &mut Listeners,
-) -> anyhow::Result<Option<ReloadConfig>> {
-    let corefile = dns_core::corefile::load(path)?;
+) -> Result<Option<ReloadConfig>, ReloadError> {
+    let corefile = crate::corefile::load(path)?;
     let next = reload::config(&corefile)?;
     let routers = build(&corefile, deps)?;
     if routers.is_empty() {
-        anyhow::bail!("{}: no server blocks", path.display());
+        return Err(ReloadError::Empty(path.to_path_buf()));
     }
     listeners.apply(routers)?;
     Ok(next)
