@@ -109,7 +109,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    shutdown_signal().await?;
+    dns_core::server::shutdown_signal()
+        .await
+        .context("install SIGTERM/SIGINT handlers")?;
     lameduck.run().await;
     info!("stopping: draining in-flight queries");
     let _ = stop_tx.send(true);
@@ -149,18 +151,6 @@ async fn start_watch(
             said_waiting = true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-/// SIGTERM (what the kubelet sends) or SIGINT.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
     Ok(())
 }

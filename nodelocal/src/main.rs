@@ -395,7 +395,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         background.spawn(template_sync(args, values, stop_rx.clone()));
     }
 
-    shutdown_signal().await?;
+    dns_core::server::shutdown_signal()
+        .await
+        .context("install SIGTERM/SIGINT handlers")?;
     lameduck.run().await;
     let _ = stop_tx.send(true);
     background.abort_all();
@@ -503,16 +505,4 @@ async fn template_sync(
 
 fn read_or_empty(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// SIGTERM (what the kubelet sends) or SIGINT.
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

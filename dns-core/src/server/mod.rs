@@ -231,6 +231,19 @@ pub(crate) fn reuseport_socket(
     Ok(socket)
 }
 
+/// Resolves on SIGTERM (what the kubelet sends) or SIGINT; an error if the handlers cannot be
+/// installed.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
 /// Resolves once `stop` turns true (the process-wide stop). Each loop pins one for its whole life: a fresh
 /// `changed()` per query would take the channel's waiter lock (shared by every worker) each time.
 pub async fn stop_signal(mut stop: watch::Receiver<bool>) {
