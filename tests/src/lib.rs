@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod control_plane;
 pub mod knot;
 pub mod kube_fixtures;
+pub mod manifests;
 pub mod netns;
 
 pub use control_plane::ControlPlane;

@@ -3,67 +3,21 @@
 //! that account can do nothing beyond what the watch cache needs.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::ServiceAccount;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, PostParams};
 use serde_json::Value;
-use signpost_tests::{ClusterDns, ControlPlane, free_port, workspace_root};
+use signpost_tests::manifests::apply;
+use signpost_tests::{ClusterDns, ControlPlane, free_port};
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:kube-system:cluster-dns";
 
-/// The manifests kustomization.yaml lists, in its order, as JSON.
 fn manifests() -> Vec<Value> {
-    let dir = workspace_root().join("deploy/cluster-dns");
-    let kustomization = read_yaml(&dir.join("kustomization.yaml"));
-    let resources = kustomization["resources"].as_array().expect("resources");
-    resources
-        .iter()
-        .map(|r| read_yaml(&dir.join(r.as_str().expect("a path"))))
-        .collect()
-}
-
-fn read_yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn gvk(object: &Value) -> GroupVersionKind {
-    let api_version = object["apiVersion"].as_str().expect("apiVersion");
-    let kind = object["kind"].as_str().expect("kind");
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    GroupVersionKind::gvk(group, version, kind)
-}
-
-async fn apply(client: &kube::Client, mut object: Value, dry_run: bool) {
-    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk(&object))
-        .await
-        .expect("the API knows the kind");
-    let name = object["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_string();
-    let api: Api<DynamicObject> = match caps.scope {
-        kube::discovery::Scope::Namespaced => {
-            let ns = object["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or("kube-system")
-                .to_string();
-            object["metadata"]["namespace"] = Value::from(ns.clone());
-            Api::namespaced_with(client.clone(), &ns, &resource)
-        }
-        kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
-    };
-    let mut params = PatchParams::apply("signpost-deploy-test").force();
-    params.dry_run = dry_run;
-    api.patch(&name, &params, &Patch::Apply(&object))
-        .await
-        .unwrap_or_else(|e| panic!("apply {} {name} (dry run {dry_run}): {e}", resource.kind));
+    signpost_tests::manifests::manifests("deploy/cluster-dns")
 }
 
 async fn allowed(client: &kube::Client, verb: &str, group: &str, resource: &str) -> bool {
