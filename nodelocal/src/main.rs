@@ -272,7 +272,7 @@ impl NodeSetup {
     async fn remove_rules(&self) {
         let (mode, spec) = (self.rule_mode, self.spec.clone());
         match tokio::task::spawn_blocking(move || rules::remove(mode, &spec)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => error!(error = %e, "removing the NOTRACK rules"),
             Err(e) => error!(error = %e, "removing the NOTRACK rules"),
         }

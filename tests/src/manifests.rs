@@ -60,4 +60,3 @@ pub async fn apply(client: &kube::Client, mut object: Value, dry_run: bool) {
         .await
         .unwrap_or_else(|e| panic!("apply {} {name} (dry run {dry_run}): {e}", resource.kind));
 }
-

@@ -5,16 +5,22 @@ use std::process::Command;
 
 use crate::{DigResult, dig_via};
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
+/// Runs `cmd args` and returns its stdout; panics on failure.
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("run ip {args:?} (iproute2): {e}"));
+        .unwrap_or_else(|e| panic!("run {cmd} {args:?}: {e}"));
     assert!(
         out.status.success(),
-        "ip {args:?}: {}",
+        "{cmd} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip(args: &[&str]) {
+    run("ip", args);
 }
 
 /// A namespace `sp-<tag>-<pid>`, with `ns_ip/30` on its end of a veth pair and `host_ip/30`
@@ -90,6 +96,47 @@ impl NetNs {
         ip(&["-n", &name, "link", "set", &ns_link, "up"]);
         ip(&["-n", &name, "link", "set", "lo", "up"]);
         ns
+    }
+
+    /// Runs `f` on a thread of its own that has joined this namespace (`setns`), so sockets it
+    /// opens (rtnetlink, UDP) and processes it spawns (`nft`, `iptables`) are inside.
+    pub fn run_in<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                // SAFETY: a plain syscall on an fd this thread owns; CLONE_NEWNET affects only
+                // the calling thread, which ends with the scope.
+                let rc = unsafe {
+                    libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET)
+                };
+                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
+    /// [`NetNs::run_in`] with a current-thread tokio runtime inside.
+    pub fn block_on<F: std::future::Future>(&self, f: impl FnOnce() -> F + Send) -> F::Output
+    where
+        F::Output: Send,
+    {
+        self.run_in(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(f())
+        })
+    }
+
+    /// Runs `cmd args` inside the namespace and returns its stdout; panics on failure.
+    pub fn output(&self, cmd: &str, args: &[&str]) -> String {
+        let mut all = vec!["netns", "exec", &self.name, cmd];
+        all.extend_from_slice(args);
+        run("ip", &all)
     }
 
     /// `dig @<host_ip> -p <port> <args...>` from inside the namespace.

@@ -47,7 +47,10 @@ async fn nodelocal_manifests_apply_and_ask_for_what_a_node_cache_needs() {
     assert_eq!(pod["dnsPolicy"], "Default");
     assert_eq!(pod["priorityClassName"], "system-node-critical");
     let containers = pod["containers"].as_array().expect("containers");
-    let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["nodelocal", "guard"]);
     for c in containers {
         let caps = &c["securityContext"]["capabilities"];
@@ -65,7 +68,10 @@ async fn nodelocal_manifests_apply_and_ask_for_what_a_node_cache_needs() {
         assert_eq!(c["securityContext"]["privileged"], Value::Null);
     }
     let nodelocal = &containers[0];
-    assert_eq!(nodelocal["livenessProbe"]["httpGet"]["host"], "169.254.20.10");
+    assert_eq!(
+        nodelocal["livenessProbe"]["httpGet"]["host"],
+        "169.254.20.10"
+    );
     assert_eq!(nodelocal["livenessProbe"]["httpGet"]["path"], "/health");
     assert_eq!(nodelocal["livenessProbe"]["httpGet"]["port"], 8080);
     let args: Vec<&str> = nodelocal["args"]
@@ -89,5 +95,8 @@ async fn nodelocal_manifests_apply_and_ask_for_what_a_node_cache_needs() {
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(configmap["data"]["Corefile"].as_str(), Some(example.as_str()));
+    assert_eq!(
+        configmap["data"]["Corefile"].as_str(),
+        Some(example.as_str())
+    );
 }
