@@ -8,6 +8,7 @@ pub mod knot;
 pub mod kube_fixtures;
 pub mod manifests;
 pub mod netns;
+pub mod nodelocal;
 
 pub use control_plane::ControlPlane;
 
@@ -28,23 +29,38 @@ pub fn workspace_root() -> PathBuf {
 /// The `cluster-dns` binary: `$SIGNPOST_CLUSTER_DNS` if set, else the workspace's debug build,
 /// built once per test binary if it is missing or older than its sources.
 pub fn cluster_dns_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(p) = std::env::var("SIGNPOST_CLUSTER_DNS") {
-            return PathBuf::from(p);
-        }
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "cluster-dns"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p cluster-dns failed");
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join("target"));
-        target.join("debug").join("cluster-dns")
-    })
-    .clone()
+    if let Ok(p) = std::env::var("SIGNPOST_CLUSTER_DNS") {
+        return PathBuf::from(p);
+    }
+    built_binary("cluster-dns")
+}
+
+/// The built `nodelocal` binary.
+pub fn nodelocal_binary() -> PathBuf {
+    built_binary("nodelocal")
+}
+
+/// Both binaries, built once per test binary with the same command as `scripts/test` (so
+/// nothing is rebuilt there: one set of packages, one feature resolution).
+fn built_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "cluster-dns", "-p", "nodelocal"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build");
+            assert!(
+                status.success(),
+                "cargo build -p cluster-dns -p nodelocal failed"
+            );
+            let target = std::env::var("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| workspace_root().join("target"));
+            target.join("debug")
+        })
+        .join(name)
 }
 
 /// A loopback port free for both UDP and TCP right now, and never handed out twice in one

@@ -101,21 +101,72 @@ impl NetNs {
     /// Runs `f` on a thread of its own that has joined this namespace (`setns`), so sockets it
     /// opens (rtnetlink, UDP) and processes it spawns (`nft`, `iptables`) are inside.
     pub fn run_in<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
+        let path = self.path();
         std::thread::scope(|s| {
             s.spawn(|| {
-                let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: a plain syscall on an fd this thread owns; CLONE_NEWNET affects only
-                // the calling thread, which ends with the scope.
-                let rc = unsafe {
-                    libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET)
-                };
-                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                enter(&path);
                 f()
             })
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e))
         })
+    }
+
+    /// [`NetNs::run_in`] in the background: `f` runs inside on a thread that outlives this call.
+    pub fn spawn_in<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            enter(&path);
+            f()
+        })
+    }
+
+    fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.name)
+    }
+
+    /// A veth pair from this namespace (`my_ip/30`) to `other` (`other_ip/30`); removed with
+    /// the namespaces.
+    pub fn link_to(&self, other: &NetNs, my_ip: &str, other_ip: &str) {
+        let pid = std::process::id() % 1_000_000;
+        let n = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mine = format!("spa{pid}x{n}");
+        let theirs = format!("spb{pid}x{n}");
+        ip(&[
+            "-n", &self.name, "link", "add", &mine, "type", "veth", "peer", "name", &theirs,
+        ]);
+        ip(&[
+            "-n",
+            &self.name,
+            "link",
+            "set",
+            &theirs,
+            "netns",
+            &other.name,
+        ]);
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &format!("{my_ip}/30"),
+            "dev",
+            &mine,
+        ]);
+        ip(&[
+            "-n",
+            &other.name,
+            "addr",
+            "add",
+            &format!("{other_ip}/30"),
+            "dev",
+            &theirs,
+        ]);
+        ip(&["-n", &self.name, "link", "set", &mine, "up"]);
+        ip(&["-n", &other.name, "link", "set", &theirs, "up"]);
     }
 
     /// [`NetNs::run_in`] with a current-thread tokio runtime inside.
@@ -150,6 +201,17 @@ impl NetNs {
             &all,
         )
     }
+}
+
+static LINKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Moves the calling thread into the namespace at `path`.
+fn enter(path: &str) {
+    let ns = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    // SAFETY: a plain syscall on an fd this thread owns; CLONE_NEWNET affects only the calling
+    // thread.
+    let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
 }
 
 impl Drop for NetNs {

@@ -1,0 +1,183 @@
+//! nodelocal on the real kernel (issue 5's five scenarios): a node namespace runs nodelocal and
+//! its guard, a pod namespace asks with dig, cluster-dns answers behind nftables DNAT standing
+//! in for kube-proxy. `conntrack -L` in the node namespace shows which queries skipped it.
+
+use std::time::{Duration, Instant};
+
+use signpost_tests::nodelocal::{
+    KUBE_DNS_IP, LOCAL_IP, NAME, NAME_ANSWER, Node, Nodelocal, POD_IP,
+};
+
+fn answered(node: &Node, server: &str) -> bool {
+    node.dig_from_pod(server, NAME).answers() == [NAME_ANSWER]
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// (1) answered locally with no conntrack entry; (2) `kill -9` → the guard fails over within
+/// 2 s and cluster-dns answers through the DNAT; (3) restarted → rules back, local again;
+/// (4) a restart (new process beside the old, then SIGTERM to the old) under continuous load
+/// loses no query.
+#[test]
+fn nodelocal_answers_locally_fails_over_comes_back_and_upgrades_without_loss() {
+    let node = Node::new("nl");
+    let mut nodelocal = node.start_nodelocal("nftables");
+    let guard = node.start_guard("nftables");
+
+    // (1) Both local IPs answer from the node, and no DNS flow from the pod is tracked.
+    node.flush_conntrack();
+    for server in [KUBE_DNS_IP, LOCAL_IP] {
+        for _ in 0..3 {
+            assert!(answered(&node, server), "{server}:\n{}", nodelocal.log());
+        }
+    }
+    let tracked = node.pod_dns_conntrack();
+    assert!(
+        tracked.is_empty(),
+        "DNS from the pod was tracked: {tracked:#?}"
+    );
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    assert!(node.link_addrs().contains(KUBE_DNS_IP));
+
+    // (2) kill -9: the guard removes the rules and the ClusterIP; kube-proxy's DNAT takes the
+    // queries to cluster-dns.
+    let load = node.load(KUBE_DNS_IP, Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    nodelocal.kill();
+    let failover = wait_for(
+        "the guard removes the rules",
+        Duration::from_secs(2),
+        || !node.nft_tables().contains("nodelocaldns"),
+    );
+    wait_for(
+        "the ClusterIP leaves the link",
+        Duration::from_secs(2),
+        || !node.link_addrs().contains(KUBE_DNS_IP),
+    );
+    let recovered = wait_for("cluster-dns answers", Duration::from_secs(3), || {
+        answered(&node, KUBE_DNS_IP)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.finish();
+    let gap = report.failures.iter().filter(|t| **t >= killed).count();
+    println!(
+        "FIGURE failover: rules gone {failover:?} after kill -9; answered again {:?} after; {} of {} queries (500 ms timeout, no retry) failed in the gap",
+        killed.elapsed().min(failover + recovered),
+        gap,
+        report.sent
+    );
+    assert!(
+        !node.pod_dns_conntrack().is_empty(),
+        "cluster-dns answers through the DNAT"
+    );
+    let guard_log = guard.log();
+    assert!(guard_log.contains("fail"), "{guard_log}");
+
+    // (3) Restarted: the link gets its ClusterIP back, the rules return, traffic is local.
+    let nodelocal = node.start_nodelocal("nftables");
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    assert!(node.link_addrs().contains(KUBE_DNS_IP));
+    node.flush_conntrack();
+    for server in [KUBE_DNS_IP, LOCAL_IP] {
+        assert!(answered(&node, server), "{server}:\n{}", nodelocal.log());
+    }
+    let tracked = node.pod_dns_conntrack();
+    assert!(tracked.is_empty(), "after restart: {tracked:#?}");
+
+    // (4) Upgrade under load: the new process binds beside the old one, the old one hands
+    // over and keeps the rules in place for it.
+    let mut old = nodelocal;
+    let load = node.load(KUBE_DNS_IP, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(500));
+    let new = node.start_nodelocal("nftables");
+    std::thread::sleep(Duration::from_millis(300));
+    let status = old.terminate();
+    assert!(status.success(), "{status}:\n{}", old.log());
+    std::thread::sleep(Duration::from_millis(700));
+    let report = load.finish();
+    println!(
+        "FIGURE upgrade: {} queries during the hand-over, {} lost",
+        report.sent, report.failed
+    );
+    assert_eq!(
+        report.failed,
+        0,
+        "queries lost across the upgrade:\n{}",
+        old.log()
+    );
+    assert!(
+        old.log().contains("another nodelocal is serving"),
+        "{}",
+        old.log()
+    );
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    node.flush_conntrack();
+    assert!(answered(&node, KUBE_DNS_IP), "{}", new.log());
+    assert!(node.pod_dns_conntrack().is_empty());
+    assert!(!guard.log().contains("panic"));
+    let _ = POD_IP;
+}
+
+/// (5) The rule set is exactly node-cache's in each mode, and gone (with the link) after a
+/// clean stop.
+#[test]
+fn rules_are_exact_in_both_modes_and_gone_after_a_clean_stop() {
+    use nodelocal::rules::RuleSpec;
+    use nodelocal::rules::render;
+    let spec = RuleSpec {
+        local_ips: vec![LOCAL_IP.parse().unwrap(), KUBE_DNS_IP.parse().unwrap()],
+        dns_port: 53,
+        health_port: 8080,
+    };
+    let node = Node::new("nlr");
+
+    // nftables: our table alone, as rendered.
+    let before = node.node.output("nft", &["list", "ruleset"]);
+    let mut nodelocal = Nodelocal::start(&node.node, "nftables", &[]);
+    let ours = node
+        .node
+        .output("nft", &["list", "table", "inet", render::NFT_TABLE]);
+    let want = render::nft_table(&spec);
+    assert_eq!(normalize_nft(&ours), normalize_nft(&want));
+    assert!(answered(&node, KUBE_DNS_IP));
+    assert!(nodelocal.terminate().success(), "{}", nodelocal.log());
+    assert_eq!(node.node.output("nft", &["list", "ruleset"]), before);
+    assert_eq!(node.link_addrs(), "", "the link is removed on a clean stop");
+
+    // iptables: node-cache's lines, prepended, with its comments.
+    let mut nodelocal = Nodelocal::start(&node.node, "iptables", &[]);
+    let saved = node.node.output("iptables-save", &[]);
+    let ours: Vec<&str> = saved
+        .lines()
+        .filter(|l| l.contains("NodeLocal DNS Cache"))
+        .collect();
+    let mut want: Vec<String> = render::rules(&spec)
+        .iter()
+        .map(|r| r.iptables_save_line())
+        .collect();
+    let mut got: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(answered(&node, KUBE_DNS_IP));
+    assert!(nodelocal.terminate().success(), "{}", nodelocal.log());
+    let saved = node.node.output("iptables-save", &[]);
+    assert!(!saved.contains("NodeLocal DNS Cache"), "{saved}");
+    assert_eq!(node.link_addrs(), "");
+}
+
+/// nft prints with its own indentation; compare the statements.
+fn normalize_nft(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
