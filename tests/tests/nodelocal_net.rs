@@ -172,6 +172,26 @@ fn address_on_another_link_is_an_error_naming_it() {
 }
 
 #[test]
+fn ipv6_disabled_is_a_clear_error() {
+    let ns = NetNs::isolated("nl-nov6");
+    ns.output(
+        "sysctl",
+        &[
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    );
+    let wanted = config(&["169.254.20.10", "2001:db8::10"]);
+    let err = ns.block_on(|| link::ensure(&wanted)).expect_err("no IPv6");
+    assert!(
+        matches!(err, LinkError::Ipv6Disabled { addr, .. } if addr == ip("2001:db8::10")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("IPv6 is disabled"), "{err}");
+}
+
+#[test]
 fn remove_addrs_and_remove_are_idempotent() {
     let ns = NetNs::isolated("nl-rm");
     let wanted = config(&["169.254.20.10", "198.18.0.10", "2001:db8::10"]);
@@ -385,6 +405,32 @@ fn iptables_nft_rules_exactly_as_node_cache_and_others_untouched() {
 #[test]
 fn iptables_legacy_rules_exactly_as_node_cache_and_others_untouched() {
     iptables_mode_on("legacy");
+}
+
+/// An `-I` that fails midway (ip6tables-nft cannot use an ip6 `raw` table whose PREROUTING chain
+/// someone hooked at input) leaves none of the rules this call added.
+#[test]
+fn iptables_failure_midway_takes_back_what_it_added() {
+    let ns = NetNs::isolated("nl-ipt-half");
+    ns.output("nft", &["add", "table", "ip6", "raw"]);
+    ns.output(
+        "nft",
+        &["add chain ip6 raw PREROUTING { type filter hook input priority 0; }"],
+    );
+    let spec = rule_spec(&["169.254.20.10", "2001:db8::10"]);
+    let err = ns
+        .run_in(|| rules::ensure(RuleMode::Iptables, &spec))
+        .expect_err("v6 fails");
+    assert!(
+        matches!(&err, RulesError::Tool { tool, .. } if tool == "ip6tables-nft"),
+        "{err}"
+    );
+    for table in ["raw", "filter"] {
+        assert!(
+            saved(&ns, "iptables-nft", table).is_empty(),
+            "v4 {table} rolled back"
+        );
+    }
 }
 
 /// Runs [`missing_tool_child`] in a child with an empty PATH.
