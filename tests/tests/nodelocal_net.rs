@@ -174,14 +174,13 @@ fn address_on_another_link_is_an_error_naming_it() {
 #[test]
 fn ipv6_disabled_is_a_clear_error() {
     let ns = NetNs::isolated("nl-nov6");
-    ns.output(
-        "sysctl",
-        &[
-            "-qw",
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ],
-    );
+    // /proc/sys/net is the opening thread's namespace's.
+    ns.run_in(|| {
+        for conf in ["all", "default"] {
+            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+            std::fs::write(&path, "1").unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    });
     let wanted = config(&["169.254.20.10", "2001:db8::10"]);
     let err = ns.block_on(|| link::ensure(&wanted)).expect_err("no IPv6");
     assert!(
@@ -622,4 +621,62 @@ fn guard_fails_over_within_two_seconds_and_rearms_without_touching_rules() {
         guard.await.expect("join").expect("guard stops cleanly");
         cache.abort();
     });
+}
+
+/// One UDP exchange with a local responder on 169.254.20.10:53, from inside the namespace.
+fn udp_exchange(ns: &NetNs) {
+    ns.run_in(|| {
+        let server = std::net::UdpSocket::bind("169.254.20.10:53").expect("bind :53");
+        let client = std::net::UdpSocket::bind("0.0.0.0:0").expect("client");
+        client
+            .send_to(&[0u8; 12], "169.254.20.10:53")
+            .expect("send");
+        let mut buf = [0u8; 64];
+        let (_, from) = server.recv_from(&mut buf).expect("receive");
+        server.send_to(&buf[..12], from).expect("reply");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .expect("timeout");
+        client.recv_from(&mut buf).expect("the reply");
+    });
+}
+
+/// The point of the rules: DNS to the local IP makes no conntrack entry (so no DNAT, no
+/// conntrack table pressure), in both modes.
+fn notrack_keeps_dns_out_of_conntrack(mode: RuleMode) {
+    let ns = NetNs::isolated(&format!("nl-ct-{mode:?}").to_lowercase());
+    let local = config(&["169.254.20.10"]);
+    ns.block_on(|| link::ensure(&local)).expect("link");
+    // Conntrack tracks in a namespace only once a rule there uses it.
+    ns.output(
+        "nft",
+        &[
+            "add table inet someone; add chain inet someone in { type filter hook input \
+             priority 0; }; add rule inet someone in ct state established accept",
+        ],
+    );
+    let dns_flows = || {
+        ns.output("conntrack", &["-L", "-p", "udp"])
+            .lines()
+            .filter(|l| l.contains("dport=53 "))
+            .count()
+    };
+    udp_exchange(&ns);
+    assert_eq!(dns_flows(), 1, "without the rules the exchange is tracked");
+    ns.output("conntrack", &["-F"]);
+
+    let spec = rule_spec(&["169.254.20.10"]);
+    assert!(ns.run_in(|| rules::ensure(mode, &spec)).expect("rules"));
+    udp_exchange(&ns);
+    assert_eq!(dns_flows(), 0, "{mode:?}: NOTRACK");
+}
+
+#[test]
+fn nftables_rules_keep_dns_out_of_conntrack() {
+    notrack_keeps_dns_out_of_conntrack(RuleMode::Nftables);
+}
+
+#[test]
+fn iptables_rules_keep_dns_out_of_conntrack() {
+    notrack_keeps_dns_out_of_conntrack(RuleMode::Iptables);
 }
