@@ -155,6 +155,10 @@ pub async fn run(args: GuardArgs) -> anyhow::Result<()> {
 /// Runs the guard until `stop` resolves.
 pub async fn run_until(args: GuardArgs, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     anyhow::ensure!(!args.localip.is_empty(), "--localip: at least one address");
+    anyhow::ensure!(
+        !args.probe_interval.is_zero() && !args.probe_timeout.is_zero(),
+        "--probe-interval and --probe-timeout must be more than 0"
+    );
     let name = Name::from_ascii(&args.probe_name)
         .with_context(|| format!("--probe-name {:?}", args.probe_name))?;
     let kept = kept_ips(&args.localip);

@@ -140,3 +140,36 @@ fn probe_query_and_answer_ids() {
     assert!(!super::probe::is_answer(&answer, 8));
     assert!(!super::probe::is_answer(&answer[..5], 7));
 }
+
+#[tokio::test]
+async fn bad_arguments_are_refused_before_anything_runs() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        guard: super::GuardArgs,
+    }
+    let parse = |extra: &[&str]| {
+        let mut argv = vec!["guard", "--metrics-listen-address", ""];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|c| c.guard)
+    };
+    assert!(parse(&[]).is_err(), "--localip is required");
+    let args = parse(&["--localip", "169.254.20.10,198.18.0.10"]).expect("defaults");
+    assert_eq!(args.probe_interval, Duration::from_millis(250));
+    assert_eq!(args.failure_threshold, 4);
+    assert_eq!(args.rules, crate::rules::RuleMode::Nftables);
+    assert_eq!(args.localip.len(), 2);
+
+    let zero = parse(&["--localip", "169.254.20.10", "--probe-interval", "0ms"]).expect("parses");
+    let err = super::run_until(zero, std::future::pending())
+        .await
+        .expect_err("zero interval");
+    assert!(err.to_string().contains("more than 0"), "{err}");
+    let name = parse(&["--localip", "169.254.20.10", "--probe-name", "a..b"]).expect("parses");
+    assert!(
+        super::run_until(name, std::future::pending())
+            .await
+            .is_err()
+    );
+}
