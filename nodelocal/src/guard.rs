@@ -38,8 +38,8 @@ pub struct GuardArgs {
     /// The rule mode nodelocal runs with.
     #[arg(long, value_enum, default_value = "nftables")]
     pub rules: RuleMode,
-    /// The DNS port nodelocal serves and its rules match.
-    #[arg(long, default_value_t = 53)]
+    /// The DNS port nodelocal serves and its rules match (nodelocal's `--dns.port`).
+    #[arg(long, alias = "dns.port", default_value_t = 53)]
     pub dns_port: u16,
     /// The health port nodelocal's rules match (node-cache's `-health-port`).
     #[arg(long, default_value_t = 8080)]

@@ -160,6 +160,8 @@ async fn bad_arguments_are_refused_before_anything_runs() {
     assert_eq!(args.failure_threshold, 4);
     assert_eq!(args.rules, crate::rules::RuleMode::Nftables);
     assert_eq!(args.localip.len(), 2);
+    let port = parse(&["--localip", "169.254.20.10", "--dns.port", "5353"]).expect("alias");
+    assert_eq!(port.dns_port, 5353);
 
     let zero = parse(&["--localip", "169.254.20.10", "--probe-interval", "0ms"]).expect("parses");
     let err = super::run_until(zero, std::future::pending())
