@@ -24,6 +24,7 @@ const EEXIST: i32 = libc::EEXIST;
 const ENODEV: i32 = libc::ENODEV;
 const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
 const EADDRNOTAVAIL: i32 = libc::EADDRNOTAVAIL;
+const EACCES: i32 = libc::EACCES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -45,6 +46,11 @@ pub enum LinkError {
         addr: IpAddr,
         other: String,
     },
+    #[error(
+        "link {name}: cannot add {addr}: IPv6 is disabled here (net.ipv6.conf.*.disable_ipv6); \
+         enable it, or leave IPv6 addresses out of --localip"
+    )]
+    Ipv6Disabled { name: String, addr: IpAddr },
     #[error("link {name}: {op}: {detail}")]
     Netlink {
         name: String,
@@ -295,6 +301,13 @@ pub async fn ensure(config: &LinkConfig) -> Result<LinkChanges, LinkError> {
             }
             // Someone (an old nodelocal during a hand-over) added it between the list and now.
             Err(e) if errno(&e) == Some(EEXIST) => {}
+            // The kernel's answer to an IPv6 address on a link with IPv6 disabled.
+            Err(e) if addr.is_ipv6() && errno(&e) == Some(EACCES) => {
+                return Err(LinkError::Ipv6Disabled {
+                    name: name.to_string(),
+                    addr,
+                });
+            }
             Err(e) => return Err(netlink_error(name, "add an address", e)),
         }
     }

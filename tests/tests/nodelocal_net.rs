@@ -172,6 +172,25 @@ fn address_on_another_link_is_an_error_naming_it() {
 }
 
 #[test]
+fn ipv6_disabled_is_a_clear_error() {
+    let ns = NetNs::isolated("nl-nov6");
+    // /proc/sys/net is the opening thread's namespace's.
+    ns.run_in(|| {
+        for conf in ["all", "default"] {
+            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+            std::fs::write(&path, "1").unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    });
+    let wanted = config(&["169.254.20.10", "2001:db8::10"]);
+    let err = ns.block_on(|| link::ensure(&wanted)).expect_err("no IPv6");
+    assert!(
+        matches!(err, LinkError::Ipv6Disabled { addr, .. } if addr == ip("2001:db8::10")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("IPv6 is disabled"), "{err}");
+}
+
+#[test]
 fn remove_addrs_and_remove_are_idempotent() {
     let ns = NetNs::isolated("nl-rm");
     let wanted = config(&["169.254.20.10", "198.18.0.10", "2001:db8::10"]);
@@ -387,6 +406,32 @@ fn iptables_legacy_rules_exactly_as_node_cache_and_others_untouched() {
     iptables_mode_on("legacy");
 }
 
+/// An `-I` that fails midway (ip6tables-nft cannot use an ip6 `raw` table whose PREROUTING chain
+/// someone hooked at input) leaves none of the rules this call added.
+#[test]
+fn iptables_failure_midway_takes_back_what_it_added() {
+    let ns = NetNs::isolated("nl-ipt-half");
+    ns.output("nft", &["add", "table", "ip6", "raw"]);
+    ns.output(
+        "nft",
+        &["add chain ip6 raw PREROUTING { type filter hook input priority 0; }"],
+    );
+    let spec = rule_spec(&["169.254.20.10", "2001:db8::10"]);
+    let err = ns
+        .run_in(|| rules::ensure(RuleMode::Iptables, &spec))
+        .expect_err("v6 fails");
+    assert!(
+        matches!(&err, RulesError::Tool { tool, .. } if tool == "ip6tables-nft"),
+        "{err}"
+    );
+    for table in ["raw", "filter"] {
+        assert!(
+            saved(&ns, "iptables-nft", table).is_empty(),
+            "v4 {table} rolled back"
+        );
+    }
+}
+
 /// Runs [`missing_tool_child`] in a child with an empty PATH.
 #[test]
 fn missing_tool_is_a_clear_error() {
@@ -422,4 +467,216 @@ fn missing_tool_child() {
         }
     }
     assert!(!rules::ensure(RuleMode::None, &spec).expect("none"));
+}
+
+/// Stands in for nodelocal: answers every query on `addr` with itself, marked a response.
+async fn responder(addr: &str) -> tokio::task::JoinHandle<()> {
+    let socket = tokio::net::UdpSocket::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            if n >= 12 {
+                buf[2] |= 0x80;
+                let _ = socket.send_to(&buf[..n], from).await;
+            }
+        }
+    })
+}
+
+/// Runs `cmd args` from a blocking thread (in the namespace: it inherits the runtime thread's).
+async fn sh(cmd: &'static str, args: &'static [&'static str]) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// One sample's value from the guard's `/metrics`, 0 when absent.
+async fn metric(line_start: &str) -> f64 {
+    let addr = "127.0.0.1:9254".parse().expect("addr");
+    let body = dns_core::server::http::get(addr, "/metrics")
+        .await
+        .unwrap_or_default();
+    body.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn wait_for<F: std::future::Future<Output = bool>>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn guard_fails_over_within_two_seconds_and_rearms_without_touching_rules() {
+    use nodelocal::guard::{self, GuardArgs};
+    use std::time::Duration;
+
+    let ns = NetNs::isolated("nl-guard");
+    let local = config(&["169.254.20.10", "198.18.0.10"]);
+    let spec = rule_spec(&["169.254.20.10", "198.18.0.10"]);
+    ns.block_on(|| async {
+        // nodelocal's start: link, rules, serving.
+        link::ensure(&local).await.expect("link");
+        assert!(rules::ensure(RuleMode::Nftables, &spec).expect("rules"));
+        let cache = responder("169.254.20.10:53").await;
+
+        let args = GuardArgs {
+            localip: local.addrs.clone(),
+            interfacename: LINK.to_string(),
+            rules: RuleMode::Nftables,
+            dns_port: 53,
+            health_port: 8080,
+            probe_interval: Duration::from_millis(250),
+            probe_timeout: Duration::from_millis(200),
+            failure_threshold: 4,
+            probe_name: "cluster.local.".to_string(),
+            metrics_listen_address: "127.0.0.1:9254".to_string(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let guard = tokio::spawn(guard::run_until(args, async {
+            let _ = stopped.await;
+        }));
+        let ok = "signpost_nodelocal_guard_probes_total{ip=\"169.254.20.10\",result=\"ok\"}";
+        wait_for("guard sees the cache", Duration::from_secs(3), || async {
+            metric(ok).await >= 2.0
+        })
+        .await;
+
+        // The cache dies: rules and the ClusterIP go, the link-local IP stays.
+        cache.abort();
+        let _ = cache.await;
+        let took = wait_for("fail-over", Duration::from_secs(3), || async {
+            let table = sh("nft", &["list", "table", "inet", "nodelocaldns"]).await;
+            let addrs = sh("ip", &["-o", "addr", "show", "dev", "nodelocaldns"])
+                .await
+                .1;
+            !table.0 && !addrs.contains("198.18.0.10")
+        })
+        .await;
+        eprintln!("fail-over took {took:?}");
+        assert!(took < Duration::from_secs(2), "fail-over took {took:?}");
+        let addrs = sh("ip", &["-o", "addr", "show", "dev", "nodelocaldns"])
+            .await
+            .1;
+        assert!(addrs.contains("169.254.20.10"), "{addrs}");
+        assert_eq!(
+            metric("signpost_nodelocal_guard_failovers_total").await,
+            1.0
+        );
+        assert_eq!(metric("signpost_nodelocal_guard_failed_over").await, 1.0);
+        assert!(metric("signpost_nodelocal_guard_last_failover_timestamp_seconds").await > 0.0);
+
+        // nodelocal is back and re-asserts its rules and address: the guard re-arms and leaves
+        // them alone.
+        let cache = responder("169.254.20.10:53").await;
+        link::ensure(&local).await.expect("link again");
+        assert!(rules::ensure(RuleMode::Nftables, &spec).expect("rules again"));
+        wait_for("re-armed", Duration::from_secs(3), || async {
+            metric("signpost_nodelocal_guard_failed_over").await == 0.0
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            sh("nft", &["list", "table", "inet", "nodelocaldns"])
+                .await
+                .0
+        );
+        let addrs = sh("ip", &["-o", "addr", "show", "dev", "nodelocaldns"])
+            .await
+            .1;
+        assert!(addrs.contains("198.18.0.10"), "{addrs}");
+        assert!(!rules::ensure(RuleMode::Nftables, &spec).expect("unchanged"));
+        assert_eq!(
+            metric("signpost_nodelocal_guard_failovers_total").await,
+            1.0
+        );
+
+        let _ = stop.send(());
+        guard.await.expect("join").expect("guard stops cleanly");
+        cache.abort();
+    });
+}
+
+/// One UDP exchange with a local responder on 169.254.20.10:53, from inside the namespace.
+fn udp_exchange(ns: &NetNs) {
+    ns.run_in(|| {
+        let server = std::net::UdpSocket::bind("169.254.20.10:53").expect("bind :53");
+        let client = std::net::UdpSocket::bind("0.0.0.0:0").expect("client");
+        client
+            .send_to(&[0u8; 12], "169.254.20.10:53")
+            .expect("send");
+        let mut buf = [0u8; 64];
+        let (_, from) = server.recv_from(&mut buf).expect("receive");
+        server.send_to(&buf[..12], from).expect("reply");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .expect("timeout");
+        client.recv_from(&mut buf).expect("the reply");
+    });
+}
+
+/// The point of the rules: DNS to the local IP makes no conntrack entry (so no DNAT, no
+/// conntrack table pressure), in both modes.
+fn notrack_keeps_dns_out_of_conntrack(mode: RuleMode) {
+    let ns = NetNs::isolated(&format!("nl-ct-{mode:?}").to_lowercase());
+    let local = config(&["169.254.20.10"]);
+    ns.block_on(|| link::ensure(&local)).expect("link");
+    // Conntrack tracks in a namespace only once a rule there uses it.
+    ns.output(
+        "nft",
+        &[
+            "add table inet someone; add chain inet someone in { type filter hook input \
+             priority 0; }; add rule inet someone in ct state established accept",
+        ],
+    );
+    let dns_flows = || {
+        ns.output("conntrack", &["-L", "-p", "udp"])
+            .lines()
+            .filter(|l| l.contains("dport=53 "))
+            .count()
+    };
+    udp_exchange(&ns);
+    assert_eq!(dns_flows(), 1, "without the rules the exchange is tracked");
+    ns.output("conntrack", &["-F"]);
+
+    let spec = rule_spec(&["169.254.20.10"]);
+    assert!(ns.run_in(|| rules::ensure(mode, &spec)).expect("rules"));
+    udp_exchange(&ns);
+    assert_eq!(dns_flows(), 0, "{mode:?}: NOTRACK");
+}
+
+#[test]
+fn nftables_rules_keep_dns_out_of_conntrack() {
+    notrack_keeps_dns_out_of_conntrack(RuleMode::Nftables);
+}
+
+#[test]
+fn iptables_rules_keep_dns_out_of_conntrack() {
+    notrack_keeps_dns_out_of_conntrack(RuleMode::Iptables);
 }

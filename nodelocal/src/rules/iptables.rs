@@ -107,13 +107,35 @@ fn plan(spec: &RuleSpec) -> Result<Vec<(&'static str, Rule)>, RulesError> {
     Ok(out)
 }
 
-enum Op {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
     Check,
     Insert,
     Delete,
 }
 
-/// Runs one rule operation. `Ok(false)`: the rule is not there (`-C`, `-D` exit 1).
+/// What one run of `iptables -C/-I/-D` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `-C`, `-D`: no such rule (exit status 1).
+    Absent,
+    /// Another process holds the xtables lock (iptables-legacy; `-w` ran out).
+    Locked,
+    Failed,
+}
+
+/// Reads an iptables exit status and stderr.
+pub fn classify(op: Op, status: Option<i32>, stderr: &str) -> Outcome {
+    match status {
+        Some(0) => Outcome::Done,
+        _ if stderr.contains("xtables lock") => Outcome::Locked,
+        Some(1) if op != Op::Insert => Outcome::Absent,
+        _ => Outcome::Failed,
+    }
+}
+
+/// Runs one rule operation. `Ok(false)`: the rule is not there.
 fn op(binary: &str, op: Op, rule: &Rule) -> Result<bool, RulesError> {
     let flag = match op {
         Op::Check => "-C",
@@ -131,20 +153,16 @@ fn op(binary: &str, op: Op, rule: &Rule) -> Result<bool, RulesError> {
     ];
     args.extend(rule_args.iter().map(String::as_str));
     let out = run(binary, &args, None)?;
-    if out.status.success() {
-        return Ok(true);
-    }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("xtables lock") {
-        return Err(RulesError::Locked {
+    match classify(op, out.status.code(), &stderr) {
+        Outcome::Done => Ok(true),
+        Outcome::Absent => Ok(false),
+        Outcome::Locked => Err(RulesError::Locked {
             tool: binary.to_string(),
             detail: stderr.trim().to_string(),
-        });
+        }),
+        Outcome::Failed => Err(tool_error(binary, &args, &out)),
     }
-    if out.status.code() == Some(1) && !matches!(op, Op::Insert) {
-        return Ok(false);
-    }
-    Err(tool_error(binary, &args, &out))
 }
 
 pub(super) fn ensure(spec: &RuleSpec) -> Result<bool, RulesError> {

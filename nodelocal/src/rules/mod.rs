@@ -12,7 +12,7 @@ mod iptables;
 mod nft;
 pub mod render;
 
-pub use iptables::{IptablesBackend, choose_backend};
+pub use iptables::{IptablesBackend, Op, Outcome, choose_backend, classify};
 
 /// Which rule tool nodelocal drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -1,5 +1,5 @@
 use super::render::{self, Chain, Table};
-use super::{IptablesBackend, RuleSpec, choose_backend};
+use super::{IptablesBackend, Op, Outcome, RuleSpec, choose_backend, classify};
 
 fn spec(ips: &[&str]) -> RuleSpec {
     RuleSpec {
@@ -175,5 +175,35 @@ fn iptables_backend_detection() {
     ];
     for (nft, legacy, want, why) in cases {
         assert_eq!(choose_backend(nft, legacy), want, "{why}");
+    }
+}
+
+/// classify: (op, exit status, stderr) -> outcome; the messages are iptables 1.8's.
+#[test]
+fn iptables_outcomes() {
+    let lock = "Another app is currently holding the xtables lock. Stopped waiting after 5s.";
+    let bad = "iptables: Bad rule (does a matching rule exist in that chain?).";
+    let cases = [
+        (Op::Check, Some(0), "", Outcome::Done),
+        (Op::Check, Some(1), bad, Outcome::Absent),
+        (Op::Delete, Some(1), bad, Outcome::Absent),
+        (Op::Insert, Some(1), bad, Outcome::Failed),
+        (Op::Insert, Some(4), lock, Outcome::Locked),
+        (Op::Check, Some(4), lock, Outcome::Locked),
+        (
+            Op::Insert,
+            Some(4),
+            "CHAIN_ADD failed (Operation not supported)",
+            Outcome::Failed,
+        ),
+        (Op::Check, Some(2), "unknown option", Outcome::Failed),
+        (Op::Delete, None, "killed", Outcome::Failed),
+    ];
+    for (op, status, stderr, want) in cases {
+        assert_eq!(
+            classify(op, status, stderr),
+            want,
+            "{op:?} {status:?} {stderr}"
+        );
     }
 }
