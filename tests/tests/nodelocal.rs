@@ -79,7 +79,7 @@ fn nodelocal_answers_locally_fails_over_comes_back_and_upgrades_without_loss() {
         "cluster-dns answers through the DNAT"
     );
     let guard_log = guard.log();
-    assert!(guard_log.contains("fail"), "{guard_log}");
+    assert!(guard_log.contains("FAIL-OVER"), "{guard_log}");
 
     // (3) Restarted: the link gets its ClusterIP back, the rules return, traffic is local.
     let nodelocal = node.start_nodelocal("nftables");
