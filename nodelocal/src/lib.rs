@@ -10,6 +10,5 @@ pub mod guard;
 pub mod instances;
 pub mod link;
 pub mod metrics;
-pub mod probe;
 pub mod rules;
 pub mod template;

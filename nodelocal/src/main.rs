@@ -29,7 +29,9 @@ use nodelocal::{changes, instances, metrics, template};
     name = "nodelocal",
     version,
     about = "Node-local DNS cache (a node-local-dns replacement)",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    // Go's flag package lets a later flag override an earlier one.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -334,12 +336,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // Link first: the listeners bind its addresses. Rules last: they send pod DNS here, so
     // they go in only once something answers.
-    setup.ensure_link().await?;
+    // Nothing half-installed on a failed start: what this start added goes again (unless
+    // another nodelocal is serving with it).
     let undo_link = |setup: Arc<NodeSetup>| async move {
         if !others_at_start {
             setup.remove_link().await;
         }
     };
+    if let Err(e) = setup.ensure_link().await {
+        undo_link(setup.clone()).await;
+        return Err(e.into());
+    }
     let http = match HttpServers::bind(plan) {
         Ok(http) => http,
         Err(e) => {
@@ -385,9 +392,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let probe_addr = SocketAddr::new(local_ips[0], args.dns_port);
     let skip_teardown = args.skipteardown;
     let mut background = tokio::task::JoinSet::new();
+    // The guard's probe: the cluster domain's SOA, from the cache after the first time.
+    let probe_name = hickory_proto::rr::Name::from_ascii(format!("{}.", args.dns_domain))
+        .unwrap_or_else(|_| hickory_proto::rr::Name::root());
     background.spawn(reassert(
         setup.clone(),
         probe_addr,
+        probe_name,
         args.syncinterval,
         stop_rx.clone(),
     ));
@@ -444,6 +455,7 @@ fn add_metrics_site(sites: &mut Vec<Site>, text: &str) -> anyhow::Result<()> {
 async fn reassert(
     setup: Arc<NodeSetup>,
     probe: SocketAddr,
+    probe_name: hickory_proto::rr::Name,
     interval: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -459,8 +471,8 @@ async fn reassert(
             }
             _ = &mut stopped => return,
         }
-        if !nodelocal::probe::answers(probe, Duration::from_secs(1)).await {
-            warn!(%probe, "not answering my own queries: leaving link and rules as they are");
+        if let Err(e) = guard::probe::probe(probe, &probe_name, Duration::from_secs(1)).await {
+            warn!(%probe, error = %e, "not answering my own queries: leaving link and rules as they are");
             continue;
         }
         if let Err(e) = setup.ensure_link().await {

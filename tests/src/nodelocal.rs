@@ -228,13 +228,32 @@ pub struct Nodelocal {
 }
 
 impl Nodelocal {
+    /// Starts nodelocal with node-local-dns's Corefile; panics unless it comes up serving.
     pub fn start(node: &NetNs, rules: &str, extra: &[&str]) -> Self {
+        let template =
+            std::fs::read_to_string(workspace_root().join("examples/nodelocal.Corefile"))
+                .expect("examples/nodelocal.Corefile");
+        match Self::try_start(node, rules, extra, &template, &[]) {
+            Ok(n) => n,
+            Err(log) => panic!("nodelocal did not come up:\n{log}"),
+        }
+    }
+
+    /// Starts nodelocal with `template` as its template Corefile and extra environment; the
+    /// running process once it serves, or its log once it exited (or after 20 s).
+    pub fn try_start(
+        node: &NetNs,
+        rules: &str,
+        extra: &[&str],
+        template: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let dir = TempDir::new("nodelocal");
         let base = dir.path().join("Corefile.base");
-        std::fs::copy(workspace_root().join("examples/nodelocal.Corefile"), &base)
-            .expect("copy the template Corefile");
+        std::fs::write(&base, template).expect("write the template Corefile");
         let conf = dir.path().join("Corefile");
-        let child = Command::new("ip")
+        // By its full path: a test may give nodelocal a PATH without its tools.
+        let child = Command::new(ip_binary())
             .args(["netns", "exec", &node.name])
             .arg(nodelocal_binary())
             .arg(format!("-localip={LOCAL_IP},{KUBE_DNS_IP}"))
@@ -246,6 +265,7 @@ impl Nodelocal {
             .args(extra)
             .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_IP)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(
                 std::fs::File::create(dir.path().join("stdout.log")).expect("log file"),
             ))
@@ -258,24 +278,20 @@ impl Nodelocal {
             child: Some(child),
             dir,
         };
-        n.wait_serving();
-        n
-    }
-
-    fn wait_serving(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
+            if let Some(child) = n.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("nodelocal exited early ({status}):\n{}", self.log());
+                n.child = None;
+                return Err(format!("exited: {status}\n{}", n.log()));
             }
-            if self.log().contains("nodelocal serving") {
-                return;
+            if n.log().contains("nodelocal serving") {
+                return Ok(n);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nodelocal did not start within 20s:\n{}", self.log());
+        Err(format!("not serving within 20s:\n{}", n.log()))
     }
 
     pub fn log(&self) -> String {
@@ -314,6 +330,16 @@ impl Drop for Nodelocal {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `ip` as the test's PATH finds it.
+fn ip_binary() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("ip"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| "ip".into())
 }
 
 /// A running `nodelocal guard`, killed on drop.

@@ -181,3 +181,119 @@ fn normalize_nft(text: &str) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .collect()
 }
+
+/// Bad input: a Corefile naming a variable nodelocal cannot fill, an address already taken, a
+/// missing kernel feature, an absent rule tool: each a clear error and a non-zero exit, with
+/// nothing left behind on the node (no link, no rules).
+#[test]
+fn bad_starts_say_why_and_leave_nothing_behind() {
+    let node = Node::new("nlb");
+    let template = std::fs::read_to_string(
+        signpost_tests::workspace_root().join("examples/nodelocal.Corefile"),
+    )
+    .unwrap();
+    let clean = |what: &str| {
+        assert!(
+            !node.nft_tables().contains("nodelocaldns"),
+            "{what}: rules left behind"
+        );
+        assert_eq!(node.link_addrs(), "", "{what}: link left behind");
+    };
+
+    // The upstream Service's variable is missing: nothing is touched at all.
+    let err = Nodelocal::try_start(
+        &node.node,
+        "nftables",
+        &["-upstreamsvc=no-such-svc"],
+        &template,
+        &[],
+    )
+    .err()
+    .expect("a Corefile with an unfillable variable is refused");
+    assert!(err.contains("NO_SUCH_SVC_SERVICE_HOST"), "{err}");
+    clean("missing variable");
+
+    // A variable node-cache does not know.
+    let err = Nodelocal::try_start(
+        &node.node,
+        "nftables",
+        &[],
+        &template.replace("__PILLAR__UPSTREAM__SERVERS__", "__PILLAR__UPSTREAMS__"),
+        &[],
+    )
+    .err()
+    .expect("an unknown variable is refused");
+    assert!(
+        err.contains("unknown template variable __PILLAR__UPSTREAMS__"),
+        "{err}"
+    );
+    clean("unknown variable");
+
+    // The DNS port is taken by a process that does not share it.
+    let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = node.node.spawn_in(move || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:53").expect("bind :53 in the node");
+        taken_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        drop(socket);
+    });
+    taken_rx.recv().unwrap();
+    let err = Nodelocal::try_start(&node.node, "nftables", &[], &template, &[])
+        .err()
+        .expect("a taken port is refused");
+    assert!(
+        err.contains("cannot listen on") && err.contains(":53"),
+        "{err}"
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    clean("port taken");
+
+    // A local IP already on another link of the node.
+    node.node.output(
+        "ip",
+        &["addr", "add", &format!("{KUBE_DNS_IP}/32"), "dev", "lo"],
+    );
+    let err = Nodelocal::try_start(&node.node, "nftables", &[], &template, &[])
+        .err()
+        .expect("an address on another link is refused");
+    assert!(err.contains(KUBE_DNS_IP) && err.contains("lo"), "{err}");
+    node.node.output(
+        "ip",
+        &["addr", "del", &format!("{KUBE_DNS_IP}/32"), "dev", "lo"],
+    );
+    clean("address elsewhere");
+
+    // The rule tool is absent.
+    let err = Nodelocal::try_start(
+        &node.node,
+        "nftables",
+        &[],
+        &template,
+        &[("PATH", "/nonexistent")],
+    )
+    .err()
+    .expect("an absent nft is refused");
+    assert!(err.contains("nft"), "{err}");
+    clean("nft absent");
+
+    // A missing kernel feature: IPv6 is off on this node, and a local IP is IPv6.
+    node.node
+        .output("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    let err = Nodelocal::try_start(
+        &node.node,
+        "nftables",
+        &["-localip=169.254.20.10,2001:db8::a"],
+        &template,
+        &[],
+    )
+    .err()
+    .expect("IPv6 on a node without it is refused");
+    assert!(err.to_lowercase().contains("ipv6"), "{err}");
+    clean("ipv6 disabled");
+
+    // And after all that, a good start works.
+    let n = Nodelocal::start(&node.node, "nftables", &[]);
+    assert!(answered(&node, KUBE_DNS_IP), "{}", n.log());
+}
