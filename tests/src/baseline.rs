@@ -223,3 +223,47 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
         "-".into()
     }
 }
+
+/// One dnsperf run: queries per second, average latency in ms, queries lost.
+pub struct Perf {
+    pub qps: f64,
+    pub latency_ms: f64,
+    pub lost: String,
+}
+
+/// `dnsperf -c 4 -q 200` against `server:port` for `secs`, run through `wrapper` (e.g. `ip
+/// netns exec NS`).
+pub fn dnsperf_via(wrapper: &[&str], server: &str, port: u16, queries: &Path, secs: u64) -> Perf {
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg("dnsperf");
+            c
+        }
+        None => Command::new("dnsperf"),
+    };
+    let out = command
+        .args(["-s", server, "-p", &port.to_string(), "-d"])
+        .arg(queries)
+        .args(["-l", &secs.to_string(), "-c", "4", "-q", "200"])
+        .output()
+        .expect("run dnsperf (the bench scripts install it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .map(|rest| rest.trim().to_string())
+            .unwrap_or_else(|| panic!("dnsperf printed no `{label}`:\n{text}"))
+    };
+    let first_number = |s: String| -> f64 {
+        s.split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Perf {
+        qps: first_number(after("Queries per second:")),
+        latency_ms: first_number(after("Average Latency (s):")) * 1000.0,
+        lost: after("Queries lost:"),
+    }
+}

@@ -37,6 +37,9 @@ pub fn cluster_dns_binary() -> PathBuf {
 
 /// The built `nodelocal` binary.
 pub fn nodelocal_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SIGNPOST_NODELOCAL") {
+        return PathBuf::from(p);
+    }
     built_binary("nodelocal")
 }
 

@@ -298,6 +298,11 @@ impl Nodelocal {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
+    /// The process id (`ip netns exec` execs the binary in place).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9`, as when the container dies.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -13,14 +13,13 @@
 //! Pods (`pods insecure` does not read them).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
-use signpost_tests::baseline::{Server, coredns_binary, mib, ratio};
+use signpost_tests::baseline::{Perf, Server, coredns_binary, dnsperf_via, mib, ratio};
 use signpost_tests::kube_fixtures::{TEST_SLICE_MANAGER, create_object};
 use signpost_tests::{ControlPlane, dig, workspace_root};
 
@@ -42,40 +41,6 @@ const COREFILE: &str = ".:{PORT} {
 
 /// Rounds of (ours, CoreDNS), alternating, so drift in the machine's load hits both.
 const ROUNDS: usize = 2;
-
-/// One dnsperf run: queries per second, average latency in ms, queries lost.
-struct Perf {
-    qps: f64,
-    latency_ms: f64,
-    lost: String,
-}
-
-fn dnsperf(port: u16, queries: &Path, secs: u64) -> Perf {
-    let out = Command::new("dnsperf")
-        .args(["-s", "127.0.0.1", "-p", &port.to_string(), "-d"])
-        .arg(queries)
-        .args(["-l", &secs.to_string(), "-c", "4", "-q", "200"])
-        .output()
-        .expect("run dnsperf (bench/serving-vs-coredns installs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let after = |label: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .map(|rest| rest.trim().to_string())
-            .unwrap_or_else(|| panic!("dnsperf printed no `{label}`:\n{text}"))
-    };
-    let first_number = |s: String| -> f64 {
-        s.split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    Perf {
-        qps: first_number(after("Queries per second:")),
-        latency_ms: first_number(after("Average Latency (s):")) * 1000.0,
-        lost: after("Queries lost:"),
-    }
-}
 
 /// Puts the Services and EndpointSlices of examples/cluster.yaml into the control plane,
 /// adjusted as the module documentation says.
@@ -202,7 +167,7 @@ async fn serving_example_cluster_vs_coredns() {
     let mut runs: [Vec<Perf>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..ROUNDS {
         for (i, server) in [&ours, &theirs].into_iter().enumerate() {
-            let perf = dnsperf(server.port, &query_file, secs);
+            let perf = dnsperf_via(&[], "127.0.0.1", server.port, &query_file, secs);
             eprintln!(
                 "{}: {:.0} QPS, {:.3} ms average, lost {}",
                 server.name, perf.qps, perf.latency_ms, perf.lost

@@ -1,0 +1,197 @@
+//! nodelocal's figures (run by bench/nodelocal; ignored in the suite): on the node of
+//! tests/src/nodelocal.rs, dnsperf from the pod namespace to the kube-dns ClusterIP with
+//! bench/queries.txt, answered
+//! - by nodelocal from its cache (node-local-dns's Corefile),
+//! - by nodelocal forwarding every query (the same Corefile without `cache`) over TCP to
+//!   cluster-dns behind the kube-dns-upstream Service,
+//! - by cluster-dns through kube-proxy's DNAT, with no nodelocal on the node,
+//! - and, when `$SIGNPOST_NODE_CACHE` names node-cache (scripts/baseline/node-cache-build), by
+//!   node-cache from its cache, on the same link, with its own iptables rules.
+//!
+//! Prints QPS, latency and memory, and the ratios.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use signpost_tests::baseline::{Perf, dnsperf_via, memory_kib, mib, ratio};
+use signpost_tests::nodelocal::{KUBE_DNS_IP, LOCAL_IP, Node, Nodelocal, UPSTREAM_IP};
+use signpost_tests::{TempDir, workspace_root};
+
+fn template() -> String {
+    std::fs::read_to_string(workspace_root().join("examples/nodelocal.Corefile")).unwrap()
+}
+
+/// node-local-dns's Corefile without its caches: every query goes upstream.
+fn without_cache(text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if skipping {
+            skipping = t != "}";
+            continue;
+        }
+        if t == "cache {" {
+            skipping = true;
+            continue;
+        }
+        if t.starts_with("cache") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn run(node: &Node, what: &str, secs: u64) -> Perf {
+    let queries = workspace_root().join("bench/queries.txt");
+    // Warm: the caches fill, the upstream connections open.
+    dnsperf_via(&node.pod.wrapper(), KUBE_DNS_IP, 53, &queries, 1);
+    let perf = dnsperf_via(&node.pod.wrapper(), KUBE_DNS_IP, 53, &queries, secs);
+    eprintln!(
+        "{what}: {:.0} QPS, {:.3} ms average, lost {}",
+        perf.qps, perf.latency_ms, perf.lost
+    );
+    perf
+}
+
+/// node-cache on the node's link (made here, as the kernel has no dummy driver), rendering
+/// the same template.
+fn start_node_cache(node: &Node, binary: &Path) -> (std::process::Child, TempDir) {
+    let dir = TempDir::new("node-cache");
+    // node-cache fills __PILLAR__LOCAL__DNS__ with every local IP, which `health` refuses:
+    // the operator's install-time substitution, done here.
+    let base = template()
+        .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
+        .replace(
+            "health __PILLAR__LOCAL__DNS__:8080",
+            &format!("health {LOCAL_IP}:8080"),
+        );
+    std::fs::write(dir.path().join("Corefile.base"), base).unwrap();
+    for args in [
+        vec!["link", "add", "nodelocaldns", "type", "bridge"],
+        vec!["addr", "add", "169.254.20.10/32", "dev", "nodelocaldns"],
+        vec!["addr", "add", "198.18.0.10/32", "dev", "nodelocaldns"],
+    ] {
+        node.node.output("ip", &args);
+    }
+    let child = Command::new("ip")
+        .args(["netns", "exec", &node.node.name])
+        .arg(binary)
+        .arg(format!("-localip={LOCAL_IP},{KUBE_DNS_IP}"))
+        .arg(format!(
+            "-basecorefile={}",
+            dir.path().join("Corefile.base").display()
+        ))
+        .arg(format!("-conf={}", dir.path().join("Corefile").display()))
+        .arg("-upstreamsvc=kube-dns-upstream")
+        .arg("-metrics-listen-address=127.0.0.1:9353")
+        .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_IP)
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.path().join("log")).unwrap(),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("err")).unwrap(),
+        ))
+        .spawn()
+        .expect("start node-cache");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while node
+        .dig_from_pod(KUBE_DNS_IP, "web.prod.svc.cluster.local")
+        .status
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "node-cache does not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, dir)
+}
+
+#[test]
+#[ignore = "a benchmark: bench/nodelocal runs it"]
+fn nodelocal_cache_forwarding_and_node_cache() {
+    let secs: u64 = std::env::var("SIGNPOST_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let node = Node::new("nlperf");
+
+    let mut cached = Nodelocal::start(&node.node, "nftables", &[]);
+    let hit = run(&node, "nodelocal, cache hits", secs);
+    let (hwm, rss) = memory_kib(cached.pid().unwrap_or(0));
+    assert!(cached.terminate().success());
+
+    let mut forwarding = Nodelocal::try_start(
+        &node.node,
+        "nftables",
+        &[],
+        &without_cache(&template()),
+        &[],
+    )
+    .unwrap_or_else(|log| panic!("{log}"));
+    let fwd = run(&node, "nodelocal, forwarding every query", secs);
+    assert!(forwarding.terminate().success());
+
+    let direct = run(&node, "no nodelocal: cluster-dns through the DNAT", secs);
+
+    println!();
+    println!(
+        "nodelocal: dnsperf -c 4 -q 200 from a pod namespace to {KUBE_DNS_IP}, bench/queries.txt, {secs} s each"
+    );
+    println!("| path | QPS | average latency | vs cache hits |");
+    println!("|---|---|---|---|");
+    for (name, p) in [
+        ("nodelocal, cache hits", &hit),
+        ("nodelocal, forwarding (TCP to kube-dns-upstream)", &fwd),
+        ("cluster-dns via kube-proxy DNAT (no nodelocal)", &direct),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.3} ms | {} |",
+            p.qps,
+            p.latency_ms,
+            ratio(p.qps, hit.qps)
+        );
+    }
+    println!(
+        "nodelocal memory after the cache-hit run: VmRSS {}, VmHWM {}",
+        mib(rss),
+        mib(hwm)
+    );
+
+    if let Ok(binary) = std::env::var("SIGNPOST_NODE_CACHE") {
+        let (mut child, _dir) = start_node_cache(&node, Path::new(&binary));
+        let theirs = run(&node, "node-cache, cache hits", secs);
+        let (hwm_t, rss_t) = memory_kib(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        println!();
+        println!("| cache hits | nodelocal | node-cache | nodelocal / node-cache |");
+        println!("|---|---|---|---|");
+        println!(
+            "| QPS | {:.0} | {:.0} | {} |",
+            hit.qps,
+            theirs.qps,
+            ratio(hit.qps, theirs.qps)
+        );
+        println!(
+            "| average latency | {:.3} ms | {:.3} ms | {} |",
+            hit.latency_ms,
+            theirs.latency_ms,
+            ratio(hit.latency_ms, theirs.latency_ms)
+        );
+        println!(
+            "| VmRSS after load | {} | {} | {} |",
+            mib(rss),
+            mib(rss_t),
+            ratio(rss as f64, rss_t as f64)
+        );
+        println!(
+            "| VmHWM after load | {} | {} | {} |",
+            mib(hwm),
+            mib(hwm_t),
+            ratio(hwm as f64, hwm_t as f64)
+        );
+    }
+}
