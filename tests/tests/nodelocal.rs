@@ -294,6 +294,42 @@ fn bad_starts_say_why_and_leave_nothing_behind() {
     clean("ipv6 disabled");
 
     // And after all that, a good start works.
-    let n = Nodelocal::start(&node.node, "nftables", &[]);
+    let n = Nodelocal::start(&node.node, "nftables", &["-syncinterval=1"]);
     assert!(answered(&node, KUBE_DNS_IP), "{}", n.log());
+}
+
+/// While it answers, nodelocal puts back what someone removed: an address at once (a netlink
+/// change), its rules within the sync interval. Its metrics on :9253 carry node-cache's setup
+/// errors beside CoreDNS's names.
+#[test]
+fn nodelocal_reasserts_link_and_rules_and_exports_node_cache_metrics() {
+    let node = Node::new("nla");
+    let n = Nodelocal::start(&node.node, "nftables", &["-syncinterval=1"]);
+    node.node.output(
+        "ip",
+        &["addr", "del", &format!("{KUBE_DNS_IP}/32"), "dev", "nodelocaldns"],
+    );
+    let back = wait_for("the ClusterIP comes back", Duration::from_secs(2), || {
+        node.link_addrs().contains(KUBE_DNS_IP)
+    });
+    println!("address re-added {back:?} after its removal");
+    node.node.output("nft", &["delete", "table", "inet", "nodelocaldns"]);
+    wait_for("the rules come back", Duration::from_secs(3), || {
+        node.nft_tables().contains("table inet nodelocaldns")
+    });
+    assert!(answered(&node, KUBE_DNS_IP), "{}", n.log());
+    let metrics = node
+        .node
+        .run_in(|| signpost_tests::http_get(9253, "/metrics"))
+        .expect("metrics on :9253");
+    for line in [
+        "coredns_nodecache_setup_errors_total{errortype=\"iptables\"} 0",
+        "coredns_nodecache_setup_errors_total{errortype=\"interface_add\"} 0",
+        "coredns_nodecache_setup_errors_total{errortype=\"configmap\"} 0",
+        "server=\"dns://198.18.0.10:53\",type=\"A\"",
+        "coredns_cache_entries",
+        "coredns_forward_requests_total",
+    ] {
+        assert!(metrics.1.contains(line), "no {line} in:\n{}", metrics.1);
+    }
 }
