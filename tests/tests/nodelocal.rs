@@ -307,13 +307,20 @@ fn nodelocal_reasserts_link_and_rules_and_exports_node_cache_metrics() {
     let n = Nodelocal::start(&node.node, "nftables", &["-syncinterval=1"]);
     node.node.output(
         "ip",
-        &["addr", "del", &format!("{KUBE_DNS_IP}/32"), "dev", "nodelocaldns"],
+        &[
+            "addr",
+            "del",
+            &format!("{KUBE_DNS_IP}/32"),
+            "dev",
+            "nodelocaldns",
+        ],
     );
     let back = wait_for("the ClusterIP comes back", Duration::from_secs(2), || {
         node.link_addrs().contains(KUBE_DNS_IP)
     });
     println!("address re-added {back:?} after its removal");
-    node.node.output("nft", &["delete", "table", "inet", "nodelocaldns"]);
+    node.node
+        .output("nft", &["delete", "table", "inet", "nodelocaldns"]);
     wait_for("the rules come back", Duration::from_secs(3), || {
         node.nft_tables().contains("table inet nodelocaldns")
     });

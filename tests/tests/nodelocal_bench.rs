@@ -88,6 +88,8 @@ fn start_node_cache(node: &Node, binary: &Path) -> (std::process::Child, TempDir
         .arg(format!("-conf={}", dir.path().join("Corefile").display()))
         .arg("-upstreamsvc=kube-dns-upstream")
         .arg("-metrics-listen-address=127.0.0.1:9353")
+        // node-cache installs its rules only at the first sync tick, `syncinterval * 1s`.
+        .arg("-syncinterval=1ns")
         .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_IP)
         .stdout(Stdio::from(
             std::fs::File::create(dir.path().join("log")).unwrap(),
@@ -119,6 +121,12 @@ fn nodelocal_cache_forwarding_and_node_cache() {
     let node = Node::new("nlperf");
 
     let mut cached = Nodelocal::start(&node.node, "nftables", &[]);
+    node.flush_conntrack();
+    node.dig_from_pod(KUBE_DNS_IP, "web.prod.svc.cluster.local");
+    assert!(
+        node.pod_dns_conntrack().is_empty(),
+        "nodelocal's rules are not in effect"
+    );
     let hit = run(&node, "nodelocal, cache hits", secs);
     let (hwm, rss) = memory_kib(cached.pid().unwrap_or(0));
     assert!(cached.terminate().success());
