@@ -32,11 +32,7 @@ fn status(r: &DigResult) -> &str {
 
 /// Waits until `name type` answers `want` (TYPE RDATA, any order) with NOERROR.
 fn expect_answers(dns: &ClusterDns, name: &str, qtype: &str, want: &[&str]) -> DigResult {
-    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    dns.dig_until(&[name, qtype], CATCH_UP, |r| {
-        status(r) == "NOERROR" && r.answers() == want
-    })
+    dns.expect_answers(name, qtype, want, CATCH_UP)
 }
 
 fn expect_status(dns: &ClusterDns, name: &str, qtype: &str, want: &str) -> DigResult {
