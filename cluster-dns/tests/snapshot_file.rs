@@ -33,7 +33,7 @@ fn example_matches_the_core_fixture() {
 
 /// ServiceImports and their slices: what is kept, what is skipped, and why (R-MCS-BAD-INPUT).
 #[test]
-fn mcs_objects_converted_and_bad_ones_named() {
+fn r_mcs_bad_input() {
     let text = r#"
 apiVersion: v1
 kind: List

@@ -146,10 +146,15 @@ async fn mcs_rules_on_the_real_api() {
     ))
     .await;
 
+    ns.service_import(import("bare", "ClusterSetIP", &["198.19.250.30"], &[]))
+        .await;
+
     let cs = |name: &str| format!("{name}.{n}.svc.clusterset.local");
-    // R-MCS-CLUSTERSETIP-A: dual-stack clusterset IPs.
+    // R-MCS-CLUSTERSETIP-A: dual-stack clusterset IPs; an import without ports too.
     expect_answers(&dns, &cs("web"), "A", &["A 198.19.250.20"]);
     expect_answers(&dns, &cs("web"), "AAAA", &["AAAA 2001:db8:5::20"]);
+    expect_answers(&dns, &cs("bare"), "A", &["A 198.19.250.30"]);
+    expect_empty(&dns, &cs("bare"), "SRV", "NOERROR");
     // R-MCS-CLUSTERSETIP-SRV.
     let r = expect_answers(
         &dns,

@@ -3,7 +3,8 @@
 
 use hickory_proto::rr::RecordType;
 
-use super::records::{NOERROR, NXDOMAIN, check_rows, name, options, snapshot_with};
+use super::records::{NOERROR, NXDOMAIN, ask_with, check_rows, name, options, snapshot_with};
+use crate::cluster::model::{Change, ImportType, ServiceImport};
 use crate::cluster::records::RecordOptions;
 
 use RecordType::{A, AAAA, PTR, SOA, SRV, TXT};
@@ -44,6 +45,35 @@ fn r_mcs_clustersetip_a() {
     ]);
 }
 
+/// A ClusterSetIP import without ports still has its A record (the spec asks for it whatever
+/// the ports); it has no SRV. CoreDNS answers NXDOMAIN here (docs/records.md differences).
+#[test]
+fn r_mcs_clustersetip_a_without_ports() {
+    let snapshot = snapshot_with(vec![Change::UpsertServiceImport(ServiceImport {
+        namespace: "prod".into(),
+        name: "bare".into(),
+        import_type: ImportType::ClusterSetIp,
+        ips: vec!["198.18.5.30".parse().unwrap()],
+        ports: vec![],
+    })]);
+    let ask = |qtype| {
+        ask_with(
+            &snapshot,
+            &mcs_options(),
+            "bare.prod.svc.clusterset.local.",
+            qtype,
+        )
+        .unwrap()
+    };
+    let a = ask(A);
+    assert_eq!(
+        a.answers,
+        ["bare.prod.svc.clusterset.local. 5 A 198.18.5.30"]
+    );
+    let srv = ask(SRV);
+    assert_eq!((srv.rcode, srv.answers.len()), (NOERROR, 0));
+}
+
 #[test]
 fn r_mcs_clustersetip_srv() {
     check(&[
@@ -71,7 +101,7 @@ fn r_mcs_clustersetip_srv() {
             &[],
         ),
     ]);
-    let r = super::records::ask_with(
+    let r = ask_with(
         &snapshot_with(vec![]),
         &mcs_options(),
         "_https._tcp.web.prod.svc.clusterset.local.",
@@ -166,7 +196,7 @@ fn r_mcs_no_cluster_targeting() {
 
 #[test]
 fn r_mcs_srv_headless() {
-    let r = super::records::ask_with(
+    let r = ask_with(
         &snapshot_with(vec![]),
         &mcs_options(),
         "_postgres._tcp.db.prod.svc.clusterset.local.",
