@@ -367,7 +367,8 @@ async fn watch_kind<K>(
                     health.kind_failed(kind);
                     warn!(
                         kind = kind.as_str(),
-                        "Kubernetes API: {e}; serving the last cluster state, listing again in {backoff:?}"
+                        "Kubernetes API: {e}{}; serving the last cluster state, listing again in {backoff:?}",
+                        hint(kind, &e)
                     );
                     break;
                 }
@@ -387,6 +388,23 @@ async fn watch_kind<K>(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// What an operator can do about a failed list or watch, where we can tell.
+fn hint(kind: Kind, e: &watcher::Error) -> &'static str {
+    // A resource the API server does not serve is a bare 404 (no Status body to say NotFound).
+    let not_found = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
+        watcher::Error::WatchError(s) => s.code == 404,
+        _ => false,
+    };
+    if not_found && kind == Kind::ServiceImport {
+        " (multicluster needs the ServiceImport CRD, serviceimports.multicluster.x-k8s.io, installed)"
+    } else {
+        ""
     }
 }
 
