@@ -7,9 +7,11 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 
 use dns_core::cluster::{
-    AddressType, Endpoint, EndpointConditions, EndpointSlice, IpFamily, Namespace, Pod, Port,
-    Protocol, Service, ServiceType, TargetRef,
+    AddressType, Endpoint, EndpointConditions, EndpointSlice, ImportType, IpFamily, Namespace, Pod,
+    Port, Protocol, Service, ServiceImport, ServiceType, TargetRef,
 };
+
+use crate::mcs::{self, IMPORT_SERVICE_NAME_LABEL, SOURCE_CLUSTER_LABEL};
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -33,6 +35,17 @@ pub enum ConvertError {
     UnknownAddressType(String),
     #[error("ExternalName service without spec.externalName")]
     MissingExternalName,
+    #[error("unknown ServiceImport type {0:?} (ClusterSetIP or Headless)")]
+    UnknownImportType(String),
+    #[error("label {IMPORT_SERVICE_NAME_LABEL} is missing")]
+    MissingImportServiceName,
+    #[error(
+        "label {SOURCE_CLUSTER_LABEL} is missing or not a DNS label: its endpoints could not be named"
+    )]
+    MissingSourceCluster,
+    /// A slice of a ServiceImport only: not a cluster-local slice, and no fault.
+    #[error("a slice of a ServiceImport ({IMPORT_SERVICE_NAME_LABEL}), not of a Service")]
+    ImportSliceOnly,
 }
 
 fn meta(
@@ -58,6 +71,14 @@ fn protocol(p: Option<&str>) -> Result<Protocol, ConvertError> {
         Some("SCTP") => Ok(Protocol::Sctp),
         Some(other) => Err(ConvertError::UnknownProtocol(other.to_string())),
     }
+}
+
+fn port(name: Option<&str>, number: i32, proto: Option<&str>) -> Result<Port, ConvertError> {
+    Ok(Port {
+        name: name.unwrap_or_default().to_string(),
+        port: port_number(number)?,
+        protocol: protocol(proto)?,
+    })
 }
 
 fn port_number(p: i32) -> Result<u16, ConvertError> {
@@ -96,13 +117,7 @@ pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
         .ports
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            Ok(Port {
-                name: p.name.clone().unwrap_or_default(),
-                port: port_number(p.port)?,
-                protocol: protocol(p.protocol.as_deref())?,
-            })
-        })
+        .map(|p| port(p.name.as_deref(), p.port, p.protocol.as_deref()))
         .collect::<Result<Vec<_>, ConvertError>>()?;
     let external_name = match service_type {
         ServiceType::ExternalName => Some(
@@ -141,15 +156,53 @@ pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
 pub fn endpoint_slice(
     slice: &discovery::EndpointSlice,
 ) -> Result<(EndpointSlice, Vec<String>), ConvertError> {
-    let (namespace, name) = meta(&slice.metadata)?;
-    let service_name = slice
+    let service_name = label(slice, SERVICE_NAME_LABEL).ok_or_else(|| {
+        if label(slice, IMPORT_SERVICE_NAME_LABEL).is_some() {
+            ConvertError::ImportSliceOnly
+        } else {
+            ConvertError::MissingServiceName
+        }
+    })?;
+    slice_of(slice, service_name, String::new())
+}
+
+/// A slice of a ServiceImport's endpoints (`multicluster.kubernetes.io/service-name`), with
+/// the cluster they live in (`multicluster.kubernetes.io/source-cluster`), which names them.
+pub fn import_slice(
+    slice: &discovery::EndpointSlice,
+) -> Result<(EndpointSlice, Vec<String>), ConvertError> {
+    let service_name =
+        label(slice, IMPORT_SERVICE_NAME_LABEL).ok_or(ConvertError::MissingImportServiceName)?;
+    let cluster_id = label(slice, SOURCE_CLUSTER_LABEL)
+        .filter(|c| is_dns_label(c))
+        .ok_or(ConvertError::MissingSourceCluster)?;
+    slice_of(slice, service_name, cluster_id)
+}
+
+fn label(slice: &discovery::EndpointSlice, key: &str) -> Option<String> {
+    slice
         .metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .and_then(|l| l.get(key))
         .filter(|s| !s.is_empty())
         .cloned()
-        .ok_or(ConvertError::MissingServiceName)?;
+}
+
+/// An RFC 1123 label: what a cluster ID must be to stand in a name.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn slice_of(
+    slice: &discovery::EndpointSlice,
+    service_name: String,
+    cluster_id: String,
+) -> Result<(EndpointSlice, Vec<String>), ConvertError> {
+    let (namespace, name) = meta(&slice.metadata)?;
     let address_type = match slice.address_type.as_str() {
         "IPv4" => AddressType::Ipv4,
         "IPv6" => AddressType::Ipv6,
@@ -194,13 +247,7 @@ pub fn endpoint_slice(
         .unwrap_or_default()
         .iter()
         .filter_map(|p| p.port.map(|n| (p, n)))
-        .map(|(p, n)| {
-            Ok(Port {
-                name: p.name.clone().unwrap_or_default(),
-                port: port_number(n)?,
-                protocol: protocol(p.protocol.as_deref())?,
-            })
-        })
+        .map(|(p, n)| port(p.name.as_deref(), n, p.protocol.as_deref()))
         .collect::<Result<Vec<_>, ConvertError>>()?;
     Ok((
         EndpointSlice {
@@ -210,6 +257,7 @@ pub fn endpoint_slice(
             address_type,
             endpoints,
             ports,
+            cluster_id,
         },
         warnings,
     ))
@@ -255,4 +303,66 @@ pub fn namespace(ns: &core::Namespace) -> Result<Namespace, ConvertError> {
         name,
         labels: ns.metadata.labels.clone().unwrap_or_default(),
     })
+}
+
+/// A ServiceImport, and what was dropped or is missing from it (each with why): a ClusterSetIP
+/// import without IPs yet is kept (its name answers NODATA), and of two ports with the same
+/// name and protocol the first is kept.
+pub fn service_import(
+    import: &mcs::ServiceImport,
+) -> Result<(ServiceImport, Vec<String>), ConvertError> {
+    let (namespace, name) = meta(&import.metadata)?;
+    let spec = &import.spec;
+    let import_type = match spec.type_.as_deref() {
+        Some("ClusterSetIP") => ImportType::ClusterSetIp,
+        Some("Headless") => ImportType::Headless,
+        other => {
+            return Err(ConvertError::UnknownImportType(
+                other.unwrap_or_default().to_string(),
+            ));
+        }
+    };
+    let mut warnings = Vec::new();
+    let mut ips = Vec::new();
+    if import_type == ImportType::ClusterSetIp {
+        for ip in spec.ips.iter().filter(|ip| !ip.is_empty()) {
+            ips.push(
+                ip.parse::<IpAddr>()
+                    .map_err(|_| ConvertError::InvalidClusterIp(ip.clone()))?,
+            );
+        }
+        if ips.is_empty() {
+            warnings.push("ClusterSetIP import has no IPs (yet): its name answers NODATA".into());
+        }
+    } else if !spec.ips.is_empty() {
+        warnings.push("Headless import lists IPs; they are ignored".into());
+    }
+    let mut ports: Vec<Port> = Vec::new();
+    for p in &spec.ports {
+        let p = port(p.name.as_deref(), p.port, p.protocol.as_deref())?;
+        match ports
+            .iter()
+            .find(|q| q.name == p.name && q.protocol == p.protocol)
+        {
+            Some(first) => warnings.push(format!(
+                "ports conflict: {:?}/{} is {} and {}; keeping {}",
+                p.name,
+                p.protocol.as_label(),
+                first.port,
+                p.port,
+                first.port
+            )),
+            None => ports.push(p),
+        }
+    }
+    Ok((
+        ServiceImport {
+            namespace,
+            name,
+            import_type,
+            ips,
+            ports,
+        },
+        warnings,
+    ))
 }

@@ -1,6 +1,6 @@
 //! Snapshot mode: the cluster state from a file in the format `kubectl get
-//! services,endpointslices,pods,namespaces -A -o yaml` prints (a `v1/List`), multi-document
-//! YAML, or JSON; reloaded when the file changes, keeping the last good state on a broken edit.
+//! services,endpointslices,pods,namespaces,serviceimports -A -o yaml` prints (a `v1/List`),
+//! multi-document YAML, or JSON; reloaded when the file changes, keeping the last good state on a broken edit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use dns_core::cluster::{Change, SnapshotStore};
 
 use crate::convert;
+use crate::mcs::IMPORT_SERVICE_NAME_LABEL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotFileError {
@@ -121,24 +122,29 @@ fn add_object(value: serde_yaml::Value, parsed: &mut Parsed) -> Result<(), Snaps
         ("v1", "Service") => serde_yaml::from_value(value)
             .map_err(|e| e.to_string())
             .and_then(|svc| convert::service(&svc).map_err(|e| e.to_string()))
-            .map(|s| (Change::UpsertService(s), Vec::new())),
+            .map(|s| (vec![Change::UpsertService(s)], Vec::new())),
         ("discovery.k8s.io/v1", "EndpointSlice") => serde_yaml::from_value(value)
             .map_err(|e| e.to_string())
-            .and_then(|s| convert::endpoint_slice(&s).map_err(|e| e.to_string()))
-            .map(|(s, w)| (Change::UpsertEndpointSlice(s), w)),
+            .and_then(|s| slice_changes(&s)),
         ("v1", "Pod") => serde_yaml::from_value(value)
             .map_err(|e| e.to_string())
             .and_then(|p| convert::pod(&p).map_err(|e| e.to_string()))
-            .map(|(p, w)| (Change::UpsertPod(p), w)),
+            .map(|(p, w)| (vec![Change::UpsertPod(p)], w)),
         ("v1", "Namespace") => serde_yaml::from_value(value)
             .map_err(|e| e.to_string())
             .and_then(|n| convert::namespace(&n).map_err(|e| e.to_string()))
-            .map(|n| (Change::UpsertNamespace(n), Vec::new())),
+            .map(|n| (vec![Change::UpsertNamespace(n)], Vec::new())),
+        ("multicluster.x-k8s.io/v1alpha1" | "multicluster.x-k8s.io/v1beta1", "ServiceImport") => {
+            serde_yaml::from_value(value)
+                .map_err(|e| e.to_string())
+                .and_then(|i| convert::service_import(&i).map_err(|e| e.to_string()))
+                .map(|(i, w)| (vec![Change::UpsertServiceImport(i)], w))
+        }
         _ => Err(format!("unsupported kind {api_version}/{kind}")),
     };
     match result {
-        Ok((change, warnings)) => {
-            parsed.changes.push(change);
+        Ok((changes, warnings)) => {
+            parsed.changes.extend(changes);
             parsed.warnings.extend(
                 warnings
                     .into_iter()
@@ -148,6 +154,39 @@ fn add_object(value: serde_yaml::Value, parsed: &mut Parsed) -> Result<(), Snaps
         Err(reason) => skip(parsed, reason),
     }
     Ok(())
+}
+
+/// A slice belongs to a Service (`kubernetes.io/service-name`), to a ServiceImport
+/// (`multicluster.kubernetes.io/service-name`), or to both, as the watch sees it.
+fn slice_changes(
+    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
+) -> Result<(Vec<Change>, Vec<String>), String> {
+    let local = convert::endpoint_slice(slice);
+    let labels = slice.metadata.labels.as_ref();
+    let imported = labels
+        .is_some_and(|l| l.contains_key(IMPORT_SERVICE_NAME_LABEL))
+        .then(|| convert::import_slice(slice));
+    let mut changes = Vec::new();
+    let mut warnings = Vec::new();
+    match local {
+        Ok((s, w)) => {
+            changes.push(Change::UpsertEndpointSlice(s));
+            warnings = w;
+        }
+        Err(convert::ConvertError::ImportSliceOnly) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    match imported {
+        Some(Ok((s, w))) => {
+            changes.push(Change::UpsertImportSlice(s));
+            if changes.len() == 1 {
+                warnings = w;
+            }
+        }
+        Some(Err(e)) => return Err(e.to_string()),
+        None => {}
+    }
+    Ok((changes, warnings))
 }
 
 /// Counters of the reload loop (exported as metrics once the metrics plugin lands).

@@ -21,8 +21,74 @@ fn example() -> String {
 fn example_matches_the_core_fixture() {
     let parsed = parse_snapshot(&example(), "examples/cluster.yaml").unwrap();
     assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
-    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    // The one object the example keeps on purpose with something missing.
+    assert_eq!(
+        parsed.warnings,
+        [
+            "ServiceImport prod/pending: ClusterSetIP import has no IPs (yet): its name answers NODATA"
+        ]
+    );
     assert_eq!(parsed.changes, example_cluster());
+}
+
+/// ServiceImports and their slices: what is kept, what is skipped, and why (R-MCS-BAD-INPUT).
+#[test]
+fn r_mcs_bad_input() {
+    let text = r#"
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, metadata: {name: odd, namespace: ns}, spec: {type: Bogus, ports: []}}
+- {apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, metadata: {name: notype, namespace: ns}, spec: {ports: []}}
+- {apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, metadata: {name: badip, namespace: ns}, spec: {type: ClusterSetIP, ips: [nonsense], ports: []}}
+- {apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, metadata: {name: clash, namespace: ns}, spec: {type: ClusterSetIP, ips: [198.18.5.9], ports: [{name: http, port: 80}, {name: http, port: 8080, protocol: TCP}, {name: http, port: 80, protocol: UDP}]}}
+- {apiVersion: multicluster.x-k8s.io/v1alpha1, kind: ServiceImport, metadata: {name: hl, namespace: ns}, spec: {type: Headless, ips: [198.18.5.10], ports: []}}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: nocluster, namespace: ns, labels: {multicluster.kubernetes.io/service-name: hl}}, addressType: IPv4, endpoints: []}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: dotted, namespace: ns, labels: {multicluster.kubernetes.io/service-name: hl, multicluster.kubernetes.io/source-cluster: a.b}}, addressType: IPv4, endpoints: []}
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: both, namespace: ns, labels: {kubernetes.io/service-name: svc, multicluster.kubernetes.io/service-name: hl, multicluster.kubernetes.io/source-cluster: east}}, addressType: IPv4, endpoints: [{addresses: [198.19.5.5]}]}
+"#;
+    let parsed = parse_snapshot(text, "f").unwrap();
+    let skipped: Vec<String> = parsed.skipped.iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "ServiceImport ns/odd: unknown ServiceImport type \"Bogus\" (ClusterSetIP or Headless)",
+            "ServiceImport ns/notype: unknown ServiceImport type \"\" (ClusterSetIP or Headless)",
+            "ServiceImport ns/badip: invalid cluster IP \"nonsense\"",
+            "EndpointSlice ns/nocluster: label multicluster.kubernetes.io/source-cluster is missing or not a DNS label: its endpoints could not be named",
+            "EndpointSlice ns/dotted: label multicluster.kubernetes.io/source-cluster is missing or not a DNS label: its endpoints could not be named",
+        ]
+    );
+    assert_eq!(
+        parsed.warnings,
+        [
+            "ServiceImport ns/clash: ports conflict: \"http\"/tcp is 80 and 8080; keeping 80",
+            "ServiceImport ns/hl: Headless import lists IPs; they are ignored",
+        ]
+    );
+    let kinds: Vec<&str> = parsed
+        .changes
+        .iter()
+        .map(|c| match c {
+            Change::UpsertServiceImport(i) => {
+                if i.name == "clash" {
+                    assert_eq!(i.ports.len(), 2, "{:?}", i.ports);
+                }
+                "import"
+            }
+            Change::UpsertEndpointSlice(_) => "slice",
+            Change::UpsertImportSlice(s) => {
+                assert_eq!(
+                    (s.service_name.as_str(), s.cluster_id.as_str()),
+                    ("hl", "east")
+                );
+                "import slice"
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // A slice labelled for both a Service and an import counts for both.
+    assert_eq!(kinds, ["import", "import", "slice", "import slice"]);
 }
 
 #[test]

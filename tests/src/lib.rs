@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod knot;
 pub mod kube_fixtures;
 pub mod manifests;
+pub mod mcs;
 pub mod netns;
 pub mod nodelocal;
 
@@ -222,6 +223,22 @@ impl ClusterDns {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until `name type` answers `want` (`TYPE RDATA` of each record, any order) with
+    /// NOERROR, for at most `timeout`.
+    pub fn expect_answers(
+        &self,
+        name: &str,
+        qtype: &str,
+        want: &[&str],
+        timeout: Duration,
+    ) -> DigResult {
+        let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        self.dig_until(&[name, qtype], timeout, |r| {
+            r.status.as_deref() == Some("NOERROR") && r.answers() == want
+        })
     }
 
     fn wait_ready(&mut self) {

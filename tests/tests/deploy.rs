@@ -140,7 +140,14 @@ async fn manifests_apply_and_the_service_account_is_enough_and_no_more() {
         .replace(
             "prometheus :9153",
             &format!("prometheus 127.0.0.1:{}", free_port()),
+        )
+        // With Multi-Cluster Services on, so the account must read ServiceImports too.
+        .replace(
+            "kubernetes cluster.local in-addr.arpa ip6.arpa {",
+            "kubernetes cluster.local clusterset.local in-addr.arpa ip6.arpa {\n            multicluster clusterset.local",
         );
+    assert!(corefile.contains("multicluster"), "{corefile}");
+    signpost_tests::mcs::install_crds(&client).await;
     let kubeconfig_text = kubeconfig.display().to_string();
     let dns = ClusterDns::launch(&corefile, None, &[("KUBECONFIG", kubeconfig_text.as_str())]);
     let r = dns.dig_until(
@@ -149,6 +156,8 @@ async fn manifests_apply_and_the_service_account_is_enough_and_no_more() {
         |r| r.answers() == ["A 198.18.0.1"],
     );
     assert_eq!(r.status.as_deref(), Some("NOERROR"));
+    let r = dns.dig(&["dns-version.clusterset.local", "TXT"]);
+    assert_eq!(r.answers(), ["TXT \"1.0.0\""], "{}", r.raw);
     let log = dns.log();
     assert!(log.contains("cluster cache synced"), "{log}");
     assert!(!log.to_lowercase().contains("forbidden"), "{log}");
@@ -158,6 +167,7 @@ async fn manifests_apply_and_the_service_account_is_enough_and_no_more() {
         ("", "services"),
         ("discovery.k8s.io", "endpointslices"),
         ("", "namespaces"),
+        ("multicluster.x-k8s.io", "serviceimports"),
     ] {
         for verb in ["list", "watch"] {
             assert!(
@@ -177,6 +187,9 @@ async fn manifests_apply_and_the_service_account_is_enough_and_no_more() {
         ("update", "discovery.k8s.io", "endpointslices"),
         ("delete", "", "namespaces"),
         ("list", "", "configmaps"),
+        ("get", "multicluster.x-k8s.io", "serviceimports"),
+        ("create", "multicluster.x-k8s.io", "serviceimports"),
+        ("list", "multicluster.x-k8s.io", "serviceexports"),
     ] {
         assert!(
             !allowed(&client, verb, group, resource).await,

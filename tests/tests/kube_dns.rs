@@ -32,11 +32,7 @@ fn status(r: &DigResult) -> &str {
 
 /// Waits until `name type` answers `want` (TYPE RDATA, any order) with NOERROR.
 fn expect_answers(dns: &ClusterDns, name: &str, qtype: &str, want: &[&str]) -> DigResult {
-    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    dns.dig_until(&[name, qtype], CATCH_UP, |r| {
-        status(r) == "NOERROR" && r.answers() == want
-    })
+    dns.expect_answers(name, qtype, want, CATCH_UP)
 }
 
 fn expect_status(dns: &ClusterDns, name: &str, qtype: &str, want: &str) -> DigResult {
@@ -546,4 +542,38 @@ cluster.local:{PORT} {
     );
     // From an address that is no pod, the same name is what it says: NXDOMAIN.
     expect_status(&dns, &asked, "A", "NXDOMAIN");
+}
+
+/// `multicluster` on an API server without the MCS CRDs (this test binary never installs
+/// them): the ServiceImport list fails, the log says what is missing, and the cache never
+/// counts as synced, so names that exist answer while name errors stay SERVFAIL (R-NOT-SYNCED),
+/// as with CoreDNS. tests/tests/kube_mcs.rs has the CRDs.
+#[tokio::test(flavor = "multi_thread")]
+async fn multicluster_without_the_mcs_crds_says_so() {
+    let corefile = COREFILE
+        .replace(
+            "cluster.local:{PORT} in-addr.arpa:{PORT}",
+            "cluster.local:{PORT} clusterset.local:{PORT} in-addr.arpa:{PORT}",
+        )
+        .replace(
+            "kubernetes cluster.local in-addr.arpa ip6.arpa {",
+            "kubernetes cluster.local clusterset.local in-addr.arpa ip6.arpa {\n        multicluster clusterset.local\n        startup_timeout 1s",
+        );
+    assert!(corefile.contains("multicluster"), "{corefile}");
+    let dns = ClusterDns::start_watching(&corefile, ControlPlane::shared().kubeconfig());
+    expect_answers(
+        &dns,
+        "kubernetes.default.svc.cluster.local",
+        "A",
+        &["A 198.18.0.1"],
+    );
+    expect_status(&dns, "nope.default.svc.clusterset.local", "A", "SERVFAIL");
+    let deadline = std::time::Instant::now() + CATCH_UP;
+    while !dns
+        .log()
+        .contains("multicluster needs the ServiceImport CRD, serviceimports.multicluster.x-k8s.io")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", dns.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

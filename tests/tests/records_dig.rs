@@ -6,10 +6,11 @@ use signpost_tests::{ClusterDns, DigResult, workspace_root};
 /// One process, one port, a server block per option set: the option-specific rules use their
 /// own zone.
 const COREFILE: &str = r#"
-cluster.local:{PORT} in-addr.arpa:{PORT} ip6.arpa:{PORT} {
+cluster.local:{PORT} clusterset.local:{PORT} in-addr.arpa:{PORT} ip6.arpa:{PORT} {
     errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
+    kubernetes cluster.local clusterset.local in-addr.arpa ip6.arpa {
         pods insecure
+        multicluster clusterset.local
     }
 }
 example.internal:{PORT} {
@@ -510,6 +511,163 @@ const ROWS: &[Row] = &[
     (
         "R-EXTERNAL-LOOP",
         "ping.prod.svc.cluster.local",
+        "A",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-MCS-CLUSTERSETIP-A",
+        "web.prod.svc.clusterset.local",
+        "A",
+        "NOERROR",
+        &["A 198.18.5.20"],
+    ),
+    (
+        "R-MCS-CLUSTERSETIP-A",
+        "web.prod.svc.clusterset.local",
+        "AAAA",
+        "NOERROR",
+        &["AAAA 2001:db8::5:20"],
+    ),
+    (
+        "R-MCS-CLUSTERSETIP-SRV",
+        "_https._tcp.web.prod.svc.clusterset.local",
+        "SRV",
+        "NOERROR",
+        &["SRV 0 50 443 web.prod.svc.clusterset.local."],
+    ),
+    (
+        "R-MCS-CLUSTERSETIP-SRV",
+        "_http._udp.web.prod.svc.clusterset.local",
+        "SRV",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-HEADLESS-A",
+        "db.prod.svc.clusterset.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.2.1", "A 198.19.4.1"],
+    ),
+    (
+        "R-MCS-HEADLESS-A",
+        "db.prod.svc.clusterset.local",
+        "AAAA",
+        "NOERROR",
+        &["AAAA 2001:db8:4::1"],
+    ),
+    (
+        "R-MCS-ENDPOINT",
+        "db-0.west.db.prod.svc.clusterset.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.4.1"],
+    ),
+    (
+        "R-MCS-ENDPOINT",
+        "198-19-6-1.west.web.prod.svc.clusterset.local",
+        "A",
+        "NOERROR",
+        &["A 198.19.6.1"],
+    ),
+    (
+        "R-MCS-ENDPOINT",
+        "db-2.east.db.prod.svc.clusterset.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-ENDPOINT",
+        "db-0.db.prod.svc.clusterset.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-NO-CLUSTER-TARGETING",
+        "west.web.prod.svc.clusterset.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-SRV-HEADLESS",
+        "_postgres._tcp.db.prod.svc.clusterset.local",
+        "SRV",
+        "NOERROR",
+        &[
+            "SRV 0 33 5432 db-0.east.db.prod.svc.clusterset.local.",
+            "SRV 0 33 5432 db-0.west.db.prod.svc.clusterset.local.",
+        ],
+    ),
+    (
+        "R-MCS-HEADLESS-EMPTY",
+        "lonely.prod.svc.clusterset.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-NO-IPS",
+        "pending.prod.svc.clusterset.local",
+        "A",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-MCS-ORPHAN-SLICE",
+        "gone.prod.svc.clusterset.local",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-ORPHAN-SLICE",
+        "1.9.19.198.in-addr.arpa",
+        "PTR",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-PTR",
+        "20.5.18.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR web.prod.svc.clusterset.local."],
+    ),
+    (
+        "R-MCS-PTR",
+        "1.4.19.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR db-0.west.db.prod.svc.clusterset.local."],
+    ),
+    (
+        "R-MCS-PTR",
+        "1.2.19.198.in-addr.arpa",
+        "PTR",
+        "NOERROR",
+        &["PTR db-0.db.prod.svc.cluster.local."],
+    ),
+    (
+        "R-MCS-DNS-VERSION",
+        "dns-version.clusterset.local",
+        "TXT",
+        "NOERROR",
+        &["TXT \"1.0.0\""],
+    ),
+    (
+        "R-MCS-NXDOMAIN",
+        "api-v6.prod.svc.clusterset.local",
+        "AAAA",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-MCS-NXDOMAIN",
+        "prod.svc.clusterset.local",
         "A",
         "NOERROR",
         &[],

@@ -20,6 +20,9 @@ pub struct WatchMetrics {
     pub objects: GaugeVec,
     /// Objects the model cannot use (a slice without its service label, an unknown type ...).
     pub skipped: IntCounterVec,
+    /// Objects kept with something dropped or missing (an invalid address, a ClusterSetIP
+    /// import without IPs, conflicting import ports ...); the log line says what.
+    pub warnings: IntCounterVec,
     /// Failed lists and watches (the API unreachable, forbidden, ...).
     pub watch_errors: IntCounterVec,
     /// Seconds from start to the first complete list of every watched kind.
@@ -76,6 +79,14 @@ impl WatchMetrics {
                 &["kind"],
             )
             .unwrap_or_else(|e| unreachable_metric("skipped", e)),
+            warnings: IntCounterVec::new(
+                Opts::new(
+                    "signpost_kubernetes_object_warnings_total",
+                    "API objects kept with a part DNS cannot use or a part missing (logged).",
+                ),
+                &["kind"],
+            )
+            .unwrap_or_else(|e| unreachable_metric("warnings", e)),
             watch_errors: IntCounterVec::new(
                 Opts::new(
                     "signpost_kubernetes_watch_errors_total",
@@ -91,12 +102,13 @@ impl WatchMetrics {
             .unwrap_or_else(|e| unreachable_metric("initial_sync", e)),
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 7] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
             Box::new(m.dns_programming.clone()),
             Box::new(m.apply.clone()),
             Box::new(m.snapshot_age.clone()),
             Box::new(m.objects.clone()),
             Box::new(m.skipped.clone()),
+            Box::new(m.warnings.clone()),
             Box::new(m.watch_errors.clone()),
             Box::new(m.initial_sync.clone()),
         ];

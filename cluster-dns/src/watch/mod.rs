@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 use dns_core::cluster::{Change, ObjectKey, SnapshotStore};
 
 use crate::convert::{self, ConvertError};
+use crate::mcs;
 use metrics::metrics;
 use plan::{ApiSource, Kind, WatchPlan};
 use relist::{Known, Update};
@@ -178,6 +179,15 @@ impl WatchCache {
                 Kind::EndpointSlice => self.spawn_watch(tasks, &tx, kind, labels, convert_slice),
                 Kind::Pod => self.spawn_watch(tasks, &tx, kind, None, convert_pod),
                 Kind::Namespace => self.spawn_watch(tasks, &tx, kind, None, convert_namespace),
+                Kind::ServiceImport => self.spawn_watch(tasks, &tx, kind, None, convert_import),
+                Kind::ImportSlice => {
+                    // Only the slices of imports, as CoreDNS selects them (with `labels` too).
+                    let selector = match labels {
+                        Some(l) => format!("{l},{}", mcs::IMPORT_SERVICE_NAME_LABEL),
+                        None => mcs::IMPORT_SERVICE_NAME_LABEL.to_string(),
+                    };
+                    self.spawn_watch(tasks, &tx, kind, Some(selector), convert_import_slice)
+                }
             }
         }
         drop(tx);
@@ -237,6 +247,14 @@ fn convert_slice(slice: &discovery::EndpointSlice) -> Converted {
     convert::endpoint_slice(slice).map(|(s, w)| (s.key(), Change::UpsertEndpointSlice(s), w))
 }
 
+fn convert_import(import: &mcs::ServiceImport) -> Converted {
+    convert::service_import(import).map(|(i, w)| (i.key(), Change::UpsertServiceImport(i), w))
+}
+
+fn convert_import_slice(slice: &discovery::EndpointSlice) -> Converted {
+    convert::import_slice(slice).map(|(s, w)| (s.key(), Change::UpsertImportSlice(s), w))
+}
+
 fn convert_pod(pod: &core::Pod) -> Converted {
     convert::pod(pod).map(|(p, w)| (p.key(), Change::UpsertPod(p), w))
 }
@@ -261,11 +279,16 @@ fn convert_logged<K: Resource>(
 ) -> Option<(ObjectKey, Change)> {
     match convert(obj) {
         Ok((key, change, warnings)) => {
+            if !warnings.is_empty() {
+                metrics().warnings.with_label_values(&[kind.as_str()]).inc();
+            }
             for w in warnings {
                 warn!(kind = kind.as_str(), object = %key, "{w}");
             }
             Some((key, change))
         }
+        // The Service slice watch sees the slices of imports too: theirs to take, no fault.
+        Err(ConvertError::ImportSliceOnly) => None,
         Err(e) => {
             warn!(kind = kind.as_str(), object = %object_key(obj), "skipped: {e}");
             metrics().skipped.with_label_values(&[kind.as_str()]).inc();
@@ -344,7 +367,8 @@ async fn watch_kind<K>(
                     health.kind_failed(kind);
                     warn!(
                         kind = kind.as_str(),
-                        "Kubernetes API: {e}; serving the last cluster state, listing again in {backoff:?}"
+                        "Kubernetes API: {e}{}; serving the last cluster state, listing again in {backoff:?}",
+                        hint(kind, &e)
                     );
                     break;
                 }
@@ -364,6 +388,23 @@ async fn watch_kind<K>(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// What an operator can do about a failed list or watch, where we can tell.
+fn hint(kind: Kind, e: &watcher::Error) -> &'static str {
+    // A resource the API server does not serve is a bare 404 (no Status body to say NotFound).
+    let not_found = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
+        watcher::Error::WatchError(s) => s.code == 404,
+        _ => false,
+    };
+    if not_found && kind == Kind::ServiceImport {
+        " (multicluster needs the ServiceImport CRD, serviceimports.multicluster.x-k8s.io, installed)"
+    } else {
+        ""
     }
 }
 

@@ -31,6 +31,11 @@ pub enum Kind {
     EndpointSlice,
     Pod,
     Namespace,
+    /// ServiceImports (multicluster.x-k8s.io/v1alpha1), for `multicluster` zones.
+    ServiceImport,
+    /// EndpointSlices labelled `multicluster.kubernetes.io/service-name`: an import's
+    /// endpoints in each cluster.
+    ImportSlice,
 }
 
 impl Kind {
@@ -41,6 +46,8 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::Pod => "pods",
             Kind::Namespace => "namespaces",
+            Kind::ServiceImport => "serviceimports",
+            Kind::ImportSlice => "multiclusterendpointslices",
         }
     }
 }
@@ -50,7 +57,8 @@ pub struct WatchPlan {
     pub source: ApiSource,
     /// `labels`: a label selector the API applies to Services and EndpointSlices.
     pub labels: Option<String>,
-    /// The kinds to watch: Services, EndpointSlices and Namespaces always, Pods when needed.
+    /// The kinds to watch: Services, EndpointSlices and Namespaces always, Pods and the MCS
+    /// kinds when needed.
     pub kinds: Vec<Kind>,
     /// `startup_timeout`: how long to wait for the first full list before serving anyway.
     pub startup_timeout: Duration,
@@ -99,6 +107,14 @@ pub fn plan(configs: &[KubernetesConfig]) -> Result<Option<WatchPlan>, PlanError
     let mut kinds = vec![Kind::Service, Kind::EndpointSlice, Kind::Namespace];
     if configs.iter().any(|c| c.records.pods == PodMode::Verified) {
         kinds.push(Kind::Pod);
+    }
+    // ServiceImports and their slices only for `multicluster` zones, as CoreDNS: without the
+    // MCS CRDs installed their list would fail for ever.
+    if configs
+        .iter()
+        .any(|c| !c.records.multicluster_zones.is_empty())
+    {
+        kinds.extend([Kind::ServiceImport, Kind::ImportSlice]);
     }
     Ok(Some(WatchPlan {
         source,

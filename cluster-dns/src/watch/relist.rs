@@ -43,6 +43,8 @@ pub fn delete_change(kind: Kind, key: ObjectKey) -> Change {
         Kind::EndpointSlice => Change::DeleteEndpointSlice(key),
         Kind::Pod => Change::DeletePod(key),
         Kind::Namespace => Change::DeleteNamespace(key.name),
+        Kind::ServiceImport => Change::DeleteServiceImport(key),
+        Kind::ImportSlice => Change::DeleteImportSlice(key),
     }
 }
 

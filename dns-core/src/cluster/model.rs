@@ -144,8 +144,12 @@ pub struct Endpoint {
 pub struct EndpointSlice {
     pub namespace: String,
     pub name: String,
-    /// The `kubernetes.io/service-name` label: which Service this slice belongs to.
+    /// The `kubernetes.io/service-name` label: which Service this slice belongs to; for a
+    /// slice of a ServiceImport, the `multicluster.kubernetes.io/service-name` label.
     pub service_name: String,
+    /// The `multicluster.kubernetes.io/source-cluster` label of a ServiceImport's slice: the
+    /// cluster ID its endpoints are named under. Empty for a cluster-local slice.
+    pub cluster_id: String,
     pub address_type: AddressType,
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<Port>,
@@ -157,6 +161,48 @@ impl EndpointSlice {
     }
     pub fn service_key(&self) -> ObjectKey {
         ObjectKey::new(self.namespace.clone(), self.service_name.clone())
+    }
+}
+
+/// `spec.type` of a ServiceImport (multicluster.x-k8s.io/v1alpha1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ImportType {
+    #[default]
+    ClusterSetIp,
+    Headless,
+}
+
+/// A ServiceImport: a service exported by one or more clusters of the clusterset, answered
+/// under the multicluster zone (`clusterset.local`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServiceImport {
+    pub namespace: String,
+    pub name: String,
+    pub import_type: ImportType,
+    /// `spec.ips`: the clusterset IPs of a ClusterSetIP import (empty until assigned).
+    pub ips: Vec<IpAddr>,
+    pub ports: Vec<Port>,
+}
+
+impl ServiceImport {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(self.namespace.clone(), self.name.clone())
+    }
+
+    /// The import in the shape record synthesis reads: a ClusterSetIP import answers like a
+    /// ClusterIP service with its clusterset IPs, a Headless one like a headless service.
+    pub fn as_service(&self) -> Service {
+        Service {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            service_type: ServiceType::ClusterIp,
+            cluster_ips: self.ips.clone(),
+            headless: self.import_type == ImportType::Headless,
+            ip_families: self.ips.iter().map(IpFamily::of).collect(),
+            ports: self.ports.clone(),
+            external_name: None,
+            publish_not_ready_addresses: false,
+        }
     }
 }
 
@@ -193,4 +239,9 @@ pub enum Change {
     DeletePod(ObjectKey),
     UpsertNamespace(Namespace),
     DeleteNamespace(String),
+    UpsertServiceImport(ServiceImport),
+    DeleteServiceImport(ObjectKey),
+    /// A slice labelled `multicluster.kubernetes.io/service-name`: endpoints of an import.
+    UpsertImportSlice(EndpointSlice),
+    DeleteImportSlice(ObjectKey),
 }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::selector::Selector;
-use super::snapshot::{ServiceEntry, Snapshot};
+use super::snapshot::{ServiceEntry, ServiceIndex, Snapshot};
 
 /// How pod records are answered (`pods` option).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct RecordOptions {
     pub noendpoints: bool,
     /// `namespace_labels`: only namespaces that exist and whose labels match are exposed.
     pub namespace_labels: Option<Selector>,
+    /// `multicluster ZONES...`: zones (each also in `zones`) answered from ServiceImports
+    /// by the MCS DNS specification; the first names clusterset PTR targets.
+    pub multicluster_zones: Vec<Name>,
 }
 
 impl Default for RecordOptions {
@@ -52,6 +55,7 @@ impl Default for RecordOptions {
             ignore_empty_service: false,
             noendpoints: false,
             namespace_labels: None,
+            multicluster_zones: Vec::new(),
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct Answer {
 
 /// The schema version `dns-version.<zone>` TXT answers (spec 1.1.0).
 pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
+/// The schema version `dns-version.<clusterset zone>` TXT answers (MCS DNS spec 1.0.0).
+pub const MCS_DNS_SCHEMA_VERSION: &str = "1.0.0";
 const DNS_VERSION_TTL: u32 = 28800;
 /// How many CNAMEs an in-zone ExternalName chain may follow (CoreDNS stops after 8).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -89,11 +95,22 @@ pub fn answer(
         .filter(|z| z.zone_of(qname))
         .map(|z| z.num_labels())
         .max()?;
+    // The zone as the question spelled it: owner names and targets keep its case.
+    let zone = qname.trim_to(zone_labels as usize);
+    let multicluster = options
+        .multicluster_zones
+        .iter()
+        .any(|z| z.num_labels() == zone.num_labels() && z.zone_of(&zone));
     let ctx = Ctx {
         snapshot,
         options,
-        // The zone as the question spelled it: owner names and targets keep its case.
-        zone: qname.trim_to(zone_labels as usize),
+        index: if multicluster {
+            snapshot.imports()
+        } else {
+            snapshot.local()
+        },
+        multicluster,
+        zone,
         ns_addrs,
     };
     let qtype = query.query_type();
@@ -138,6 +155,10 @@ type Lookup<T> = Result<T, NameError>;
 struct Ctx<'a> {
     snapshot: &'a Snapshot,
     options: &'a RecordOptions,
+    /// Services for a cluster zone, ServiceImports for a multicluster zone.
+    index: &'a ServiceIndex,
+    /// The question is in a multicluster zone: endpoints are `<host>.<clusterid>.<svc>...`.
+    multicluster: bool,
     zone: Name,
     ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
 }
@@ -151,6 +172,8 @@ enum Request {
         namespace: String,
         service: Option<String>,
         endpoint: Option<String>,
+        /// The cluster ID of `<host>.<clusterid>.<svc>...` (multicluster zones only).
+        cluster: Option<String>,
         port: Option<String>,
         protocol: Option<String>,
     },
@@ -169,8 +192,9 @@ struct Target<'a> {
     port: Option<u16>,
     /// The service this came from: SRV targets are `svc.ns.svc.<zone>`...
     service: Option<&'a Service>,
-    /// ...or `<endpoint>.svc.ns.svc.<zone>` for an endpoint.
-    endpoint: Option<(&'a Endpoint, IpAddr)>,
+    /// ...or `<endpoint>.svc.ns.svc.<zone>` for an endpoint (`<endpoint>.<clusterid>.svc...`
+    /// in a multicluster zone; the third field is the slice's cluster ID).
+    endpoint: Option<(&'a Endpoint, IpAddr, &'a str)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,10 +247,18 @@ impl<'a> Ctx<'a> {
                 pod: name,
             });
         }
-        let (endpoint, port, protocol) = match rest {
-            [] => (None, None, None),
-            [endpoint] => (Some(endpoint.clone()), None, None),
+        let (endpoint, cluster, port, protocol) = match rest {
+            [] => (None, None, None, None),
+            [endpoint] => (Some(endpoint.clone()), None, None, None),
+            // Two labels are an endpoint and its cluster in a multicluster zone unless either
+            // is underscored (CoreDNS's parseRequest).
+            [endpoint, cluster]
+                if self.multicluster && !endpoint.starts_with('_') && !cluster.starts_with('_') =>
+            {
+                (Some(endpoint.clone()), Some(cluster.clone()), None, None)
+            }
             [port, protocol] => (
+                None,
                 None,
                 Some(strip_underscore(port)),
                 Some(strip_underscore(protocol)),
@@ -237,6 +269,7 @@ impl<'a> Ctx<'a> {
             namespace,
             service: name,
             endpoint,
+            cluster,
             port,
             protocol,
         })
@@ -269,6 +302,7 @@ impl<'a> Ctx<'a> {
                 namespace,
                 service,
                 endpoint,
+                cluster,
                 port,
                 protocol,
             } => {
@@ -279,10 +313,11 @@ impl<'a> Ctx<'a> {
                         Err(NameError)
                     };
                 };
+                let endpoint = endpoint.as_deref().map(|e| (e, cluster.as_deref()));
                 self.service_targets(
                     &namespace,
                     &service,
-                    endpoint.as_deref(),
+                    endpoint,
                     port.as_deref(),
                     protocol.as_deref(),
                 )
@@ -301,15 +336,15 @@ impl<'a> Ctx<'a> {
         &self,
         namespace: &str,
         service: &str,
-        endpoint: Option<&str>,
+        endpoint: Option<(&str, Option<&str>)>,
         port: Option<&str>,
         protocol: Option<&str>,
     ) -> Lookup<Vec<Target<'a>>> {
         if !self.namespace_exposed(namespace) {
             return Err(NameError);
         }
-        let snapshot: &'a Snapshot = self.snapshot;
-        let entry = snapshot.service(namespace, service).ok_or(NameError)?;
+        let index: &'a ServiceIndex = self.index;
+        let entry = index.service(namespace, service).ok_or(NameError)?;
         let svc: &'a Service = &entry.service;
         let port_matches = |p: &Port| {
             port.is_none_or(|want| want.eq_ignore_ascii_case(&p.name))
@@ -350,12 +385,20 @@ impl<'a> Ctx<'a> {
                 if slice.address_type == AddressType::Fqdn {
                     continue;
                 }
+                // An endpoint name in a multicluster zone names its cluster too; a name
+                // without one matches no endpoint (CoreDNS compares it with the slice's).
+                if let Some((_, cluster)) = endpoint
+                    && self.multicluster
+                    && !cluster.is_some_and(|c| c.eq_ignore_ascii_case(&slice.cluster_id))
+                {
+                    continue;
+                }
                 for ep in &slice.endpoints {
                     if !endpoint_published(ep, svc.publish_not_ready_addresses) {
                         continue;
                     }
                     for ip in &ep.addresses {
-                        if let Some(want) = endpoint
+                        if let Some((want, _)) = endpoint
                             && !want.eq_ignore_ascii_case(&self.endpoint_name(ep, ip))
                         {
                             continue;
@@ -364,7 +407,7 @@ impl<'a> Ctx<'a> {
                             host: Host::Ip(*ip),
                             port,
                             service: Some(svc),
-                            endpoint: Some((ep, *ip)),
+                            endpoint: Some((ep, *ip, slice.cluster_id.as_str())),
                         };
                         if slice.ports.is_empty() {
                             if sentinel_matches {
@@ -613,9 +656,13 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
         };
         let domain = match target.endpoint {
             None => service_domain.clone(),
-            Some((ep, ep_ip)) => {
+            Some((ep, ep_ip, cluster)) => {
                 let label = ctx.endpoint_name(ep, &ep_ip);
-                let name = Name::from_labels([label.as_bytes()]);
+                let name = if cluster.is_empty() {
+                    Name::from_labels([label.as_bytes()])
+                } else {
+                    Name::from_labels([label.as_bytes(), cluster.as_bytes()])
+                };
                 match name
                     .ok()
                     .and_then(|n| n.append_domain(&service_domain).ok())
@@ -639,7 +686,12 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
 fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
     let base = ctx.base_labels(qname);
     if base.len() == 1 && base[0] == "dns-version" {
-        let txt = TXT::new(vec![DNS_SCHEMA_VERSION.to_string()]);
+        let version = if ctx.multicluster {
+            MCS_DNS_SCHEMA_VERSION
+        } else {
+            DNS_SCHEMA_VERSION
+        };
+        let txt = TXT::new(vec![version.to_string()]);
         return Ok(vec![Record::from_rdata(
             qname.clone(),
             DNS_VERSION_TTL,
@@ -659,51 +711,85 @@ fn ptr_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
         .options
         .zones
         .iter()
-        .find(|z| !is_reverse(z))
-        .ok_or(NameError)?;
-    let domain = |labels: &[&str]| {
-        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
-            .ok()
-            .and_then(|n| n.append_domain(primary).ok())
-    };
-    let exposed = |ns: &str| ctx.namespace_exposed(ns);
-    // A cluster IP names its service; only when none has it do endpoints count.
-    if let Some(key) = ctx
-        .snapshot
-        .services_by_cluster_ip(&ip)
-        .iter()
-        .find(|k| exposed(&k.namespace))
-        && let Some(target) = domain(&[&key.name, &key.namespace, "svc"])
-    {
-        return Ok(vec![ctx.record(qname, RData::PTR(PTR(target)))]);
-    }
-    let mut records = Vec::new();
-    for key in ctx
-        .snapshot
-        .services_by_endpoint_ip(&ip)
-        .iter()
-        .filter(|k| exposed(&k.namespace))
-    {
-        let Some(entry) = ctx.snapshot.service(&key.namespace, &key.name) else {
-            continue;
-        };
-        for ep in entry.slices.iter().flat_map(|s| s.endpoints.iter()) {
-            if !ep.addresses.contains(&ip)
-                || !endpoint_published(ep, entry.service.publish_not_ready_addresses)
-            {
-                continue;
-            }
-            let host = ctx.endpoint_name(ep, &ip);
-            if let Some(target) = domain(&[&host, &key.name, &key.namespace, "svc"]) {
-                records.push(ctx.record(qname, RData::PTR(PTR(target))));
-            }
+        .find(|z| !is_reverse(z) && !ctx.options.multicluster_zones.contains(z));
+    if let Some(primary) = primary {
+        let records = reverse_in(ctx, qname, ctx.snapshot.local(), &ip, primary, false);
+        if !records.is_empty() {
+            return Ok(records);
         }
     }
+    // The MCS spec asks for clusterset PTRs only where the cluster zone has none.
+    let records = match ctx.options.multicluster_zones.first() {
+        Some(zone) => reverse_in(ctx, qname, ctx.snapshot.imports(), &ip, zone, true),
+        None => Vec::new(),
+    };
     if records.is_empty() {
         Err(NameError)
     } else {
         Ok(records)
     }
+}
+
+/// PTRs for `ip` from one index, with targets in `zone`: the service whose cluster IP it is,
+/// else every published endpoint with that address (named under its cluster in a
+/// multicluster zone).
+fn reverse_in(
+    ctx: &Ctx<'_>,
+    qname: &Name,
+    index: &ServiceIndex,
+    ip: &IpAddr,
+    zone: &Name,
+    multicluster: bool,
+) -> Vec<Record> {
+    let domain = |labels: &[&str]| {
+        Name::from_labels(
+            labels
+                .iter()
+                .filter(|l| !l.is_empty())
+                .map(|l| l.as_bytes()),
+        )
+        .ok()
+        .and_then(|n| n.append_domain(zone).ok())
+    };
+    let exposed = |ns: &str| ctx.namespace_exposed(ns);
+    // A cluster IP names its service; only when none has it do endpoints count.
+    if let Some(key) = index
+        .services_by_cluster_ip(ip)
+        .iter()
+        .find(|k| exposed(&k.namespace))
+        && let Some(target) = domain(&[&key.name, &key.namespace, "svc"])
+    {
+        return vec![ctx.record(qname, RData::PTR(PTR(target)))];
+    }
+    let mut records = Vec::new();
+    for key in index
+        .services_by_endpoint_ip(ip)
+        .iter()
+        .filter(|k| exposed(&k.namespace))
+    {
+        let Some(entry) = index.service(&key.namespace, &key.name) else {
+            continue;
+        };
+        for slice in &entry.slices {
+            for ep in &slice.endpoints {
+                if !ep.addresses.contains(ip)
+                    || !endpoint_published(ep, entry.service.publish_not_ready_addresses)
+                {
+                    continue;
+                }
+                let host = ctx.endpoint_name(ep, ip);
+                let cluster = if multicluster {
+                    slice.cluster_id.as_str()
+                } else {
+                    ""
+                };
+                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"]) {
+                    records.push(ctx.record(qname, RData::PTR(PTR(target))));
+                }
+            }
+        }
+    }
+    records
 }
 
 /// An endpoint is published when ready (an unset condition counts as ready, as the

@@ -21,57 +21,41 @@ pub struct ServiceEntry {
     pub slices: Vec<Arc<EndpointSlice>>,
 }
 
-/// Everything DNS reads, indexed the way queries arrive. All keys are lowercase.
+/// Services (or ServiceImports, in the shape of a service) with their EndpointSlices, indexed
+/// by name and by address. All keys are lowercase.
 #[derive(Clone, Debug, Default)]
-pub struct Snapshot {
+pub struct ServiceIndex {
     /// namespace -> service name -> entry.
     services: HashMap<Box<str>, HashMap<Box<str>, Arc<ServiceEntry>>>,
     /// Slices whose service does not exist (yet): kept so they attach when it appears.
     slices_by_service: HashMap<ObjectKey, BTreeSet<Box<str>>>,
     slices: HashMap<ObjectKey, Arc<EndpointSlice>>,
-    pods: HashMap<ObjectKey, Arc<Pod>>,
-    pods_by_ip: HashMap<IpAddr, Vec<Arc<Pod>>>,
-    namespaces: HashMap<Box<str>, Arc<Namespace>>,
     /// Cluster IP -> services that have it.
     reverse_services: HashMap<IpAddr, Vec<ObjectKey>>,
     /// Endpoint address -> services with an endpoint at that address.
     reverse_endpoints: HashMap<IpAddr, Vec<ObjectKey>>,
+}
+
+/// Everything DNS reads, indexed the way queries arrive. All keys are lowercase.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Services and their slices: the cluster zones.
+    local: ServiceIndex,
+    /// ServiceImports and their slices: the multicluster zones.
+    imports: ServiceIndex,
+    pods: HashMap<ObjectKey, Arc<Pod>>,
+    pods_by_ip: HashMap<IpAddr, Vec<Arc<Pod>>>,
+    namespaces: HashMap<Box<str>, Arc<Namespace>>,
     /// Unix seconds of the last applied change; the SOA serial.
     serial: u32,
 }
 
-impl Snapshot {
+impl ServiceIndex {
     /// The service `name` in `namespace`, compared case-insensitively.
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceEntry>> {
         let ns = lower(namespace);
         let name = lower(name);
         self.services.get(ns.as_ref())?.get(name.as_ref())
-    }
-
-    /// Whether the namespace object exists.
-    pub fn namespace(&self, name: &str) -> Option<&Arc<Namespace>> {
-        self.namespaces.get(lower(name).as_ref())
-    }
-
-    /// Whether the namespace exists: its object is here, or (for a snapshot file written
-    /// without Namespace objects) a service lives in it. The watch always lists namespaces.
-    pub fn namespace_exists(&self, name: &str) -> bool {
-        let name = lower(name);
-        self.namespaces.contains_key(name.as_ref()) || self.services.contains_key(name.as_ref())
-    }
-
-    /// Every service entry, in no particular order.
-    pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
-        self.services.values().flat_map(|m| m.values())
-    }
-
-    pub fn service_count(&self) -> usize {
-        self.services.values().map(HashMap::len).sum()
-    }
-
-    /// Pods with `ip` among their pod IPs.
-    pub fn pods_by_ip(&self, ip: &IpAddr) -> &[Arc<Pod>] {
-        self.pods_by_ip.get(ip).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Services with `ip` as a cluster IP.
@@ -90,39 +74,8 @@ impl Snapshot {
             .unwrap_or(&[])
     }
 
-    pub fn serial(&self) -> u32 {
-        self.serial
-    }
-
-    /// Applies one change to this (working) snapshot, keeping every index consistent.
-    pub fn apply(&mut self, change: Change) {
-        match change {
-            Change::UpsertService(svc) => {
-                let key = lower_key(&svc.key());
-                self.put_service(key, Some(Arc::new(svc)));
-            }
-            Change::DeleteService(key) => self.put_service(lower_key(&key), None),
-            Change::UpsertEndpointSlice(slice) => {
-                let key = lower_key(&slice.key());
-                self.put_slice(key, Some(Arc::new(slice)));
-            }
-            Change::DeleteEndpointSlice(key) => self.put_slice(lower_key(&key), None),
-            Change::UpsertPod(pod) => {
-                let key = lower_key(&pod.key());
-                self.put_pod(key, Some(Arc::new(pod)));
-            }
-            Change::DeletePod(key) => self.put_pod(lower_key(&key), None),
-            Change::UpsertNamespace(ns) => {
-                self.namespaces.insert(lower(&ns.name).into(), Arc::new(ns));
-            }
-            Change::DeleteNamespace(name) => {
-                self.namespaces.remove(lower(&name).as_ref());
-            }
-        }
-    }
-
-    pub fn set_serial(&mut self, serial: u32) {
-        self.serial = serial;
+    fn has_namespace(&self, lowercase: &str) -> bool {
+        self.services.contains_key(lowercase)
     }
 
     fn entry(&self, key: &ObjectKey) -> Option<&Arc<ServiceEntry>> {
@@ -227,6 +180,109 @@ impl Snapshot {
                 }
             }
         }
+    }
+}
+
+impl Snapshot {
+    /// The service `name` in `namespace`, compared case-insensitively.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceEntry>> {
+        self.local.service(namespace, name)
+    }
+
+    /// Services and their slices (the cluster zones).
+    pub fn local(&self) -> &ServiceIndex {
+        &self.local
+    }
+
+    /// ServiceImports, each in the shape of a service, and their slices (the multicluster
+    /// zones).
+    pub fn imports(&self) -> &ServiceIndex {
+        &self.imports
+    }
+
+    /// Whether the namespace object exists.
+    pub fn namespace(&self, name: &str) -> Option<&Arc<Namespace>> {
+        self.namespaces.get(lower(name).as_ref())
+    }
+
+    /// Whether the namespace exists: its object is here, or (for a snapshot file written
+    /// without Namespace objects) a service or import lives in it. The watch always lists
+    /// namespaces.
+    pub fn namespace_exists(&self, name: &str) -> bool {
+        let name = lower(name);
+        self.namespaces.contains_key(name.as_ref())
+            || self.local.has_namespace(name.as_ref())
+            || self.imports.has_namespace(name.as_ref())
+    }
+
+    /// Every service entry, in no particular order.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
+        self.local.services.values().flat_map(|m| m.values())
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.local.services.values().map(HashMap::len).sum()
+    }
+
+    /// Pods with `ip` among their pod IPs.
+    pub fn pods_by_ip(&self, ip: &IpAddr) -> &[Arc<Pod>] {
+        self.pods_by_ip.get(ip).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Services with `ip` as a cluster IP.
+    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+        self.local.services_by_cluster_ip(ip)
+    }
+
+    /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
+    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+        self.local.services_by_endpoint_ip(ip)
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// Applies one change to this (working) snapshot, keeping every index consistent.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::UpsertService(svc) => {
+                let key = lower_key(&svc.key());
+                self.local.put_service(key, Some(Arc::new(svc)));
+            }
+            Change::DeleteService(key) => self.local.put_service(lower_key(&key), None),
+            Change::UpsertEndpointSlice(slice) => {
+                let key = lower_key(&slice.key());
+                self.local.put_slice(key, Some(Arc::new(slice)));
+            }
+            Change::DeleteEndpointSlice(key) => self.local.put_slice(lower_key(&key), None),
+            Change::UpsertServiceImport(import) => {
+                let key = lower_key(&import.key());
+                self.imports
+                    .put_service(key, Some(Arc::new(import.as_service())));
+            }
+            Change::DeleteServiceImport(key) => self.imports.put_service(lower_key(&key), None),
+            Change::UpsertImportSlice(slice) => {
+                let key = lower_key(&slice.key());
+                self.imports.put_slice(key, Some(Arc::new(slice)));
+            }
+            Change::DeleteImportSlice(key) => self.imports.put_slice(lower_key(&key), None),
+            Change::UpsertPod(pod) => {
+                let key = lower_key(&pod.key());
+                self.put_pod(key, Some(Arc::new(pod)));
+            }
+            Change::DeletePod(key) => self.put_pod(lower_key(&key), None),
+            Change::UpsertNamespace(ns) => {
+                self.namespaces.insert(lower(&ns.name).into(), Arc::new(ns));
+            }
+            Change::DeleteNamespace(name) => {
+                self.namespaces.remove(lower(&name).as_ref());
+            }
+        }
+    }
+
+    pub fn set_serial(&mut self, serial: u32) {
+        self.serial = serial;
     }
 
     fn put_pod(&mut self, key: ObjectKey, pod: Option<Arc<Pod>>) {

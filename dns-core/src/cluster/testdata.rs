@@ -102,6 +102,31 @@ fn slice(
         address_type,
         endpoints,
         ports,
+        cluster_id: String::new(),
+    }
+}
+
+fn import(
+    ns: &str,
+    name: &str,
+    import_type: ImportType,
+    ips: &[&str],
+    ports: Vec<Port>,
+) -> ServiceImport {
+    ServiceImport {
+        namespace: ns.into(),
+        name: name.into(),
+        import_type,
+        ips: ips.iter().map(|s| ip(s)).collect(),
+        ports,
+    }
+}
+
+/// A slice of an import's endpoints in cluster `cluster`.
+fn import_slice(cluster: &str, slice: EndpointSlice) -> EndpointSlice {
+    EndpointSlice {
+        cluster_id: cluster.into(),
+        ..slice
     }
 }
 
@@ -295,5 +320,122 @@ pub fn example_cluster() -> Vec<Change> {
             hostname: Some("db-0".into()),
             subdomain: Some("db".into()),
         }),
+        // Multi-Cluster Services: `web` and `db` exported from this cluster (`east`) and
+        // `west`, as an MCS controller imports them.
+        Change::UpsertServiceImport(import(
+            "prod",
+            "web",
+            ImportType::ClusterSetIp,
+            &["198.18.5.20", "2001:db8::5:20"],
+            vec![port("http", 80, Tcp), port("https", 443, Tcp)],
+        )),
+        Change::UpsertImportSlice(import_slice(
+            "east",
+            slice(
+                "prod",
+                "imported-web-east",
+                "web",
+                Ipv4,
+                vec![
+                    endpoint("198.19.1.1", ready(true), None, None, None),
+                    endpoint("198.19.1.2", ready(true), None, None, None),
+                ],
+                vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
+            ),
+        )),
+        Change::UpsertImportSlice(import_slice(
+            "west",
+            slice(
+                "prod",
+                "imported-web-west",
+                "web",
+                Ipv4,
+                vec![endpoint("198.19.6.1", ready(true), None, None, None)],
+                vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
+            ),
+        )),
+        Change::UpsertServiceImport(import(
+            "prod",
+            "db",
+            ImportType::Headless,
+            &[],
+            vec![port("postgres", 5432, Tcp)],
+        )),
+        Change::UpsertImportSlice(import_slice(
+            "east",
+            slice(
+                "prod",
+                "imported-db-east",
+                "db",
+                Ipv4,
+                vec![
+                    endpoint("198.19.2.1", ready(true), Some("db-0"), None, None),
+                    endpoint("198.19.2.3", ready(false), Some("db-2"), None, None),
+                ],
+                vec![port("postgres", 5432, Tcp)],
+            ),
+        )),
+        Change::UpsertImportSlice(import_slice(
+            "west",
+            slice(
+                "prod",
+                "imported-db-west",
+                "db",
+                Ipv4,
+                vec![endpoint(
+                    "198.19.4.1",
+                    ready(true),
+                    Some("db-0"),
+                    None,
+                    None,
+                )],
+                vec![port("postgres", 5432, Tcp)],
+            ),
+        )),
+        Change::UpsertImportSlice(import_slice(
+            "west",
+            slice(
+                "prod",
+                "imported-db-west-v6",
+                "db",
+                Ipv6,
+                vec![endpoint(
+                    "2001:db8:4::1",
+                    ready(true),
+                    Some("db-0"),
+                    None,
+                    None,
+                )],
+                vec![port("postgres", 5432, Tcp)],
+            ),
+        )),
+        // Imported before the controller assigned its clusterset IP.
+        Change::UpsertServiceImport(import(
+            "prod",
+            "pending",
+            ImportType::ClusterSetIp,
+            &[],
+            vec![port("http", 80, Tcp)],
+        )),
+        // Headless, and no cluster has endpoints for it.
+        Change::UpsertServiceImport(import(
+            "prod",
+            "lonely",
+            ImportType::Headless,
+            &[],
+            vec![port("http", 80, Tcp)],
+        )),
+        // A slice whose import is gone (or not there yet).
+        Change::UpsertImportSlice(import_slice(
+            "west",
+            slice(
+                "prod",
+                "imported-gone-west",
+                "gone",
+                Ipv4,
+                vec![endpoint("198.19.9.1", ready(true), None, None, None)],
+                vec![port("http", 8080, Tcp)],
+            ),
+        )),
     ]
 }

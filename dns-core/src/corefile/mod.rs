@@ -79,6 +79,11 @@ pub enum CorefileError {
     UnknownPlugin(Location, String),
     #[error("{0}: plugin {1:?} is not supported yet by Signpost")]
     UnsupportedPlugin(Location, String),
+    /// The retired out-of-tree CoreDNS plugin: CoreDNS now takes it as a kubernetes option.
+    #[error(
+        "{0}: multicluster is an option of the kubernetes plugin, as in CoreDNS: kubernetes cluster.local clusterset.local {{ multicluster clusterset.local }}"
+    )]
+    MulticlusterDirective(Location),
     #[error("{0}: import {1:?}: {2}")]
     Import(Location, String, String),
     #[error("{0}: import cycle through {1:?}")]
@@ -555,6 +560,9 @@ pub fn check_plugins(corefile: &Corefile) -> Result<(), CorefileError> {
         for d in &block.directives {
             if SUPPORTED_PLUGINS.contains(&d.name.as_str()) {
                 continue;
+            }
+            if d.name == "multicluster" {
+                return Err(CorefileError::MulticlusterDirective(d.location.clone()));
             }
             if PLUGIN_ORDER.contains(&d.name.as_str()) {
                 return Err(CorefileError::UnsupportedPlugin(

@@ -13,6 +13,18 @@ fn config(edit: impl FnOnce(&mut KubernetesConfig)) -> KubernetesConfig {
     c
 }
 
+fn multicluster_config() -> KubernetesConfig {
+    let corefile = dns_core::corefile::parse_str(
+        ".:53 {\n kubernetes cluster.local clusterset.local {\n  multicluster clusterset.local\n }\n}\n",
+        "Corefile",
+        &|_| None,
+    )
+    .unwrap();
+    dns_core::plugins::kubernetes::configs(&corefile)
+        .unwrap()
+        .remove(0)
+}
+
 #[test]
 fn no_kubernetes_directive_watches_nothing() {
     assert_eq!(plan(&[]), Ok(None));
@@ -20,7 +32,7 @@ fn no_kubernetes_directive_watches_nothing() {
 
 #[test]
 fn kinds_follow_the_options() {
-    use Kind::{EndpointSlice, Namespace, Pod, Service};
+    use Kind::{EndpointSlice, ImportSlice, Namespace, Pod, Service, ServiceImport};
     let cases: &[(&str, KubernetesConfig, &[Kind])] = &[
         (
             "defaults",
@@ -46,6 +58,17 @@ fn kinds_follow_the_options() {
             "endpoint_pod_names: slices carry the names",
             config(|c| c.records.endpoint_pod_names = true),
             &[Service, EndpointSlice, Namespace],
+        ),
+        (
+            "multicluster watches ServiceImports and their slices",
+            multicluster_config(),
+            &[
+                Service,
+                EndpointSlice,
+                Namespace,
+                ServiceImport,
+                ImportSlice,
+            ],
         ),
     ];
     for (name, c, kinds) in cases {

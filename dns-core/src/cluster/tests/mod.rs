@@ -1,5 +1,6 @@
 //! Table tests of the cluster room: record rules (named after docs/records.md) and the snapshot.
 
 mod records;
+mod records_mcs;
 mod selector;
 mod snapshot;

@@ -12,14 +12,14 @@ use crate::cluster::records::{PodMode, RecordOptions, answer};
 use crate::cluster::snapshot::{Snapshot, SnapshotStore};
 use crate::cluster::testdata::example_cluster;
 
-const NXDOMAIN: ResponseCode = ResponseCode::NXDomain;
-const NOERROR: ResponseCode = ResponseCode::NoError;
+pub(super) const NXDOMAIN: ResponseCode = ResponseCode::NXDomain;
+pub(super) const NOERROR: ResponseCode = ResponseCode::NoError;
 
-fn name(s: &str) -> Name {
+pub(super) fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
 }
 
-fn options() -> RecordOptions {
+pub(super) fn options() -> RecordOptions {
     RecordOptions {
         zones: vec![
             name("cluster.local."),
@@ -31,17 +31,17 @@ fn options() -> RecordOptions {
     }
 }
 
-fn snapshot_with(extra: Vec<Change>) -> Arc<Snapshot> {
+pub(super) fn snapshot_with(extra: Vec<Change>) -> Arc<Snapshot> {
     let store = SnapshotStore::new();
     store.replace(example_cluster().into_iter().chain(extra), 1_700_000_000);
     store.load()
 }
 
-struct Reply {
-    rcode: ResponseCode,
-    answers: Vec<String>,
-    authorities: Vec<String>,
-    additionals: Vec<String>,
+pub(super) struct Reply {
+    pub(super) rcode: ResponseCode,
+    pub(super) answers: Vec<String>,
+    pub(super) authorities: Vec<String>,
+    pub(super) additionals: Vec<String>,
 }
 
 fn render(records: &[Record]) -> Vec<String> {
@@ -51,7 +51,7 @@ fn render(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-fn ask_with(
+pub(super) fn ask_with(
     snapshot: &Snapshot,
     opts: &RecordOptions,
     qname: &str,
@@ -78,14 +78,14 @@ fn ask_opts(opts: &RecordOptions, qname: &str, qtype: RecordType) -> Reply {
 }
 
 /// A table row: question, expected rcode, expected answer records (any order).
-type Row = (
+pub(super) type Row = (
     &'static str,
     RecordType,
     ResponseCode,
     &'static [&'static str],
 );
 
-fn check_rows(opts: &RecordOptions, rows: &[Row]) {
+pub(super) fn check_rows(opts: &RecordOptions, rows: &[Row]) {
     let snapshot = snapshot_with(vec![]);
     for (qname, qtype, rcode, want) in rows {
         let r = ask_with(&snapshot, opts, qname, *qtype).expect("in zone");

@@ -279,6 +279,12 @@ fn unknown_and_unsupported_plugins() {
     );
     let c = parse_ok(".:53 {\n  kubernetes\n  errors\n  log\n}\n");
     assert!(check_plugins(&c).is_ok());
+    // The old out-of-tree plugin's directive points at the kubernetes option.
+    let c = parse_ok(".:53 {\n  kubernetes\n  multicluster clusterset.local\n}\n");
+    assert_eq!(
+        check_plugins(&c).unwrap_err().to_string(),
+        "Corefile:3:3: multicluster is an option of the kubernetes plugin, as in CoreDNS: kubernetes cluster.local clusterset.local { multicluster clusterset.local }"
+    );
 }
 
 #[test]

@@ -39,8 +39,6 @@ pub struct KubernetesConfig {
     pub apiserver_qps: Option<f64>,
     pub apiserver_burst: Option<u32>,
     pub apiserver_max_inflight: Option<u32>,
-    /// `multicluster ZONES...` inside the block (MCS; served by a later issue).
-    pub multicluster_zones: Vec<Name>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,7 +27,6 @@ impl Default for KubernetesConfig {
             apiserver_qps: None,
             apiserver_burst: None,
             apiserver_max_inflight: None,
-            multicluster_zones: Vec::new(),
         }
     }
 }
@@ -160,7 +159,18 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
                 );
             }
             "multicluster" => {
-                config.multicluster_zones = option.args.iter().map(|a| zone_arg(PLUGIN, a)).collect::<Result<_, _>>()?;
+                for arg in &option.args {
+                    let zone = zone_arg(PLUGIN, arg)?;
+                    // CoreDNS: the plugin must be authoritative for a multicluster zone.
+                    if !config.records.zones.contains(&zone) {
+                        let zones: Vec<String> = config.records.zones.iter().map(Name::to_string).collect();
+                        return Err(err(
+                            &arg.location,
+                            format!("is not authoritative for the multicluster zone {zone} (authoritative zones: {})", zones.join(" ")),
+                        ));
+                    }
+                    config.records.multicluster_zones.push(zone);
+                }
             }
             // Removed from CoreDNS: it refuses them, and so do we, naming the replacement.
             "upstream" => return Err(err(loc, "upstream was removed from CoreDNS (1.7); CNAME targets resolve through the server itself".into())),

@@ -64,7 +64,7 @@ fn kubernetes_every_option() {
         "cluster.local {\n endpoint https://198.18.0.1:6443\n tls cert.pem key.pem ca.pem\n kubeconfig /k.conf ctx\n \
          namespaces default prod\n labels app=web,tier!=db\n pods verified\n endpoint_pod_names\n \
          ttl 30\n noendpoints\n fallthrough in-addr.arpa\n ignore empty_service\n startup_timeout 10s\n apiserver_qps 50\n \
-         apiserver_burst 100\n apiserver_max_inflight 20\n multicluster clusterset.local\n }",
+         apiserver_burst 100\n apiserver_max_inflight 20\n }",
     )
     .unwrap();
     assert_eq!(k.records.zones.len(), 1);
@@ -100,7 +100,35 @@ fn kubernetes_every_option() {
         (k.apiserver_qps, k.apiserver_burst, k.apiserver_max_inflight),
         (Some(50.0), Some(100), Some(20))
     );
-    assert_eq!(k.multicluster_zones.len(), 1);
+}
+
+/// `multicluster ZONES...` as CoreDNS takes it: each zone must be one of the plugin's zones.
+#[test]
+fn kubernetes_multicluster() {
+    let parse = |src: &str| {
+        let c = parse_str(src, "Corefile", &no_env).map_err(|e| e.to_string())?;
+        let zones: Vec<Name> = c.blocks[0].keys.iter().map(|k| k.zone.clone()).collect();
+        super::kubernetes::parse(&c.blocks[0].directives[0], &zones).map_err(|e| e.to_string())
+    };
+    let k = parse(
+        ".:53 {\n kubernetes cluster.local clusterset.local {\n  multicluster clusterset.local\n }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        k.records.multicluster_zones,
+        [Name::from_ascii("clusterset.local.").unwrap()]
+    );
+    let err =
+        parse(".:53 {\n kubernetes cluster.local {\n  multicluster clusterset.local\n }\n}\n")
+            .unwrap_err();
+    assert!(
+        err.starts_with(
+            "Corefile:3:16: kubernetes: is not authoritative for the multicluster zone clusterset.local. (authoritative zones: cluster.local.)"
+        ),
+        "{err}"
+    );
+    let none = parse(".:53 {\n kubernetes cluster.local {\n  multicluster\n }\n}\n").unwrap();
+    assert!(none.records.multicluster_zones.is_empty());
 }
 
 #[test]
