@@ -134,13 +134,7 @@ fn go_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    dns_core::server::init_logging();
     let cli = Cli::parse_from(go_style_args(std::env::args()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -67,6 +67,21 @@ fn built_binary(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Waits up to `limit` for `child` to exit; panics naming `what` otherwise.
+pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not stop in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A loopback port free for both UDP and TCP right now, and never handed out twice in one
 /// test binary: servers bind with SO_REUSEPORT, so two parallel tests given the same port
 /// would both bind it and share its queries.
@@ -286,17 +301,7 @@ impl ClusterDns {
 
     /// Waits up to `limit` for the process to exit.
     pub fn wait_exit(mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cluster-dns did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_exit(&mut self.child, limit, "cluster-dns")
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::netns::NetNs;
-use crate::{ClusterDns, DigResult, TempDir, dig_via, nodelocal_binary, workspace_root};
+use crate::{ClusterDns, DigResult, TempDir, dig_via, nodelocal_binary, wait_exit, workspace_root};
 
 pub const LOCAL_IP: &str = "169.254.20.10";
 pub const KUBE_DNS_IP: &str = "198.18.0.10";
@@ -317,17 +317,7 @@ impl Nodelocal {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nodelocal did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_exit(&mut child, Duration::from_secs(15), "nodelocal")
     }
 }
 

@@ -172,6 +172,19 @@ fn rules_are_exact_in_both_modes_and_gone_after_a_clean_stop() {
     let saved = node.node.output("iptables-save", &[]);
     assert!(!saved.contains("NodeLocal DNS Cache"), "{saved}");
     assert_eq!(node.link_addrs(), "");
+
+    // --skipteardown leaves everything in place, for the next start to take over. (iptables
+    // keeps its emptied built-in chains: they are iptables', not ours.)
+    let before = node.node.output("nft", &["list", "ruleset"]);
+    let mut kept = Nodelocal::start(&node.node, "nftables", &["--skip-teardown"]);
+    assert!(kept.terminate().success(), "{}", kept.log());
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    assert!(node.link_addrs().contains(KUBE_DNS_IP));
+    let mut next = Nodelocal::start(&node.node, "nftables", &[]);
+    assert!(answered(&node, KUBE_DNS_IP), "{}", next.log());
+    assert!(next.terminate().success(), "{}", next.log());
+    assert_eq!(node.node.output("nft", &["list", "ruleset"]), before);
+    assert_eq!(node.link_addrs(), "");
 }
 
 /// nft prints with its own indentation; compare the statements.

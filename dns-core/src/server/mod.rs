@@ -231,6 +231,17 @@ pub(crate) fn reuseport_socket(
     Ok(socket)
 }
 
+/// Logs to stderr at `info`, or as `RUST_LOG` says: the same for every binary.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT; an error if the handlers cannot be
 /// installed.
 pub async fn shutdown_signal() -> std::io::Result<()> {
