@@ -67,6 +67,20 @@ fn built_binary(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Starts `command` at log level info, its stdout and stderr in `dir`'s `stdout.log` and
+/// `stderr.log`.
+pub fn spawn_logged(command: &mut Command, dir: &TempDir, what: &str) -> Child {
+    let log = |name: &str| {
+        Stdio::from(std::fs::File::create(dir.path().join(name)).expect("create a log file"))
+    };
+    command
+        .env("RUST_LOG", "info")
+        .stdout(log("stdout.log"))
+        .stderr(log("stderr.log"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"))
+}
+
 /// Waits up to `limit` for `child` to exit; panics naming `what` otherwise.
 pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
@@ -186,17 +200,7 @@ impl ClusterDns {
             std::fs::write(&snapshot_path, yaml).expect("write snapshot");
             command.arg("--snapshot").arg(&snapshot_path);
         }
-        let child = command
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.path().join("stdout.log")).expect("log file"),
-            ))
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
-            ))
-            .spawn()
-            .expect("start cluster-dns");
+        let child = spawn_logged(command.envs(env.iter().copied()), &dir, "cluster-dns");
         let mut server = Self {
             child,
             wrapper: wrapper.iter().map(|w| w.to_string()).collect(),

@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::netns::NetNs;
-use crate::{ClusterDns, DigResult, TempDir, dig_via, nodelocal_binary, wait_exit, workspace_root};
+use crate::{
+    ClusterDns, DigResult, TempDir, dig_via, nodelocal_binary, spawn_logged, wait_exit,
+    workspace_root,
+};
 
 pub const LOCAL_IP: &str = "169.254.20.10";
 pub const KUBE_DNS_IP: &str = "198.18.0.10";
@@ -253,7 +256,8 @@ impl Nodelocal {
         std::fs::write(&base, template).expect("write the template Corefile");
         let conf = dir.path().join("Corefile");
         // By its full path: a test may give nodelocal a PATH without its tools.
-        let child = Command::new(ip_binary())
+        let mut command = Command::new(ip_binary());
+        command
             .args(["netns", "exec", &node.name])
             .arg(nodelocal_binary())
             .arg(format!("-localip={LOCAL_IP},{KUBE_DNS_IP}"))
@@ -264,16 +268,8 @@ impl Nodelocal {
             .arg("--metrics-listen-address=")
             .args(extra)
             .env("KUBE_DNS_UPSTREAM_SERVICE_HOST", UPSTREAM_IP)
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.path().join("stdout.log")).expect("log file"),
-            ))
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("stderr.log")).expect("log file"),
-            ))
-            .spawn()
-            .expect("start nodelocal");
+            .envs(env.iter().copied());
+        let child = spawn_logged(&mut command, &dir, "nodelocal");
         let mut n = Nodelocal {
             child: Some(child),
             dir,
