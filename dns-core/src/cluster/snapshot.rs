@@ -2,8 +2,9 @@
 //! publishes a new one atomically after each batch of changes.
 //!
 //! Readers call [`SnapshotStore::load`] and get an `Arc<Snapshot>`: lock-free, never blocked by
-//! a writer, and never a half-applied change. Writers apply a batch of [`Change`]s to the
-//! working copy under a mutex and publish it whole.
+//! a writer, and never a half-applied change. Writers apply a batch of [`Change`]s to a spare
+//! copy under a mutex and publish it whole; the copy it replaces becomes the next spare
+//! (left-right), so a publish costs the batch, not a copy of the cluster state.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -243,7 +244,7 @@ impl Snapshot {
         self.serial
     }
 
-    /// Applies one change to this (working) snapshot, keeping every index consistent.
+    /// Applies one change to this (spare) snapshot, keeping every index consistent.
     pub fn apply(&mut self, change: Change) {
         match change {
             Change::UpsertService(svc) => {
@@ -346,16 +347,24 @@ fn lower_key(key: &ObjectKey) -> ObjectKey {
     )
 }
 
-/// Holds the published snapshot and the working copy writers change.
+/// Holds the published snapshot and a spare copy writers change (left-right): a batch is
+/// applied to the spare, the spare is published, and the copy it replaced becomes the spare
+/// once the readers holding it are done (they hold it for one answer), brought up to date by
+/// applying the same batch again. Publishing costs the batch twice, not a copy of the whole
+/// cluster state.
 #[derive(Default)]
 pub struct SnapshotStore {
     published: ArcSwap<Snapshot>,
-    working: Mutex<Snapshot>,
+    spare: Mutex<Snapshot>,
     /// Set once the source has delivered the whole cluster state (the first full list of every
     /// watched kind, or the first good snapshot file); the `ready` plugin reports it. It never
     /// goes back: a source that loses the API keeps serving the last state, as CoreDNS does.
     synced: AtomicBool,
 }
+
+/// How long a publish waits for the readers of the replaced copy before copying the new one
+/// instead (a reader that keeps a snapshot longer than one answer).
+const READERS_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl SnapshotStore {
     pub fn new() -> Self {
@@ -380,14 +389,26 @@ impl SnapshotStore {
     /// Applies a batch of changes and publishes the result as one step. `now_unix` becomes the
     /// SOA serial (the clock is a parameter so this stays pure and testable).
     pub fn apply(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {
-        // A poisoned lock only means a writer panicked mid-batch; the working copy is still a
-        // valid snapshot (each apply keeps indexes consistent), so carry on with it.
-        let mut working = self.working.lock().unwrap_or_else(|p| p.into_inner());
-        for change in changes {
-            working.apply(change);
+        let changes: Vec<Change> = changes.into_iter().collect();
+        // A poisoned lock only means a writer panicked mid-batch; the spare is still a valid
+        // snapshot (each apply keeps indexes consistent), so carry on with it.
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        for change in &changes {
+            spare.apply(change.clone());
         }
-        working.set_serial(now_unix);
-        self.published.store(Arc::new(working.clone()));
+        spare.set_serial(now_unix);
+        let published = Arc::new(std::mem::take(&mut *spare));
+        let replaced = self.published.swap(published.clone());
+        *spare = match unique(replaced) {
+            Some(mut previous) => {
+                for change in changes {
+                    previous.apply(change);
+                }
+                previous.set_serial(now_unix);
+                previous
+            }
+            None => (*published).clone(),
+        };
     }
 
     /// Replaces the whole state (a snapshot-file reload) in one publish. The whole cluster state
@@ -398,9 +419,24 @@ impl SnapshotStore {
             fresh.apply(change);
         }
         fresh.set_serial(now_unix);
-        let mut working = self.working.lock().unwrap_or_else(|p| p.into_inner());
-        *working = fresh.clone();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        *spare = fresh.clone();
         self.published.store(Arc::new(fresh));
         self.mark_synced();
+    }
+}
+
+/// The snapshot itself once no reader holds it any more, waiting at most [`READERS_WAIT`].
+fn unique(mut snapshot: Arc<Snapshot>) -> Option<Snapshot> {
+    let started = std::time::Instant::now();
+    loop {
+        match Arc::try_unwrap(snapshot) {
+            Ok(owned) => return Some(owned),
+            Err(shared) if started.elapsed() < READERS_WAIT => {
+                snapshot = shared;
+                std::thread::yield_now();
+            }
+            Err(_) => return None,
+        }
     }
 }

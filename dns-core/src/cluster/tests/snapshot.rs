@@ -150,3 +150,61 @@ fn pods_index_by_every_ip() {
             .is_empty()
     );
 }
+
+/// Left-right publishing: each publish shows every batch so far, whether the replaced copy's
+/// readers let go at once (it becomes the spare and gets the batch again) or keep holding it
+/// (the publish copies instead); held copies keep showing their own moment.
+#[test]
+fn every_publish_shows_every_batch_whether_readers_hold_old_copies_or_not() {
+    let store = SnapshotStore::new();
+    let mut held = Vec::new();
+    let mut deleted = Vec::new();
+    for i in 0..30u32 {
+        store.apply(
+            [Change::UpsertService(svc(
+                "ns",
+                &format!("s{i}"),
+                &format!("198.18.0.{i}"),
+            ))],
+            i,
+        );
+        if i % 3 == 0 {
+            held.push((i, store.load()));
+        }
+        if i % 5 == 4 {
+            store.apply(
+                [Change::DeleteService(ObjectKey::new(
+                    "ns",
+                    format!("s{}", i - 1),
+                ))],
+                i,
+            );
+            deleted.push(i - 1);
+        }
+        let snap = store.load();
+        for j in 0..=i {
+            assert_eq!(
+                snap.service("ns", &format!("s{j}")).is_some(),
+                !deleted.contains(&j),
+                "after batch {i}: s{j}"
+            );
+        }
+        assert_eq!(snap.serial(), i);
+    }
+    for (i, snap) in &held {
+        assert!(snap.service("ns", &format!("s{i}")).is_some());
+        assert!(snap.service("ns", &format!("s{}", i + 1)).is_none());
+    }
+    drop(held);
+    store.apply([Change::UpsertService(svc("ns", "last", "198.18.1.1"))], 99);
+    store.apply([Change::DeleteService(ObjectKey::new("ns", "s0"))], 100);
+    let snap = store.load();
+    assert!(snap.service("ns", "last").is_some());
+    assert!(snap.service("ns", "s0").is_none());
+    assert!(snap.service("ns", "s29").is_some());
+    let ip: IpAddr = "198.18.1.1".parse().unwrap();
+    assert_eq!(
+        snap.services_by_cluster_ip(&ip),
+        &[ObjectKey::new("ns", "last")]
+    );
+}
