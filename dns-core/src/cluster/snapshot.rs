@@ -246,38 +246,25 @@ impl Snapshot {
 
     /// Applies one change to this (spare) snapshot, keeping every index consistent.
     pub fn apply(&mut self, change: Change) {
+        self.apply_shared(&SharedChange::from(change));
+    }
+
+    /// Applies a change whose object is already behind an `Arc`: both copies of left-right
+    /// publishing take the same objects, so only the indexes exist twice.
+    fn apply_shared(&mut self, change: &SharedChange) {
         match change {
-            Change::UpsertService(svc) => {
-                let key = lower_key(&svc.key());
-                self.local.put_service(key, Some(Arc::new(svc)));
+            SharedChange::Service(key, svc) => self.local.put_service(key.clone(), svc.clone()),
+            SharedChange::Slice(key, slice) => self.local.put_slice(key.clone(), slice.clone()),
+            SharedChange::Import(key, svc) => self.imports.put_service(key.clone(), svc.clone()),
+            SharedChange::ImportSlice(key, slice) => {
+                self.imports.put_slice(key.clone(), slice.clone())
             }
-            Change::DeleteService(key) => self.local.put_service(lower_key(&key), None),
-            Change::UpsertEndpointSlice(slice) => {
-                let key = lower_key(&slice.key());
-                self.local.put_slice(key, Some(Arc::new(slice)));
+            SharedChange::Pod(key, pod) => self.put_pod(key.clone(), pod.clone()),
+            SharedChange::Namespace(name, Some(ns)) => {
+                self.namespaces.insert(name.clone(), ns.clone());
             }
-            Change::DeleteEndpointSlice(key) => self.local.put_slice(lower_key(&key), None),
-            Change::UpsertServiceImport(import) => {
-                let key = lower_key(&import.key());
-                self.imports
-                    .put_service(key, Some(Arc::new(import.as_service())));
-            }
-            Change::DeleteServiceImport(key) => self.imports.put_service(lower_key(&key), None),
-            Change::UpsertImportSlice(slice) => {
-                let key = lower_key(&slice.key());
-                self.imports.put_slice(key, Some(Arc::new(slice)));
-            }
-            Change::DeleteImportSlice(key) => self.imports.put_slice(lower_key(&key), None),
-            Change::UpsertPod(pod) => {
-                let key = lower_key(&pod.key());
-                self.put_pod(key, Some(Arc::new(pod)));
-            }
-            Change::DeletePod(key) => self.put_pod(lower_key(&key), None),
-            Change::UpsertNamespace(ns) => {
-                self.namespaces.insert(lower(&ns.name).into(), Arc::new(ns));
-            }
-            Change::DeleteNamespace(name) => {
-                self.namespaces.remove(lower(&name).as_ref());
+            SharedChange::Namespace(name, None) => {
+                self.namespaces.remove(name);
             }
         }
     }
@@ -302,6 +289,45 @@ impl Snapshot {
                 self.pods_by_ip.entry(*ip).or_default().push(pod.clone());
             }
             self.pods.insert(key, pod);
+        }
+    }
+}
+
+/// A [`Change`] with its key lowercased and its object behind an `Arc`, made once per change.
+enum SharedChange {
+    Service(ObjectKey, Option<Arc<Service>>),
+    Slice(ObjectKey, Option<Arc<EndpointSlice>>),
+    /// A ServiceImport, in the shape of a service.
+    Import(ObjectKey, Option<Arc<Service>>),
+    ImportSlice(ObjectKey, Option<Arc<EndpointSlice>>),
+    Pod(ObjectKey, Option<Arc<Pod>>),
+    Namespace(Box<str>, Option<Arc<Namespace>>),
+}
+
+impl From<Change> for SharedChange {
+    fn from(change: Change) -> Self {
+        match change {
+            Change::UpsertService(svc) => Self::Service(lower_key(&svc.key()), Some(Arc::new(svc))),
+            Change::DeleteService(key) => Self::Service(lower_key(&key), None),
+            Change::UpsertEndpointSlice(slice) => {
+                Self::Slice(lower_key(&slice.key()), Some(Arc::new(slice)))
+            }
+            Change::DeleteEndpointSlice(key) => Self::Slice(lower_key(&key), None),
+            Change::UpsertServiceImport(import) => Self::Import(
+                lower_key(&import.key()),
+                Some(Arc::new(import.as_service())),
+            ),
+            Change::DeleteServiceImport(key) => Self::Import(lower_key(&key), None),
+            Change::UpsertImportSlice(slice) => {
+                Self::ImportSlice(lower_key(&slice.key()), Some(Arc::new(slice)))
+            }
+            Change::DeleteImportSlice(key) => Self::ImportSlice(lower_key(&key), None),
+            Change::UpsertPod(pod) => Self::Pod(lower_key(&pod.key()), Some(Arc::new(pod))),
+            Change::DeletePod(key) => Self::Pod(lower_key(&key), None),
+            Change::UpsertNamespace(ns) => {
+                Self::Namespace(lower(&ns.name).into(), Some(Arc::new(ns)))
+            }
+            Change::DeleteNamespace(name) => Self::Namespace(lower(&name).into(), None),
         }
     }
 }
@@ -389,20 +415,20 @@ impl SnapshotStore {
     /// Applies a batch of changes and publishes the result as one step. `now_unix` becomes the
     /// SOA serial (the clock is a parameter so this stays pure and testable).
     pub fn apply(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {
-        let changes: Vec<Change> = changes.into_iter().collect();
+        let changes: Vec<SharedChange> = changes.into_iter().map(SharedChange::from).collect();
         // A poisoned lock only means a writer panicked mid-batch; the spare is still a valid
         // snapshot (each apply keeps indexes consistent), so carry on with it.
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
         for change in &changes {
-            spare.apply(change.clone());
+            spare.apply_shared(change);
         }
         spare.set_serial(now_unix);
         let published = Arc::new(std::mem::take(&mut *spare));
         let replaced = self.published.swap(published.clone());
         *spare = match unique(replaced) {
             Some(mut previous) => {
-                for change in changes {
-                    previous.apply(change);
+                for change in &changes {
+                    previous.apply_shared(change);
                 }
                 previous.set_serial(now_unix);
                 previous
