@@ -26,8 +26,11 @@ use self::transport::TcpPool;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// CoreDNS's overall deadline for one forwarded query, over all upstreams tried.
 pub const QUERY_DEADLINE: Duration = Duration::from_secs(5);
-/// Idle TCP connections kept per upstream; more are closed when handed back.
-const MAX_IDLE_TCP: usize = 64;
+/// Idle TCP connections kept per upstream; more are closed when handed back. CoreDNS keeps
+/// every one until it expires; a bound this high only guards memory, while a low one would
+/// close and re-dial connections under load (node-local-dns forwards every cluster-zone miss
+/// over TCP, hundreds in flight).
+const MAX_IDLE_TCP: usize = 4096;
 
 /// How the health check asks (`health_check DURATION [no_rec] [domain FQDN]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
