@@ -210,6 +210,32 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// One row of a comparison table: `| what | ours | theirs | ours / theirs |`, each value shown
+/// by `show`.
+pub fn print_row(what: &str, ours: f64, theirs: f64, show: fn(f64) -> String) {
+    println!(
+        "| {what} | {} | {} | {} |",
+        show(ours),
+        show(theirs),
+        ratio(ours, theirs)
+    );
+}
+
+/// Shows queries per second.
+pub fn qps(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Shows milliseconds.
+pub fn ms(v: f64) -> String {
+    format!("{v:.3} ms")
+}
+
+/// Shows KiB as MiB.
+pub fn kib(v: f64) -> String {
+    mib(v as u64)
+}
+
 /// `kib` as MiB with one decimal.
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)

@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use signpost_tests::baseline::{Perf, dnsperf_via, memory_kib, mib, ratio};
+use signpost_tests::baseline::{
+    Perf, dnsperf_via, kib, memory_kib, mib, ms, print_row, qps, ratio,
+};
 use signpost_tests::nodelocal::{KUBE_DNS_IP, LOCAL_IP, Node, Nodelocal, UPSTREAM_IP};
 use signpost_tests::{TempDir, workspace_root};
 
@@ -185,41 +187,26 @@ fn nodelocal_cache_forwarding_and_node_cache() {
         println!();
         println!("| what | nodelocal | node-cache | nodelocal / node-cache |");
         println!("|---|---|---|---|");
-        println!(
-            "| QPS, cache hits | {:.0} | {:.0} | {} |",
-            hit.qps,
-            theirs.qps,
-            ratio(hit.qps, theirs.qps)
-        );
-        println!(
-            "| average latency, cache hits | {:.3} ms | {:.3} ms | {} |",
+        print_row("QPS, cache hits", hit.qps, theirs.qps, qps);
+        print_row(
+            "average latency, cache hits",
             hit.latency_ms,
             theirs.latency_ms,
-            ratio(hit.latency_ms, theirs.latency_ms)
+            ms,
         );
-        println!(
-            "| VmRSS after load | {} | {} | {} |",
-            mib(rss),
-            mib(rss_t),
-            ratio(rss as f64, rss_t as f64)
-        );
-        println!(
-            "| VmHWM after load | {} | {} | {} |",
-            mib(hwm),
-            mib(hwm_t),
-            ratio(hwm as f64, hwm_t as f64)
-        );
-        println!(
-            "| QPS, forwarding every query (TCP) | {:.0} | {:.0} | {} |",
+        print_row("VmRSS after load", rss as f64, rss_t as f64, kib);
+        print_row("VmHWM after load", hwm as f64, hwm_t as f64, kib);
+        print_row(
+            "QPS, forwarding every query (TCP)",
             fwd.qps,
             theirs_fwd.qps,
-            ratio(fwd.qps, theirs_fwd.qps)
+            qps,
         );
-        println!(
-            "| average latency, forwarding | {:.3} ms | {:.3} ms | {} |",
+        print_row(
+            "average latency, forwarding",
             fwd.latency_ms,
             theirs_fwd.latency_ms,
-            ratio(fwd.latency_ms, theirs_fwd.latency_ms)
+            ms,
         );
     }
 }

@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
-use signpost_tests::baseline::{Perf, Server, coredns_binary, dnsperf_via, mib, ratio};
+use signpost_tests::baseline::{
+    Perf, Server, coredns_binary, dnsperf_via, kib, ms, print_row, qps,
+};
 use signpost_tests::kube_fixtures::{TEST_SLICE_MANAGER, create_object};
 use signpost_tests::{ControlPlane, dig, workspace_root};
 
@@ -178,8 +180,8 @@ async fn serving_example_cluster_vs_coredns() {
     let (hwm_ours, rss_ours) = ours.memory_kib();
     let (hwm_theirs, rss_theirs) = theirs.memory_kib();
 
-    let qps = |i: usize| median(runs[i].iter().map(|p| p.qps).collect());
-    let latency = |i: usize| median(runs[i].iter().map(|p| p.latency_ms).collect());
+    let median_qps = |i: usize| median(runs[i].iter().map(|p| p.qps).collect());
+    let median_latency = |i: usize| median(runs[i].iter().map(|p| p.latency_ms).collect());
     println!();
     println!(
         "serving-vs-coredns: examples/cluster.yaml on the test control plane, dnsperf -c 4 -q 200, \
@@ -187,36 +189,16 @@ async fn serving_example_cluster_vs_coredns() {
     );
     println!("| what | cluster-dns | CoreDNS | ours / CoreDNS |");
     println!("|---|---|---|---|");
-    println!(
-        "| QPS | {:.0} | {:.0} | {} |",
-        qps(0),
-        qps(1),
-        ratio(qps(0), qps(1))
+    print_row("QPS", median_qps(0), median_qps(1), qps);
+    print_row("average latency", median_latency(0), median_latency(1), ms);
+    print_row(
+        "VmRSS when ready",
+        base_ours as f64,
+        base_theirs as f64,
+        kib,
     );
-    println!(
-        "| average latency | {:.3} ms | {:.3} ms | {} |",
-        latency(0),
-        latency(1),
-        ratio(latency(0), latency(1))
-    );
-    println!(
-        "| VmRSS when ready | {} | {} | {} |",
-        mib(base_ours),
-        mib(base_theirs),
-        ratio(base_ours as f64, base_theirs as f64)
-    );
-    println!(
-        "| VmRSS after load | {} | {} | {} |",
-        mib(rss_ours),
-        mib(rss_theirs),
-        ratio(rss_ours as f64, rss_theirs as f64)
-    );
-    println!(
-        "| VmHWM after load | {} | {} | {} |",
-        mib(hwm_ours),
-        mib(hwm_theirs),
-        ratio(hwm_ours as f64, hwm_theirs as f64)
-    );
+    print_row("VmRSS after load", rss_ours as f64, rss_theirs as f64, kib);
+    print_row("VmHWM after load", hwm_ours as f64, hwm_theirs as f64, kib);
     for (i, name) in ["cluster-dns", "CoreDNS"].into_iter().enumerate() {
         let each: Vec<String> = runs[i].iter().map(|p| format!("{:.0}", p.qps)).collect();
         let lost: Vec<&str> = runs[i].iter().map(|p| p.lost.as_str()).collect();
