@@ -121,8 +121,10 @@ fn bench(c: &mut Criterion) {
 /// metrics), with and without `prometheus` in the server block.
 fn bench_respond(c: &mut Criterion) {
     use dns_core::corefile::parse_str;
-    use dns_core::plugins::build::{Dependencies, build};
-    use dns_core::server::{RequestInfo, Transport, respond};
+    use dns_core::plugin::build::Dependencies;
+    use dns_core::plugins::build;
+    use dns_core::server::respond;
+    use dns_core::wire::{RequestInfo, Transport};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -144,10 +146,10 @@ fn bench_respond(c: &mut Criterion) {
             continue;
         };
         // Older builds without the prometheus plugin skip that case.
-        let Ok(mut routers) = build(&corefile, &Dependencies::new(store.clone())) else {
+        let Ok(mut built) = build(&corefile, &Dependencies::new(store.clone())) else {
             continue;
         };
-        let router = routers.remove(0);
+        let router = built.routers.remove(0);
         c.bench_function(&format!("respond/{label}"), |b| {
             b.iter(|| black_box(runtime.block_on(respond(&router, black_box(&bytes), &info))))
         });

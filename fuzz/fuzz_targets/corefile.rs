@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use dns_core::cluster::SnapshotStore;
 use dns_core::corefile::parse_str;
-use dns_core::plugins::build::{Dependencies, build};
+use dns_core::plugin::build::Dependencies;
+use dns_core::plugins::build;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,9 +8,11 @@ use std::sync::{Arc, OnceLock};
 use dns_core::cluster::SnapshotStore;
 use dns_core::cluster::testdata::example_cluster;
 use dns_core::corefile::parse_str;
-use dns_core::plugins::build::{Dependencies, build};
-use dns_core::plugins::chain::Router;
-use dns_core::server::{RequestInfo, Transport, respond};
+use dns_core::plugin::build::Dependencies;
+use dns_core::plugins::build;
+use dns_core::plugin::Router;
+use dns_core::server::respond;
+use dns_core::wire::{RequestInfo, Transport};
 use libfuzzer_sys::fuzz_target;
 
 const COREFILE: &str = ".:53 {\n kubernetes cluster.local in-addr.arpa ip6.arpa {\n  pods verified\n  fallthrough in-addr.arpa\n }\n}\nexample.internal:53 {\n kubernetes {\n  pods insecure\n  endpoint_pod_names\n }\n}\n";
@@ -26,7 +28,7 @@ fn fixture() -> &'static Fixture {
         let store = Arc::new(SnapshotStore::new());
         store.replace(example_cluster(), 1);
         let corefile = parse_str(COREFILE, "Corefile", &|_| None).expect("fixture Corefile");
-        let router = build(&corefile, &Dependencies::new(store)).expect("fixture chain").remove(0);
+        let router = build(&corefile, &Dependencies::new(store)).expect("fixture chain").routers.remove(0);
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         Fixture { router, runtime }
     })

@@ -45,10 +45,10 @@ pub struct GuardArgs {
     #[arg(long, default_value_t = 8080)]
     pub health_port: u16,
     /// Time between probes.
-    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "250ms", value_parser = dns_core::corefile::parse_duration)]
     pub probe_interval: Duration,
     /// How long a probe waits for an answer.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = dns_core::corefile::parse_duration)]
     pub probe_timeout: Duration,
     /// Consecutive failed probes that make a fail-over (4 × 250 ms: within about 1.2 s).
     #[arg(long, default_value_t = 4)]
@@ -59,24 +59,6 @@ pub struct GuardArgs {
     /// Where `/metrics` and `/health` are served; empty: nowhere.
     #[arg(long, default_value = "0.0.0.0:9254")]
     pub metrics_listen_address: String,
-}
-
-/// `250ms`, `2s`, `1.5s`, `1m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|i| text.split_at(i))
-        .ok_or_else(|| format!("{text:?}: a unit is needed (ms, s, m)"))?;
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: not a number"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// The guard's metrics, in the default registry.
@@ -182,8 +164,9 @@ pub async fn run_until(args: GuardArgs, stop: impl Future<Output = ()>) -> anyho
     let http = if args.metrics_listen_address.is_empty() {
         None
     } else {
-        use dns_core::server::http::{HttpPlan, HttpServers, Site};
-        let addr = dns_core::plugins::setup::HttpAddr::parse(&args.metrics_listen_address)
+        use dns_core::plugin::build::{HttpPlan, Site};
+        use dns_core::server::http::HttpServers;
+        let addr = dns_core::plugin::setup::HttpAddr::parse(&args.metrics_listen_address)
             .map_err(|e| anyhow::anyhow!("--metrics-listen-address: {e}"))?;
         let mut site = Site::new(addr);
         site.plugins = vec!["health", "prometheus"];

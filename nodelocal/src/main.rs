@@ -14,10 +14,10 @@ use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use tracing::{error, info, warn};
 
 use dns_core::cluster::SnapshotStore;
-use dns_core::plugins::build::{Dependencies, build, observability};
-use dns_core::plugins::setup::{HttpAddr, parse_duration};
-use dns_core::server::http::{HttpServers, Site};
-use dns_core::server::listeners::{self, Listeners};
+use dns_core::corefile::parse_duration;
+use dns_core::plugin::build::{Dependencies, Site};
+use dns_core::plugin::setup::HttpAddr;
+use dns_core::server::corefile::CorefileServer;
 use dns_core::server::stop_signal;
 use nodelocal::guard::{self, GuardArgs};
 use nodelocal::link::{self, LinkConfig};
@@ -113,7 +113,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    parse_duration(text).ok_or_else(|| format!("invalid duration {text:?}"))
+    parse_duration(text)
 }
 
 /// Go's flag package takes `-flag` as `--flag`; node-cache's DaemonSets are written that way.
@@ -134,7 +134,7 @@ fn go_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    dns_core::server::init_logging();
+    dns_core::logging::init();
     let cli = Cli::parse_from(go_style_args(std::env::args()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -292,17 +292,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics::setup_error("configmap");
         return Err(e);
     }
-    let corefile = dns_core::corefile::load(&args.conf).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = Arc::new(SnapshotStore::new());
     store.mark_synced();
     let mut deps = Dependencies::new(store);
     deps.local_ips = local_ips.clone();
-    let routers = build(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if routers.is_empty() {
-        bail!("{}: no server blocks", args.conf.display());
-    }
-    let mut plan = observability(&corefile, &deps).map_err(|e| anyhow::anyhow!("{e}"))?;
-    add_metrics_site(&mut plan.sites, &args.metrics_listen_address)?;
+    let mut server = CorefileServer::load(&args.conf, deps, dns_core::plugins::REGISTRY)?;
+    add_metrics_site(&mut server.http_plan().sites, &args.metrics_listen_address)?;
     let rule_mode = match (args.setupiptables, args.rules) {
         (false, _) | (_, RulesArg::None) => RuleMode::None,
         (true, RulesArg::Nftables) => RuleMode::Nftables,
@@ -341,7 +336,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         undo_link(setup.clone()).await;
         return Err(e.into());
     }
-    let http = match HttpServers::bind(plan) {
+    let http = match server.bind_http() {
         Ok(http) => http,
         Err(e) => {
             undo_link(setup.clone()).await;
@@ -350,11 +345,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (dns_stop_tx, dns_stop_rx) = tokio::sync::watch::channel(false);
-    let mut listeners = Listeners::new(dns_stop_rx);
-    if let Err(e) = listeners.apply(routers) {
-        undo_link(setup.clone()).await;
-        return Err(e.into());
-    }
+    let dns = match server.listen(dns_stop_rx) {
+        Ok(dns) => dns,
+        Err(e) => {
+            undo_link(setup.clone()).await;
+            return Err(e.into());
+        }
+    };
     if let Err(e) = setup.ensure_rules().await {
         setup.remove_rules().await;
         undo_link(setup.clone()).await;
@@ -369,20 +366,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let lameduck = http.lameduck();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http.run(stop_signal(stop_rx.clone())));
-    match dns_core::plugins::reload::config(&corefile)? {
-        Some(config) => {
-            tasks.spawn(listeners::run(
-                args.conf.clone(),
-                config,
-                deps,
-                listeners,
-                dns_stop_tx.subscribe(),
-            ));
-        }
-        None => {
-            tasks.spawn(listeners.wait());
-        }
-    }
+    tasks.spawn(dns);
     let probe_addr = SocketAddr::new(local_ips[0], args.dns_port);
     let skip_teardown = args.skipteardown;
     let mut background = tokio::task::JoinSet::new();

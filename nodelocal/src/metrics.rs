@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use dns_core::plugins::metrics::prometheus::{IntCounterVec, Opts, register_int_counter_vec};
+use dns_core::plugin::metrics::prometheus::{IntCounterVec, Opts, register_int_counter_vec};
 
 /// `coredns_nodecache_setup_errors_total{errortype}`: errors while setting up or re-asserting
 /// the link, its addresses, the rules, or the Corefile.

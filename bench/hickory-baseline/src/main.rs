@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use dns_core::cluster::SnapshotStore;
-use dns_core::plugins::build::{Dependencies, build};
-use dns_core::plugins::chain::Router;
-use dns_core::server::{Handler, RequestInfo as CoreInfo, Transport};
+use dns_core::plugin::build::Dependencies;
+use dns_core::plugins::build;
+use dns_core::plugin::Router;
+use dns_core::wire::{Handler, RequestInfo as CoreInfo, Transport};
 use hickory_proto::op::{Message, MessageType};
 use hickory_server::Server;
 use hickory_server::net::xfer::Protocol;
@@ -80,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let corefile = dns_core::corefile::load(conf.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let router = build(&corefile, &Dependencies::new(store))
         .map_err(|e| anyhow::anyhow!("{e}"))?
+        .routers
         .remove(0);
     let addr: SocketAddr = router.addr;
     let mut server = Server::new(Baseline(router));

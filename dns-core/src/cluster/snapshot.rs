@@ -374,23 +374,41 @@ fn lower_key(key: &ObjectKey) -> ObjectKey {
 }
 
 /// Holds the published snapshot and a spare copy writers change (left-right): a batch is
-/// applied to the spare, the spare is published, and the copy it replaced becomes the spare
-/// once the readers holding it are done (they hold it for one answer), brought up to date by
-/// applying the same batch again. Publishing costs the batch twice, not a copy of the whole
-/// cluster state.
+/// applied to the spare, the spare is published, and the copy it replaced becomes the next
+/// spare, brought up to date by applying the same batch again. Readers hold a copy for one
+/// answer, so by the next publish the replaced copy is almost always free; the writer never
+/// waits for it, and copies the published snapshot instead in the rare case it is still held.
+/// Publishing costs the batch twice, not a copy of the whole cluster state.
 #[derive(Default)]
 pub struct SnapshotStore {
     published: ArcSwap<Snapshot>,
-    spare: Mutex<Snapshot>,
+    spare: Mutex<Spare>,
+    /// Tells waiters ([`SnapshotStore::wait_synced`]) that `synced` turned true.
+    synced_signal: tokio::sync::Notify,
     /// Set once the source has delivered the whole cluster state (the first full list of every
     /// watched kind, or the first good snapshot file); the `ready` plugin reports it. It never
     /// goes back: a source that loses the API keeps serving the last state, as CoreDNS does.
     synced: AtomicBool,
 }
 
-/// How long a publish waits for the readers of the replaced copy before copying the new one
-/// instead (a reader that keeps a snapshot longer than one answer).
-const READERS_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+/// The writers' copy: ready to change, or the copy the last publish replaced with the batch
+/// it still lacks (taken up at the next publish, once its readers are gone).
+// One per store, moved only by `mem::take`: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Spare {
+    Ready(Snapshot),
+    Behind {
+        replaced: Arc<Snapshot>,
+        batch: Vec<SharedChange>,
+        serial: u32,
+    },
+}
+
+impl Default for Spare {
+    fn default() -> Self {
+        Spare::Ready(Snapshot::default())
+    }
+}
 
 impl SnapshotStore {
     pub fn new() -> Self {
@@ -400,6 +418,18 @@ impl SnapshotStore {
     /// Records that the source has delivered the whole cluster state once.
     pub fn mark_synced(&self) {
         self.synced.store(true, Ordering::Release);
+        self.synced_signal.notify_waiters();
+    }
+
+    /// Resolves once the store is synced.
+    pub async fn wait_synced(&self) {
+        loop {
+            let notified = self.synced_signal.notified();
+            if self.is_synced() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether the whole cluster state has been loaded at least once (readiness).
@@ -419,21 +449,33 @@ impl SnapshotStore {
         // A poisoned lock only means a writer panicked mid-batch; the spare is still a valid
         // snapshot (each apply keeps indexes consistent), so carry on with it.
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
-        for change in &changes {
-            spare.apply_shared(change);
-        }
-        spare.set_serial(now_unix);
-        let published = Arc::new(std::mem::take(&mut *spare));
-        let replaced = self.published.swap(published.clone());
-        *spare = match unique(replaced) {
-            Some(mut previous) => {
-                for change in &changes {
-                    previous.apply_shared(change);
+        let mut next = match std::mem::take(&mut *spare) {
+            Spare::Ready(snapshot) => snapshot,
+            Spare::Behind {
+                replaced,
+                batch,
+                serial,
+            } => match Arc::try_unwrap(replaced) {
+                Ok(mut previous) => {
+                    for change in &batch {
+                        previous.apply_shared(change);
+                    }
+                    previous.set_serial(serial);
+                    previous
                 }
-                previous.set_serial(now_unix);
-                previous
-            }
-            None => (*published).clone(),
+                // A reader still holds it: copy what is published (the same state).
+                Err(_) => (*self.published.load_full()).clone(),
+            },
+        };
+        for change in &changes {
+            next.apply_shared(change);
+        }
+        next.set_serial(now_unix);
+        let replaced = self.published.swap(Arc::new(next));
+        *spare = Spare::Behind {
+            replaced,
+            batch: changes,
+            serial: now_unix,
         };
     }
 
@@ -446,23 +488,8 @@ impl SnapshotStore {
         }
         fresh.set_serial(now_unix);
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
-        *spare = fresh.clone();
+        *spare = Spare::Ready(fresh.clone());
         self.published.store(Arc::new(fresh));
         self.mark_synced();
-    }
-}
-
-/// The snapshot itself once no reader holds it any more, waiting at most [`READERS_WAIT`].
-fn unique(mut snapshot: Arc<Snapshot>) -> Option<Snapshot> {
-    let started = std::time::Instant::now();
-    loop {
-        match Arc::try_unwrap(snapshot) {
-            Ok(owned) => return Some(owned),
-            Err(shared) if started.elapsed() < READERS_WAIT => {
-                snapshot = shared;
-                std::thread::yield_now();
-            }
-            Err(_) => return None,
-        }
     }
 }

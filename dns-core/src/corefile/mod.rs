@@ -137,6 +137,34 @@ impl SourceReader for FsReader {
     }
 }
 
+/// A duration in Go's syntax, as CoreDNS's options and node-cache's flags take it: a number
+/// and a unit (`500ms`, `30s`, `1.5m`, `1h`; `ns`, `us`/`µs` too), or a bare `0`. The error
+/// says what is wrong, for command-line flags.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    // Go takes a bare 0 without a unit.
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("invalid duration {text:?}: a unit is needed (ms, s, m, h)"))?;
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: not a number"))?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
+    };
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
 /// `*` matches any run of characters; everything else matches itself.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {
@@ -149,90 +177,6 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
 }
-
-/// The Corefile plugins Signpost serves today.
-pub const SUPPORTED_PLUGINS: &[&str] = &[
-    "autopath",
-    "bind",
-    "ready",
-    "health",
-    "prometheus",
-    "errors",
-    "log",
-    "kubernetes",
-    "reload",
-    "hosts",
-    "rewrite",
-    "cache",
-    "loadbalance",
-    "loop",
-    "forward",
-];
-
-/// CoreDNS's plugin execution order (plugin.cfg): a chain runs its plugins in this order,
-/// whatever order the Corefile lists them in.
-pub const PLUGIN_ORDER: &[&str] = &[
-    "root",
-    "metadata",
-    "geoip",
-    "cancel",
-    "tls",
-    "proxyproto",
-    "quic",
-    "grpc_server",
-    "https",
-    "https3",
-    "timeouts",
-    "multisocket",
-    "reload",
-    "nsid",
-    "bufsize",
-    "bind",
-    "debug",
-    "trace",
-    "ready",
-    "health",
-    "pprof",
-    "prometheus",
-    "errors",
-    "log",
-    "dnstap",
-    "local",
-    "dns64",
-    "acl",
-    "any",
-    "chaos",
-    "loadbalance",
-    "tsig",
-    "cache",
-    "rewrite",
-    "header",
-    "dnssec",
-    "autopath",
-    "minimal",
-    "template",
-    "transfer",
-    "hosts",
-    "route53",
-    "azure",
-    "clouddns",
-    "k8s_external",
-    "kubernetes",
-    "file",
-    "auto",
-    "secondary",
-    "etcd",
-    "loop",
-    "forward",
-    "grpc",
-    "erratic",
-    "whoami",
-    "on",
-    "sign",
-    "view",
-    "nomad",
-    "multicluster",
-];
 
 /// Limits that keep hostile input from exhausting the stack or memory.
 const MAX_DEPTH: usize = 32;
@@ -552,31 +496,6 @@ impl Parser<'_> {
             });
         }
     }
-}
-
-/// Checks every directive of every block names a plugin Signpost serves.
-pub fn check_plugins(corefile: &Corefile) -> Result<(), CorefileError> {
-    for block in &corefile.blocks {
-        for d in &block.directives {
-            if SUPPORTED_PLUGINS.contains(&d.name.as_str()) {
-                continue;
-            }
-            if d.name == "multicluster" {
-                return Err(CorefileError::MulticlusterDirective(d.location.clone()));
-            }
-            if PLUGIN_ORDER.contains(&d.name.as_str()) {
-                return Err(CorefileError::UnsupportedPlugin(
-                    d.location.clone(),
-                    d.name.clone(),
-                ));
-            }
-            return Err(CorefileError::UnknownPlugin(
-                d.location.clone(),
-                d.name.clone(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,40 +1,95 @@
-//! One module per Corefile plugin: its setup (Corefile tokens -> typed config) and its handler.
+//! Every Corefile plugin, one folder each (its setup and its handler), and [`REGISTRY`]: the
+//! one list of plugin names and their order, as CoreDNS's plugin.cfg. Adding a plugin is a
+//! folder here and a row in the table.
 
 pub mod autopath;
 pub mod bind;
-pub mod build;
 pub mod cache;
-pub mod chain;
 pub mod errors;
-pub mod fallthrough;
 pub mod forward;
 pub mod health;
 pub mod hosts;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
+#[path = "loop/mod.rs"]
 pub mod loop_detect;
-pub mod metrics;
-pub mod periodic;
+pub mod prometheus;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;
-pub mod setup;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use crate::corefile::Corefile;
+use crate::plugin::Registration;
+use crate::plugin::build::{BuildError, Built, Dependencies};
 
-/// A response skeleton for `request`: same ID, opcode, RD and question; no records.
-pub fn reply_to(request: &Message, rcode: ResponseCode) -> Message {
-    let mut response = Message::new(
-        request.metadata.id,
-        MessageType::Response,
-        request.metadata.op_code,
-    );
-    response.metadata.recursion_desired = request.metadata.recursion_desired;
-    response.metadata.checking_disabled = request.metadata.checking_disabled;
-    response.metadata.response_code = rcode;
-    response.queries = request.queries.clone();
-    response
+/// Every plugin CoreDNS's plugin.cfg lists, in its order (a chain runs its plugins in this
+/// order, whatever order the Corefile lists them in); those Signpost builds in have a setup.
+pub static REGISTRY: &[Registration] = &[
+    Registration::unsupported("root"),
+    Registration::unsupported("metadata"),
+    Registration::unsupported("geoip"),
+    Registration::unsupported("cancel"),
+    Registration::unsupported("tls"),
+    Registration::unsupported("proxyproto"),
+    Registration::unsupported("quic"),
+    Registration::unsupported("grpc_server"),
+    Registration::unsupported("https"),
+    Registration::unsupported("https3"),
+    Registration::unsupported("timeouts"),
+    Registration::unsupported("multisocket"),
+    Registration::setup("reload", reload::setup),
+    Registration::unsupported("nsid"),
+    Registration::unsupported("bufsize"),
+    Registration::listen("bind", bind::listen),
+    Registration::unsupported("debug"),
+    Registration::unsupported("trace"),
+    Registration::setup("ready", ready::setup),
+    Registration::setup("health", health::setup),
+    Registration::unsupported("pprof"),
+    Registration::setup("prometheus", prometheus::setup),
+    Registration::setup("errors", errors::setup),
+    Registration::repeated("log", log::setup),
+    Registration::unsupported("dnstap"),
+    Registration::unsupported("local"),
+    Registration::unsupported("dns64"),
+    Registration::unsupported("acl"),
+    Registration::unsupported("any"),
+    Registration::unsupported("chaos"),
+    Registration::setup("loadbalance", loadbalance::setup),
+    Registration::unsupported("tsig"),
+    Registration::setup("cache", cache::setup),
+    Registration::repeated("rewrite", rewrite::setup),
+    Registration::unsupported("header"),
+    Registration::unsupported("dnssec"),
+    Registration::setup("autopath", autopath::setup),
+    Registration::unsupported("minimal"),
+    Registration::unsupported("template"),
+    Registration::unsupported("transfer"),
+    Registration::setup("hosts", hosts::setup),
+    Registration::unsupported("route53"),
+    Registration::unsupported("azure"),
+    Registration::unsupported("clouddns"),
+    Registration::unsupported("k8s_external"),
+    Registration::setup("kubernetes", kubernetes::setup),
+    Registration::unsupported("file"),
+    Registration::unsupported("auto"),
+    Registration::unsupported("secondary"),
+    Registration::unsupported("etcd"),
+    Registration::setup("loop", loop_detect::setup),
+    Registration::setup("forward", forward::setup),
+    Registration::unsupported("grpc"),
+    Registration::unsupported("erratic"),
+    Registration::unsupported("whoami"),
+    Registration::unsupported("on"),
+    Registration::unsupported("sign"),
+    Registration::unsupported("view"),
+    Registration::unsupported("nomad"),
+];
+
+/// Builds `corefile` with every plugin of [`REGISTRY`].
+pub fn build(corefile: &Corefile, deps: &Dependencies) -> Result<Built, BuildError> {
+    crate::plugin::build::build(corefile, deps, REGISTRY)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The HTTP listeners of `health`, `ready` and `prometheus`: a small GET-only HTTP/1.1 server
 //! on tokio (one request per connection, then close), the routes, the health plugin's
-//! once-a-second self-check, and the lameduck on stop. What a site serves is decided by
-//! `plugins::build::observability`; this room only does the I/O.
+//! once-a-second self-check, and the lameduck on stop. What a site serves is decided when the
+//! Corefile is built (`plugin::build`, from the plugins' setups); this room only does the I/O.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -16,40 +16,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::plugins::metrics::vars;
-use crate::plugins::ready::Readiness;
-use crate::plugins::setup::HttpAddr;
-
-/// One HTTP address and what it serves.
-pub struct Site {
-    pub addr: HttpAddr,
-    /// The plugins served here, in Corefile order: `health` (`/health`), `ready` (`/ready`),
-    /// `prometheus` (`/metrics`).
-    pub plugins: Vec<&'static str>,
-    /// Set when `ready` is served here.
-    pub ready: Option<Arc<Readiness>>,
-}
-
-impl Site {
-    pub fn new(addr: HttpAddr) -> Self {
-        Self {
-            addr,
-            plugins: Vec::new(),
-            ready: None,
-        }
-    }
-
-    fn serves(&self, plugin: &str) -> bool {
-        self.plugins.contains(&plugin)
-    }
-}
-
-/// The HTTP side of a Corefile.
-pub struct HttpPlan {
-    pub sites: Vec<Site>,
-    /// The longest `health { lameduck }`: how long to keep serving after a stop signal.
-    pub lameduck: Duration,
-}
+use crate::plugin::build::{HttpPlan, Site};
+use crate::plugin::metrics::vars;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {

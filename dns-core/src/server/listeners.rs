@@ -1,23 +1,17 @@
-//! Serving a Corefile at the edge: the DNS listeners keyed by address, and the loop that re-reads
-//! the Corefile and swaps what they serve (`reload` plugin).
+//! The DNS listeners of a Corefile, keyed by address, each serving a swappable router: a new
+//! Corefile (`reload`) swaps what they serve, binds new addresses and closes removed ones.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::corefile::CorefileError;
-use crate::plugins::build::BuildError;
-use crate::plugins::build::{Dependencies, build};
-use crate::plugins::chain::Router;
-use crate::plugins::reload::{self, FAILED, ReloadConfig};
-use crate::plugins::setup::SetupError;
-use crate::server::swap::Swap;
-use crate::server::{BoundServer, ServerConfig, ServerError, stop_signal};
+use super::swap::Swap;
+use super::{BoundServer, ServerConfig, ServerError, stop_signal};
+use crate::plugin::Router;
 
 struct Listener {
     handler: Arc<Swap<Router>>,
@@ -88,102 +82,4 @@ impl Listeners {
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
-}
-
-/// SHA-512 of the Corefile's bytes, in hex.
-pub fn hash(content: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA512, content);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Checks the Corefile at `path` every period of `config` until the stop; on a change, builds
-/// and serves the new Corefile, or keeps the old one, says why in CoreDNS's words and counts
-/// `coredns_reload_failed_total`. Then waits for the listeners to finish.
-pub async fn run(
-    path: PathBuf,
-    config: ReloadConfig,
-    deps: Dependencies,
-    mut listeners: Listeners,
-    stop: watch::Receiver<bool>,
-) {
-    let Ok(content) = tokio::fs::read(&path).await else {
-        listeners.wait().await;
-        return;
-    };
-    let mut running = hash(&content);
-    println!("[INFO] plugin/reload: Running configuration SHA512 = {running}");
-    reload::set_version(None, &running);
-    let mut config = Some(config);
-    let stopped = stop_signal(stop);
-    tokio::pin!(stopped);
-    while let Some(current) = config {
-        let period = current.period(random());
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = &mut stopped => break,
-        }
-        // An unreadable file (mid-rewrite, say) is tried again next time, as CoreDNS does.
-        let Ok(content) = tokio::fs::read(&path).await else {
-            continue;
-        };
-        let new = hash(&content);
-        if new == running {
-            continue;
-        }
-        // A broken file is not retried until it changes again.
-        reload::set_version(Some(&running), &new);
-        running = new;
-        println!("[INFO] Reloading");
-        match rebuild(&path, &deps, &mut listeners) {
-            Ok(next) => {
-                println!("[INFO] plugin/reload: Running configuration SHA512 = {running}");
-                println!("[INFO] Reloading complete");
-                config = next;
-            }
-            Err(e) => {
-                println!("[ERROR] plugin/reload: Corefile changed but reload failed: {e}");
-                FAILED.inc();
-            }
-        }
-    }
-    listeners.wait().await;
-}
-
-/// Why a changed Corefile was not served.
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error(transparent)]
-    Corefile(#[from] CorefileError),
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    #[error("{0}: no server blocks")]
-    Empty(PathBuf),
-}
-
-/// Parses and builds the Corefile at `path` and serves it; the new reload setting, if any.
-fn rebuild(
-    path: &Path,
-    deps: &Dependencies,
-    listeners: &mut Listeners,
-) -> Result<Option<ReloadConfig>, ReloadError> {
-    let corefile = crate::corefile::load(path)?;
-    let next = reload::config(&corefile)?;
-    let routers = build(&corefile, deps)?;
-    if routers.is_empty() {
-        return Err(ReloadError::Empty(path.to_path_buf()));
-    }
-    listeners.apply(routers)?;
-    Ok(next)
-}
-
-/// A random u64 for the jitter, from the standard library's randomly keyed hasher.
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish()
 }

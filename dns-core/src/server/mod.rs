@@ -1,80 +1,21 @@
-//! Listeners: UDP and TCP sockets, one UDP socket per worker with SO_REUSEPORT, EDNS0 and
-//! truncation, graceful stop. The only I/O room of dns-core; everything it serves comes from a
-//! [`Handler`].
+//! The top layer of dns-core: serving a Corefile. DNS listeners (UDP and TCP, one UDP socket
+//! per worker with SO_REUSEPORT, graceful stop) in this file; one message in, one response out
+//! ([`respond`]); the HTTP listeners of health, ready and metrics ([`http`]); the listeners of
+//! a Corefile by address and the swap of what they serve ([`listeners`]); the reload loop
+//! ([`reload`]); and [`corefile::CorefileServer`], the one way both binaries serve a Corefile.
+//! It knows the plugin contract and the wire, never a plugin.
 
-use std::future::Future;
-use std::net::SocketAddr;
-
-use hickory_proto::op::Message;
-
-/// How a request arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
-
-/// Where a request came from and how.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestInfo {
-    pub src: SocketAddr,
-    pub local: SocketAddr,
-    pub transport: Transport,
-    /// Size of the request on the wire, for logs and metrics.
-    pub request_size: usize,
-}
-
-/// Answers well-formed queries. The server calls it only for a message that is a query
-/// (QR=0), has opcode QUERY and exactly one question; everything else the server answers
-/// itself (FORMERR, NOTIMP) or drops. The handler returns the whole response (ID, flags,
-/// question, sections); the server adds the EDNS OPT record and truncates for UDP.
-pub trait Handler: Send + Sync + 'static {
-    /// What `handle` hands on to `served` about one exchange (for metrics: which server block
-    /// and plugin answered).
-    type Tag: Send;
-
-    fn handle(
-        &self,
-        request: &Message,
-        info: &RequestInfo,
-    ) -> impl Future<Output = (Message, Self::Tag)> + Send;
-
-    /// The response is encoded: `tag` is what `handle` returned, or `None` when the server
-    /// answered a well-formed query itself (a class other than IN). Runs on the query path;
-    /// keep it cheap.
-    fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
-        let _ = (tag, exchange);
-    }
-}
-
-/// One answered query as it went out, for [`Handler::served`].
-pub struct Exchange<'a> {
-    pub request: &'a Message,
-    pub info: &'a RequestInfo,
-    /// The rcode sent (SERVFAIL when the response could not be encoded).
-    pub rcode: hickory_proto::op::ResponseCode,
-    /// Bytes of the response on the wire (without the TCP length prefix).
-    pub response_size: usize,
-    /// When the server started on this query.
-    pub started: std::time::Instant,
-}
-
+pub mod corefile;
 pub mod http;
 pub mod listeners;
+pub mod reload;
 mod respond;
 pub mod swap;
 
 pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
+
+use crate::wire::{Handler, RequestInfo, Transport};
 
 /// Limits of one listening address.
 #[derive(Clone, Debug)]

@@ -4,13 +4,13 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
 
-use super::{Exchange, Handler, RequestInfo, Transport};
+use crate::wire::encode::{HEADER_LEN, encode_within, header_only};
+use crate::wire::{Exchange, Handler, RequestInfo, Transport};
 
 /// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// Without EDNS, a UDP response is at most 512 bytes (RFC 1035).
 const CLASSIC_UDP_SIZE: usize = 512;
-const HEADER_LEN: usize = 12;
 
 /// What happened to a message; the listeners count these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +68,12 @@ pub async fn respond<H: Handler>(
         if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
             // RFC 6891 6.1.3: we speak EDNS version 0 only.
             let _ = edns;
-            let mut r = crate::plugins::reply_to(&request, ResponseCode::BADVERS);
+            let mut r = crate::wire::reply_to(&request, ResponseCode::BADVERS);
             r.queries.clear();
             (r, None)
         } else if query.query_class() != DNSClass::IN {
             // Cluster data is class IN only; other classes (CHAOS included) are refused.
-            let refused = crate::plugins::reply_to(&request, ResponseCode::Refused);
+            let refused = crate::wire::reply_to(&request, ResponseCode::Refused);
             (refused, Some(None))
         } else {
             let (answer, tag) = handler.handle(&request, info).await;
@@ -102,7 +102,7 @@ pub async fn respond<H: Handler>(
         Transport::Udp => udp_limit,
         Transport::Tcp => usize::from(u16::MAX),
     };
-    let (reply, rcode) = match encode_within(&mut response, limit) {
+    let (reply, rcode) = match encode_within(&response, limit) {
         Some(bytes) => (bytes, response.metadata.response_code),
         None => (
             header_only(id, opcode, recursion_desired, ResponseCode::ServFail),
@@ -120,58 +120,4 @@ pub async fn respond<H: Handler>(
         handler.served(tag, &exchange);
     }
     (Some(reply), Disposition::Answered)
-}
-
-/// A response of only a header: for messages too broken to echo their question.
-fn header_only(id: u16, opcode: OpCode, recursion_desired: bool, rcode: ResponseCode) -> Vec<u8> {
-    let mut out = vec![0u8; HEADER_LEN];
-    out[0..2].copy_from_slice(&id.to_be_bytes());
-    out[2] = 0x80 | (u8::from(opcode) << 3) | u8::from(recursion_desired);
-    out[3] = rcode.low();
-    out
-}
-
-/// Encodes `response`, dropping records that do not fit in `limit` bytes: answers are kept
-/// first, then authority, then additional. TC is set when an answer or authority record had
-/// to go (losing only additional records is not a truncation, as in miekg/dns).
-fn encode_within(response: &mut Message, limit: usize) -> Option<Vec<u8>> {
-    let full = response.to_vec().ok()?;
-    if full.len() <= limit {
-        return Some(full);
-    }
-    let answers = std::mem::take(&mut response.answers);
-    let authorities = std::mem::take(&mut response.authorities);
-    let additionals = std::mem::take(&mut response.additionals);
-    let mut truncated = false;
-    for (section, records) in [(0, answers), (1, authorities), (2, additionals)] {
-        for record in records {
-            let target = match section {
-                0 => &mut response.answers,
-                1 => &mut response.authorities,
-                _ => &mut response.additionals,
-            };
-            target.push(record);
-            let fits = response.to_vec().ok().is_some_and(|b| b.len() <= limit);
-            if !fits {
-                let target = match section {
-                    0 => &mut response.answers,
-                    1 => &mut response.authorities,
-                    _ => &mut response.additionals,
-                };
-                target.pop();
-                if section < 2 {
-                    truncated = true;
-                }
-            }
-        }
-    }
-    response.metadata.truncation = truncated;
-    let bytes = response.to_vec().ok()?;
-    if bytes.len() <= limit {
-        Some(bytes)
-    } else {
-        // Even the bare question does not fit (a huge OPT): drop the OPT too.
-        response.edns = None;
-        response.to_vec().ok()
-    }
 }

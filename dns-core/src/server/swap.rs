@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 
-use super::{Exchange, Handler, RequestInfo};
+use crate::wire::{Exchange, Handler, RequestInfo};
 
 pub struct Swap<H> {
     current: ArcSwap<H>,

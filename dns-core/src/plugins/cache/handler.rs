@@ -13,8 +13,8 @@ use moka::sync::Cache;
 use super::metrics::{CacheMetrics, TypeMetrics};
 use super::policy::{self, Entry, Freq, Key, Kind};
 use super::setup::{CacheConfig, ServeStale};
-use crate::plugins::chain::{Answered, Next};
-use crate::server::Transport;
+use crate::plugin::{Answered, Next, Plugin, Serving};
+use crate::wire::Transport;
 
 /// Refreshes (prefetch, stale) running at once per cache; past this, entries are left to expire.
 const MAX_BACKGROUND: usize = 64;
@@ -115,22 +115,28 @@ impl CachePlugin {
     pub fn config(&self) -> &CacheConfig {
         &self.shared.config
     }
+}
 
-    pub async fn serve(&self, request: &Message, next: Next<'_>) -> Answered {
+impl Plugin for CachePlugin {
+    /// A hit answers from memory without waiting; a miss, or a stale entry verified first,
+    /// waits for the rest of the chain.
+    fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
         let s = &self.shared;
         let Some(key) = policy::key(request) else {
-            return next.run(request).await;
+            return next.run(request);
         };
         if !s.config.zones.iter().any(|z| z.zone_of(&key.name)) {
-            return next.run(request).await;
+            return next.run(request);
         }
         let now = Instant::now();
         s.metrics.requests.inc();
         let Some(item) = s.lookup(&key, now) else {
             s.metrics.misses.inc();
-            let mut answered = next.run(&upstream_request(request)).await;
-            s.absorb(request, &key, &mut answered.response, Instant::now(), false);
-            return answered;
+            return Serving::pending(async move {
+                let mut answered = next.run(&upstream_request(request)).await;
+                s.absorb(request, &key, &mut answered.response, Instant::now(), false);
+                answered
+            });
         };
         let remaining = item.entry.remaining(now);
         if remaining <= 0 {
@@ -141,29 +147,13 @@ impl CachePlugin {
                 response_ttl: 0,
             });
             if stale.verify {
-                let upstream = upstream_request(request);
-                let verified = if stale.verify_timeout.is_zero() {
-                    Some(next.run(&upstream).await)
-                } else {
-                    tokio::time::timeout(stale.verify_timeout, next.run(&upstream))
-                        .await
-                        .ok()
-                };
-                match verified {
-                    Some(mut answered) => {
-                        if policy::refreshes_stale(&upstream, &answered.response) {
-                            s.absorb(request, &key, &mut answered.response, Instant::now(), false);
-                            return answered;
-                        }
-                    }
-                    // Too slow: the stale entry now, the question again in the background.
-                    None => s.refresh_in_background(&item, request, key, next, true),
-                }
-            } else {
-                s.refresh_in_background(&item, request, key, next, true);
+                return Serving::pending(s.verify_stale(item, request, key, next, stale));
             }
+            s.refresh_in_background(&item, request, key, next, true);
             s.metrics.served_stale.inc();
-            return next.answered_here(item.entry.reply(request, stale.response_ttl));
+            return Serving::ready(
+                next.answered_here(item.entry.reply(request, stale.response_ttl)),
+            );
         }
         if let Some(p) = &s.config.prefetch {
             let hits = item.freq().update(p.window, now);
@@ -172,7 +162,7 @@ impl CachePlugin {
             }
         }
         let ttl = policy::served_ttl(&item.entry, now, s.config.keepttl);
-        next.answered_here(item.entry.reply(request, ttl))
+        Serving::ready(next.answered_here(item.entry.reply(request, ttl)))
     }
 }
 
@@ -185,6 +175,39 @@ fn upstream_request(request: &Message) -> Message {
 }
 
 impl Shared {
+    /// `serve_stale ... verify`: the rest of the chain is asked first (within the verify
+    /// timeout); a usable answer replaces the entry, else the stale entry is served and
+    /// refreshed in the background.
+    async fn verify_stale(
+        self: &Arc<Self>,
+        item: Arc<Item>,
+        request: &Message,
+        key: Key,
+        next: Next<'_>,
+        stale: ServeStale,
+    ) -> Answered {
+        let upstream = upstream_request(request);
+        let verified = if stale.verify_timeout.is_zero() {
+            Some(next.run(&upstream).await)
+        } else {
+            tokio::time::timeout(stale.verify_timeout, next.run(&upstream))
+                .await
+                .ok()
+        };
+        match verified {
+            Some(mut answered) => {
+                if policy::refreshes_stale(&upstream, &answered.response) {
+                    self.absorb(request, &key, &mut answered.response, Instant::now(), false);
+                    return answered;
+                }
+            }
+            // Too slow: the stale entry now, the question again in the background.
+            None => self.refresh_in_background(&item, request, key, next, true),
+        }
+        self.metrics.served_stale.inc();
+        next.answered_here(item.entry.reply(request, stale.response_ttl))
+    }
+
     /// A servable entry for `key`: the denial cache first, then the success cache; a cached
     /// SERVFAIL does not hide a servable positive answer.
     fn lookup(&self, key: &Key, now: Instant) -> Option<Arc<Item>> {

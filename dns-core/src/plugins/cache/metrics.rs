@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
-use crate::plugins::metrics::vars::{counter_vec, register, unreachable_metric};
+use crate::plugin::metrics::vars::{counter_vec, register, unreachable_metric};
 
 const CACHE: &str = "cache";
 

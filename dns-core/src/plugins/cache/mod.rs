@@ -8,4 +8,4 @@ pub mod policy;
 mod setup;
 
 pub use handler::CachePlugin;
-pub use setup::{CacheConfig, CacheSection, ServeStale, parse};
+pub use setup::{CacheConfig, CacheSection, ServeStale, parse, setup};

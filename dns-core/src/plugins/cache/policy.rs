@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use crate::plugins::reply_to;
+use crate::wire::reply_to;
 
 /// CoreDNS's defaults: positive answers at most an hour, denials half that, nothing under 5 s.
 pub const MAX_TTL: u32 = 3600;

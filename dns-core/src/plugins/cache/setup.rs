@@ -8,7 +8,9 @@ use super::policy::{
     Bounds, DEFAULT_CAPACITY, DEFAULT_SERVFAIL, MAX_DENIAL_TTL, MAX_TTL, MIN_TTL, Prefetch,
 };
 use crate::corefile::{Arg, Directive};
-use crate::plugins::setup::{SetupError, args_exact, duration_arg, unknown_property, zone_arg};
+use crate::plugin::setup::{
+    BlockSetup, SetupError, args_exact, duration_arg, unknown_property, zone_arg,
+};
 
 const PLUGIN: &str = "cache";
 
@@ -365,4 +367,12 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
         }
     }
     Ok(config)
+}
+
+pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
+    for d in lines {
+        let config = parse(d, setup.zones)?;
+        setup.add(super::CachePlugin::new(config, setup.server));
+    }
+    Ok(())
 }

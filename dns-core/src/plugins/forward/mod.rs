@@ -1,11 +1,12 @@
 //! `forward FROM TO... { options }`: CoreDNS's forward plugin. Setup in `setup.rs`; serving
 //! here (which upstream, which transport, what goes back); the sockets, pools and health
-//! checks in `crate::forward`.
+//! checks in [`upstream`].
 
 mod setup;
 mod tls;
+pub mod upstream;
 
-pub use setup::{MAX_UPSTREAMS, host_port, parse, rcode_from_name, resolv_conf_nameservers};
+pub use setup::{MAX_UPSTREAMS, host_port, parse, resolv_conf_nameservers};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,12 +16,15 @@ use std::time::Duration;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
-use crate::forward::{
+use self::upstream::{
     ExchangeError, HealthCheck, Policy, Proto, QUERY_DEADLINE, READ_TIMEOUT, TlsClient, Upstream,
     metrics,
 };
-use crate::plugins::reply_to;
-use crate::server::{RequestInfo, Transport};
+use crate::corefile::Directive;
+use crate::plugin::setup::{BlockSetup, SetupError};
+use crate::plugin::{Next, Plugin, Serving};
+use crate::wire::reply_to;
+use crate::wire::{RequestInfo, Transport};
 
 /// One upstream as the Corefile names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,7 +228,7 @@ impl ForwardPlugin {
                 // Every upstream is down: the health checks may be what is broken; ask a
                 // random one anyway, as CoreDNS does.
                 metrics::HEALTHCHECK_BROKEN.inc();
-                upstream = &self.upstreams[(crate::forward::random_u64() % n as u64) as usize];
+                upstream = &self.upstreams[fastrand::usize(..n)];
             }
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let timeout = READ_TIMEOUT.min(remaining);
@@ -281,6 +285,32 @@ impl ForwardPlugin {
         response.metadata.id = request.metadata.id;
         Outcome::Answer(response)
     }
+}
+
+impl Plugin for ForwardPlugin {
+    fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
+        let ours = request
+            .queries
+            .first()
+            .is_some_and(|q| self.matches(q.name()));
+        if !ours {
+            return next.run(request);
+        }
+        Serving::pending(async move {
+            match self.forward(request, next.info).await {
+                Outcome::Answer(response) => next.answered_here(response),
+                Outcome::Failed(response, error) => next.failed_here(response, error),
+                Outcome::Pass => next.run(request).await,
+            }
+        })
+    }
+}
+
+pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
+    for d in lines {
+        setup.add(ForwardPlugin::new(parse(d)?));
+    }
+    Ok(())
 }
 
 /// CoreDNS's `Match`: one question, same name (any case), type and class; QR set.

@@ -4,13 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use hickory_proto::op::ResponseCode;
-
 use super::{ForwardConfig, Target, TlsSettings};
 use crate::corefile::{Arg, Directive};
-use crate::forward::{HealthCheck, Policy};
-use crate::plugins::metrics::rcode_label;
-use crate::plugins::setup::{SetupError, args_exact, duration_arg, unknown_property, zone_arg};
+use crate::plugin::setup::{SetupError, args_exact, duration_arg, unknown_property, zone_arg};
+use crate::plugins::forward::upstream::{HealthCheck, Policy};
 
 const PLUGIN: &str = "forward";
 /// CoreDNS's limit on upstreams per forward directive.
@@ -135,7 +132,7 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
                     return Err(err(loc, "next needs at least one rcode".into()));
                 }
                 for a in &option.args {
-                    let rcode = rcode_from_name(&a.value)
+                    let rcode = crate::wire::rcode::from_name(&a.value)
                         .ok_or_else(|| err(&a.location, format!("unknown rcode {:?}", a.value)))?;
                     config.next.push(rcode);
                 }
@@ -212,13 +209,6 @@ fn health_check(option: &Directive) -> Result<HealthCheck, SetupError> {
         }
     }
     Ok(check)
-}
-
-/// The rcode named as miekg/dns spells it (`NXDOMAIN`, `SERVFAIL`, ...).
-pub fn rcode_from_name(name: &str) -> Option<ResponseCode> {
-    (0u16..=23)
-        .map(<ResponseCode as From<u16>>::from)
-        .find(|r| rcode_label(*r).eq_ignore_ascii_case(name))
 }
 
 /// One `TO`: `IP[:port]`, `dns://IP[:port]`, or the path of a resolv.conf-style file whose

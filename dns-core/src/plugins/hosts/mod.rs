@@ -15,10 +15,11 @@ use hickory_proto::rr::Name;
 use prometheus::{Gauge, IntGauge, Opts};
 
 use crate::corefile::Directive;
-use crate::plugins::fallthrough::{self, Fallthrough};
-use crate::plugins::metrics::vars::{register, unreachable_metric};
-use crate::plugins::reply_to;
-use crate::plugins::setup::{SetupError, duration_arg, zone_arg};
+use crate::plugin::fallthrough::{self, Fallthrough};
+use crate::plugin::metrics::vars::{register, unreachable_metric};
+use crate::plugin::setup::{BlockSetup, SetupError, duration_arg, zone_arg};
+use crate::plugin::{Next, Plugin, Serving};
+use crate::wire::reply_to;
 pub use table::{HostsTable, Lookup, lookup};
 
 const PLUGIN: &str = "hosts";
@@ -175,13 +176,15 @@ impl HostsPlugin {
     pub fn new(config: HostsConfig) -> Self {
         match std::fs::metadata(&config.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                println!(
-                    "[WARNING] plugin/hosts: File does not exist: {}",
+                crate::coredns_line!(
+                    WARNING,
+                    "plugin/hosts: File does not exist: {}",
                     config.path.display()
                 );
             }
-            Ok(meta) if meta.is_dir() => println!(
-                "[WARNING] plugin/hosts: Hosts file {:?} is a directory",
+            Ok(meta) if meta.is_dir() => crate::coredns_line!(
+                WARNING,
+                "plugin/hosts: Hosts file {:?} is a directory",
                 config.path.display().to_string()
             ),
             _ => {}
@@ -202,7 +205,7 @@ impl HostsPlugin {
     /// Checks the file every `reload` until the plugin is dropped (a reloaded Corefile built
     /// a new one). Needs a tokio runtime; without one (or with `reload 0`) nothing runs.
     pub fn watch(&self) {
-        crate::plugins::periodic::every(&self.file, self.config.reload, HostsFile::refresh);
+        crate::plugin::periodic::every(&self.file, self.config.reload, HostsFile::refresh);
     }
 
     /// The response, or `None` to hand the query on.
@@ -229,6 +232,24 @@ impl HostsPlugin {
             }
         }
     }
+}
+
+impl Plugin for HostsPlugin {
+    fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
+        match self.resolve(request) {
+            Some(response) => Serving::ready(next.answered_here(response)),
+            None => next.run(request),
+        }
+    }
+}
+
+pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
+    for d in lines {
+        let plugin = HostsPlugin::new(parse(d, setup.zones)?);
+        plugin.watch();
+        setup.add(plugin);
+    }
+    Ok(())
 }
 
 /// `coredns_hosts_entries{}`: entries in the hosts file and inline.

@@ -8,7 +8,11 @@ use hickory_proto::op::{Message, ResponseCode};
 use super::KubernetesConfig;
 use crate::cluster::records;
 use crate::cluster::{Snapshot, SnapshotStore};
-use crate::plugins::reply_to;
+use crate::corefile::Directive;
+use crate::plugin::readiness::ReadyCheck;
+use crate::plugin::setup::{BlockSetup, SetupError};
+use crate::plugin::{Next, Plugin, Serving};
+use crate::wire::reply_to;
 
 /// The `kubernetes` plugin as it serves: its config and the store it reads snapshots from.
 pub struct KubernetesPlugin {
@@ -61,6 +65,30 @@ impl KubernetesPlugin {
         response.additionals = answer.additionals;
         Some(response)
     }
+}
+
+impl Plugin for KubernetesPlugin {
+    fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
+        match self.resolve(request) {
+            Some(response) => Serving::ready(next.answered_here(response)),
+            None => next.run(request),
+        }
+    }
+}
+
+/// The plugin reads the process's one store; it is ready once that store has synced.
+pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
+    for d in lines {
+        let config = super::parse(d, setup.zones)?;
+        let store = setup.deps.store.clone();
+        setup.add(KubernetesPlugin::new(
+            config,
+            store.clone(),
+            setup.deps.local_ips.clone(),
+        ));
+        setup.ready_check(ReadyCheck::Synced(store));
+    }
+    Ok(())
 }
 
 /// CoreDNS's nsAddrs: the cluster IPs of the services whose endpoints are this server's

@@ -6,7 +6,7 @@
 mod handler;
 mod setup;
 
-pub use handler::KubernetesPlugin;
+pub use handler::{KubernetesPlugin, setup};
 pub use setup::parse;
 
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use hickory_proto::rr::Name;
 
 use crate::cluster::records::RecordOptions;
 use crate::cluster::selector::Selector;
-use crate::plugins::fallthrough::Fallthrough;
+use crate::plugin::fallthrough::Fallthrough;
 
 /// Everything the `kubernetes` directive configures.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,7 @@ pub struct TlsFiles {
 /// the process needs to know before serving (which API to watch, which kinds).
 pub fn configs(
     corefile: &crate::corefile::Corefile,
-) -> Result<Vec<KubernetesConfig>, crate::plugins::setup::SetupError> {
+) -> Result<Vec<KubernetesConfig>, crate::plugin::setup::SetupError> {
     let mut configs = Vec::new();
     for block in &corefile.blocks {
         let zones: Vec<Name> = block.keys.iter().map(|k| k.zone.clone()).collect();

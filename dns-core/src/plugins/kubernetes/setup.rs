@@ -9,8 +9,8 @@ use super::{KubernetesConfig, TlsFiles};
 use crate::cluster::records::{PodMode, RecordOptions};
 use crate::cluster::selector::Selector;
 use crate::corefile::Directive;
-use crate::plugins::fallthrough::Fallthrough;
-use crate::plugins::setup::{SetupError, args_exact, duration_arg, zone_arg};
+use crate::plugin::fallthrough::Fallthrough;
+use crate::plugin::setup::{SetupError, args_exact, duration_arg, zone_arg};
 
 const PLUGIN: &str = "kubernetes";
 

@@ -8,16 +8,43 @@ pub mod rules;
 use hickory_proto::rr::{DNSClass, RecordType};
 
 use crate::corefile::{Arg, Directive};
-use crate::plugins::setup::SetupError;
+use crate::plugin::setup::{BlockSetup, SetupError};
+use crate::plugin::{Next, Plugin, Serving};
 use edns0::{Action, Edns0Option, Edns0Rule, parse_code};
-pub use rules::{
-    Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange, parse_rcode, splice_cname_answers,
-};
+use hickory_proto::op::Message;
+pub use rules::{Applied, Match, NameRule, Rule, RuleKind, Rules, TtlRange, splice_cname_answers};
 
 const PLUGIN: &str = "rewrite";
 
 fn err(arg: &Arg, message: impl Into<String>) -> SetupError {
     SetupError::new(PLUGIN, &arg.location, message)
+}
+
+impl Plugin for Rules {
+    /// The rewritten question goes down the chain; the answer comes back as asked, and a
+    /// rewritten CNAME target is looked up again.
+    fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
+        let Some(applied) = self.apply_from(request, next.info.src.ip()) else {
+            return next.run(request);
+        };
+        Serving::pending(async move {
+            let mut answered = next.run(&applied.request).await;
+            self.revert(&applied, &mut answered.response);
+            if let Some(target) = self.rewrite_cnames(&applied, &mut answered.response) {
+                let lookup = Rules::cname_lookup(&applied, &target);
+                let found = next.run(&lookup).await;
+                splice_cname_answers(&mut answered.response, &target, &found.response);
+            }
+            answered
+        })
+    }
+}
+
+/// Every `rewrite` line of a block is one plugin, its rules in Corefile order.
+pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
+    let rules = lines.iter().map(|d| parse(d)).collect::<Result<_, _>>()?;
+    setup.add(Rules(rules));
+    Ok(())
 }
 
 /// One `rewrite` directive: one rule (a block may hold several directives).
@@ -171,7 +198,8 @@ fn parse_edns0(field: &Arg, rest: &[Arg]) -> Result<Edns0Rule, SetupError> {
 }
 
 fn rcode(arg: &Arg) -> Result<hickory_proto::op::ResponseCode, SetupError> {
-    parse_rcode(&arg.value).ok_or_else(|| err(arg, format!("invalid rcode {:?}", arg.value)))
+    crate::wire::rcode::parse(&arg.value)
+        .ok_or_else(|| err(arg, format!("invalid rcode {:?}", arg.value)))
 }
 
 fn class(arg: &Arg) -> Result<DNSClass, SetupError> {

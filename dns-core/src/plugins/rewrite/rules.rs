@@ -408,37 +408,3 @@ fn revert_name(rule: &NameRule, record: &mut Record) {
         *target = back;
     }
 }
-
-/// An rcode by its mnemonic (`NXDOMAIN`, any case) or its number (0-4095).
-pub fn parse_rcode(text: &str) -> Option<ResponseCode> {
-    if let Ok(n) = text.parse::<u16>() {
-        return (n <= 0xfff).then(|| <ResponseCode as From<u16>>::from(n));
-    }
-    const NAMES: [(&str, u16); 20] = [
-        ("NOERROR", 0),
-        ("FORMERR", 1),
-        ("SERVFAIL", 2),
-        ("NXDOMAIN", 3),
-        ("NOTIMP", 4),
-        ("REFUSED", 5),
-        ("YXDOMAIN", 6),
-        ("YXRRSET", 7),
-        ("NXRRSET", 8),
-        ("NOTAUTH", 9),
-        ("NOTZONE", 10),
-        ("BADSIG", 16),
-        ("BADVERS", 16),
-        ("BADKEY", 17),
-        ("BADTIME", 18),
-        ("BADMODE", 19),
-        ("BADNAME", 20),
-        ("BADALG", 21),
-        ("BADTRUNC", 22),
-        ("BADCOOKIE", 23),
-    ];
-    let upper = text.to_ascii_uppercase();
-    NAMES
-        .iter()
-        .find(|(name, _)| *name == upper)
-        .map(|(_, n)| <ResponseCode as From<u16>>::from(*n))
-}

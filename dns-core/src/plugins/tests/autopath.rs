@@ -10,10 +10,11 @@ use super::no_env;
 use crate::cluster::SnapshotStore;
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
+use crate::plugin::Router;
+use crate::plugin::build::Dependencies;
 use crate::plugins::autopath::{base_name, kubernetes_search_path, search_domains};
-use crate::plugins::build::{Dependencies, build};
-use crate::plugins::chain::Router;
-use crate::server::{Handler, RequestInfo, Transport};
+use crate::plugins::build;
+use crate::wire::{Handler, RequestInfo, Transport};
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
@@ -123,7 +124,7 @@ fn router(pods: &str) -> Router {
     let c = parse_str(&src, "Corefile", &no_env).unwrap();
     let mut deps = Dependencies::new(store);
     deps.host_search = vec![name("corp.example.test.")];
-    build(&c, &deps).unwrap().remove(0)
+    build(&c, &deps).unwrap().routers.remove(0)
 }
 
 async fn ask_from(router: &Router, client: &str, qname: &str) -> Message {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::cluster::SnapshotStore;
 use crate::corefile::parse_str;
+use crate::plugin::build::Dependencies;
 use crate::plugins::bind;
-use crate::plugins::build::{Dependencies, build};
+use crate::plugins::build;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -33,7 +34,7 @@ fn parse(block: &str) -> Result<Vec<String>, String> {
         .filter(|d| d.name == "bind")
         .collect();
     bind::parse(&binds, &interfaces)
-        .map(|c| c.addrs.iter().map(ToString::to_string).collect())
+        .map(|addrs| addrs.iter().map(ToString::to_string).collect())
         .map_err(|e| e.to_string())
 }
 
@@ -97,7 +98,11 @@ fn router_addrs(corefile: &str) -> Result<Vec<(SocketAddr, usize)>, String> {
     let c = parse_str(corefile, "Corefile", &no_env).map_err(|e| e.to_string())?;
     let deps = Dependencies::new(Arc::new(SnapshotStore::new()));
     let routers = build(&c, &deps).map_err(|e| e.to_string())?;
-    Ok(routers.iter().map(|r| (r.addr, r.zone_count())).collect())
+    Ok(routers
+        .routers
+        .iter()
+        .map(|r| (r.addr, r.zone_count()))
+        .collect())
 }
 
 #[test]

@@ -15,12 +15,13 @@ use crate::cluster::SnapshotStore;
 use crate::cluster::model::{Change, ObjectKey};
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
-use crate::plugins::build::{Dependencies, build};
+use crate::plugin::build::Dependencies;
+use crate::plugin::chain::{Router, Served};
+use crate::plugins::build;
 use crate::plugins::cache::policy::*;
 use crate::plugins::cache::{self, CacheConfig};
-use crate::plugins::chain::{Router, Served};
 use crate::plugins::loadbalance;
-use crate::server::{Handler, RequestInfo, Transport};
+use crate::wire::{Handler, RequestInfo, Transport};
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
@@ -264,7 +265,7 @@ fn response(
     answers: Vec<Record>,
     authorities: Vec<Record>,
 ) -> Message {
-    let mut m = crate::plugins::reply_to(&query(qname, qtype), rcode);
+    let mut m = crate::wire::reply_to(&query(qname, qtype), rcode);
     m.metadata.message_type = MessageType::Response;
     m.answers = answers;
     m.authorities = authorities;
@@ -623,6 +624,7 @@ fn chain_over_store(corefile: &str) -> (Router, Arc<SnapshotStore>) {
     let c = parse_str(corefile, "Corefile", &no_env).unwrap();
     let r = build(&c, &Dependencies::new(store.clone()))
         .unwrap()
+        .routers
         .remove(0);
     (r, store)
 }

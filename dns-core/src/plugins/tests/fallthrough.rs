@@ -2,7 +2,7 @@
 
 use hickory_proto::rr::Name;
 
-use crate::plugins::fallthrough::*;
+use crate::plugin::fallthrough::*;
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()

@@ -6,7 +6,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::corefile::parse_str;
-use crate::forward::Policy;
+use crate::plugins::forward::upstream::Policy;
 use crate::plugins::forward::*;
 use crate::plugins::loop_detect;
 
@@ -218,7 +218,7 @@ fn answers_must_match_the_question() {
     request
         .queries
         .push(Query::query(name("WWW.example.test."), RecordType::A));
-    let mut response = crate::plugins::reply_to(&request, ResponseCode::NoError);
+    let mut response = crate::wire::reply_to(&request, ResponseCode::NoError);
     response.metadata.message_type = MessageType::Response;
     response.queries[0].set_name(name("www.example.test."));
     assert!(question_matches(&request, &response));
@@ -226,14 +226,6 @@ fn answers_must_match_the_question() {
     assert!(!question_matches(&request, &response));
     response.queries.clear();
     assert!(!question_matches(&request, &response));
-}
-
-#[test]
-fn rcode_names_as_coredns_spells_them() {
-    assert_eq!(rcode_from_name("NXDOMAIN"), Some(ResponseCode::NXDomain));
-    assert_eq!(rcode_from_name("refused"), Some(ResponseCode::Refused));
-    assert_eq!(rcode_from_name("NOERROR"), Some(ResponseCode::NoError));
-    assert_eq!(rcode_from_name("NOPE"), None);
 }
 
 #[test]
@@ -264,10 +256,10 @@ fn loop_setup_and_probe_name() {
     );
     let l = loop_detect::LoopPlugin::new(Name::root());
     assert_eq!(l.qname().num_labels(), 2);
-    let info = crate::server::RequestInfo {
+    let info = crate::wire::RequestInfo {
         src: "127.0.0.1:40000".parse().unwrap(),
         local: "127.0.0.1:53".parse().unwrap(),
-        transport: crate::server::Transport::Udp,
+        transport: crate::wire::Transport::Udp,
         request_size: 0,
     };
     assert_eq!(
@@ -277,7 +269,7 @@ fn loop_setup_and_probe_name() {
             l.qname()
         )
     );
-    let any = crate::server::RequestInfo {
+    let any = crate::wire::RequestInfo {
         local: "0.0.0.0:1053".parse().unwrap(),
         ..info
     };
@@ -291,33 +283,34 @@ fn loop_setup_and_probe_name() {
     );
 }
 
-async fn ask_router(router: &crate::plugins::chain::Router, name: &str) -> Message {
-    use crate::server::Handler;
+async fn ask_router(router: &crate::plugin::Router, name: &str) -> Message {
+    use crate::wire::Handler;
     let mut request = Message::new(7, MessageType::Query, OpCode::Query);
     request.metadata.recursion_desired = true;
     request
         .queries
         .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-    let info = crate::server::RequestInfo {
+    let info = crate::wire::RequestInfo {
         src: "127.0.0.1:40000".parse().unwrap(),
         local: "127.0.0.1:53".parse().unwrap(),
-        transport: crate::server::Transport::Udp,
+        transport: crate::wire::Transport::Udp,
         request_size: 0,
     };
     router.handle(&request, &info).await.0
 }
 
-fn build_one(corefile: &str) -> crate::plugins::chain::Router {
+fn build_one(corefile: &str) -> crate::plugin::Router {
     let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
     let c = parse_str(corefile, "Corefile", &no_env).unwrap();
-    crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+    crate::plugins::build(&c, &crate::plugin::build::Dependencies::new(store))
         .unwrap()
+        .routers
         .remove(0)
 }
 
 #[tokio::test]
 async fn the_upstream_answer_comes_back_with_the_clients_id_and_question() {
-    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let addr = crate::plugins::forward::upstream::tests::udp_responder(ResponseCode::Refused).await;
     let r = build_one(&format!(".:53 {{\n forward . {addr}\n}}\n"));
     let response = ask_router(&r, "WwW.Example.TEST.").await;
     assert_eq!(response.metadata.response_code, ResponseCode::Refused);
@@ -352,7 +345,7 @@ async fn the_upstream_answer_comes_back_with_the_clients_id_and_question() {
 #[tokio::test]
 async fn the_chain_runs_in_coredns_order() {
     // forward listed first still runs after kubernetes (plugin.cfg order).
-    let addr = crate::forward::tests::udp_responder(ResponseCode::Refused).await;
+    let addr = crate::plugins::forward::upstream::tests::udp_responder(ResponseCode::Refused).await;
     let store = std::sync::Arc::new(crate::cluster::SnapshotStore::new());
     store.replace(crate::cluster::testdata::example_cluster(), 1);
     let c = parse_str(
@@ -361,8 +354,9 @@ async fn the_chain_runs_in_coredns_order() {
         &no_env,
     )
     .unwrap();
-    let r = crate::plugins::build::build(&c, &crate::plugins::build::Dependencies::new(store))
+    let r = crate::plugins::build(&c, &crate::plugin::build::Dependencies::new(store))
         .unwrap()
+        .routers
         .remove(0);
     let response = ask_router(&r, "web.prod.svc.cluster.local.").await;
     assert_eq!(response.metadata.response_code, ResponseCode::NoError);
@@ -433,7 +427,7 @@ async fn tls_responder(
                     return;
                 };
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                crate::forward::tests::serve_framed(stream).await;
+                crate::plugins::forward::upstream::tests::serve_framed(stream).await;
             });
         }
     });

@@ -23,9 +23,10 @@ use crate::cluster::SnapshotStore;
 use crate::cluster::records::PodMode;
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
-use crate::plugins::build::{Dependencies, build};
-use crate::plugins::chain::Router;
-use crate::server::{Handler, RequestInfo, Transport};
+use crate::plugin::Router;
+use crate::plugin::build::Dependencies;
+use crate::plugins::build;
+use crate::wire::{Handler, RequestInfo, Transport};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -247,7 +248,7 @@ fn log_line_has_corefile_format() {
         Name::from_ascii("web.prod.svc.cluster.local.").unwrap(),
         RecordType::A,
     ));
-    let mut response = super::reply_to(&request, ResponseCode::NoError);
+    let mut response = crate::wire::reply_to(&request, ResponseCode::NoError);
     response.metadata.authoritative = true;
     let info = RequestInfo {
         src: "127.0.0.1:40000".parse().unwrap(),
@@ -272,7 +273,10 @@ fn router(corefile: &str) -> Router {
     let store = Arc::new(SnapshotStore::new());
     store.replace(example_cluster(), 1);
     let c = parse_str(corefile, "Corefile", &no_env).unwrap();
-    build(&c, &Dependencies::new(store)).unwrap().remove(0)
+    build(&c, &Dependencies::new(store))
+        .unwrap()
+        .routers
+        .remove(0)
 }
 
 async fn ask(router: &Router, name: &str) -> Message {
@@ -363,7 +367,7 @@ fn build_rejects_duplicates() {
         &no_env,
     )
     .unwrap();
-    assert_eq!(build(&c, &deps).unwrap().len(), 2);
+    assert_eq!(build(&c, &deps).unwrap().routers.len(), 2);
 }
 
 /// R-NOT-SYNCED: before the first full list, names that exist answer; a name error is SERVFAIL
@@ -381,6 +385,7 @@ async fn r_not_synced_name_errors_are_servfail() {
     .unwrap();
     let r = build(&c, &Dependencies::new(store.clone()))
         .unwrap()
+        .routers
         .remove(0);
     let found = ask(&r, "web.prod.svc.cluster.local.").await;
     assert_eq!(found.metadata.response_code, ResponseCode::NoError);
@@ -390,4 +395,38 @@ async fn r_not_synced_name_errors_are_servfail() {
     store.mark_synced();
     let missing = ask(&r, "nope.prod.svc.cluster.local.").await;
     assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+}
+
+fn parse_ok(src: &str) -> crate::corefile::Corefile {
+    parse_str(src, "Corefile", &no_env).unwrap()
+}
+
+use crate::plugin::registry::check_plugins;
+
+#[test]
+fn unknown_and_unsupported_plugins() {
+    let c = parse_ok(".:53 {\n  errors\n  frobnicate on\n}\n");
+    assert_eq!(
+        check_plugins(&c, crate::plugins::REGISTRY)
+            .unwrap_err()
+            .to_string(),
+        "Corefile:3:3: unknown plugin \"frobnicate\""
+    );
+    let c = parse_ok(".:53 {\n  forward . 198.18.0.53\n  dnstap /tmp/dnstap.sock\n}\n");
+    assert_eq!(
+        check_plugins(&c, crate::plugins::REGISTRY)
+            .unwrap_err()
+            .to_string(),
+        "Corefile:3:3: plugin \"dnstap\" is not supported yet by Signpost"
+    );
+    let c = parse_ok(".:53 {\n  kubernetes\n  errors\n  log\n}\n");
+    assert!(check_plugins(&c, crate::plugins::REGISTRY).is_ok());
+    // The old out-of-tree plugin's directive points at the kubernetes option.
+    let c = parse_ok(".:53 {\n  kubernetes\n  multicluster clusterset.local\n}\n");
+    assert_eq!(
+        check_plugins(&c, crate::plugins::REGISTRY)
+            .unwrap_err()
+            .to_string(),
+        "Corefile:3:3: multicluster is an option of the kubernetes plugin, as in CoreDNS: kubernetes cluster.local clusterset.local { multicluster clusterset.local }"
+    );
 }

@@ -5,18 +5,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::cluster::SnapshotStore;
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
-use crate::plugins::build::{Dependencies, build, observability};
-use crate::plugins::metrics::{self, family_label, qtype_label, rcode_label, server_label};
-use crate::plugins::ready::Monitor;
-use crate::plugins::setup::HttpAddr;
+use crate::plugin::build::Dependencies;
+use crate::plugin::metrics::{family_label, qtype_label, server_label};
+use crate::plugin::readiness::Monitor;
+use crate::plugin::setup::HttpAddr;
+use crate::plugins::build;
+use crate::plugins::prometheus;
 use crate::plugins::{health, ready};
-use crate::server::{RequestInfo, Transport, respond};
+use crate::server::respond;
+use crate::wire::{RequestInfo, Transport};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -64,7 +67,7 @@ fn setup_defaults() {
     assert_eq!((h.addr, h.lameduck), (addr(":8080"), Duration::ZERO));
     let r = ready::parse(&directive("ready")).unwrap();
     assert_eq!((r.addr, r.monitor), (addr(":8181"), Monitor::UntilReady));
-    let p = metrics::parse(&directive("prometheus")).unwrap();
+    let p = prometheus::parse(&directive("prometheus")).unwrap();
     assert_eq!(p.addr, addr("localhost:9153"));
 }
 
@@ -79,7 +82,7 @@ fn setup_every_option() {
     assert_eq!((r.addr, r.monitor), (addr(":9191"), Monitor::Continuously));
     let r = ready::parse(&directive("ready {\n  monitor until-ready\n }")).unwrap();
     assert_eq!(r.monitor, Monitor::UntilReady);
-    let p = metrics::parse(&directive("prometheus :9253 {\n  runtime_metrics\n }")).unwrap();
+    let p = prometheus::parse(&directive("prometheus :9253 {\n  runtime_metrics\n }")).unwrap();
     assert_eq!(p.addr, addr(":9253"));
 }
 
@@ -136,7 +139,7 @@ fn setup_errors_name_the_line() {
         let got = match d.name.as_str() {
             "health" => health::parse(&d).map(|_| ()),
             "ready" => ready::parse(&d).map(|_| ()),
-            _ => metrics::parse(&d).map(|_| ()),
+            _ => prometheus::parse(&d).map(|_| ()),
         }
         .unwrap_err()
         .to_string();
@@ -160,21 +163,6 @@ fn label_values_are_coredns_s() {
     ];
     for (t, want) in types {
         assert_eq!(qtype_label(t), want, "{t:?}");
-    }
-    let rcodes = [
-        (ResponseCode::NoError, "NOERROR"),
-        (ResponseCode::FormErr, "FORMERR"),
-        (ResponseCode::ServFail, "SERVFAIL"),
-        (ResponseCode::NXDomain, "NXDOMAIN"),
-        (ResponseCode::NotImp, "NOTIMP"),
-        (ResponseCode::Refused, "REFUSED"),
-        (ResponseCode::NotZone, "NOTZONE"),
-        (ResponseCode::BADVERS, "BADSIG"),
-        (ResponseCode::BADCOOKIE, "BADCOOKIE"),
-        (ResponseCode::Unknown(3000), "3000"),
-    ];
-    for (r, want) in rcodes {
-        assert_eq!(rcode_label(r), want, "{r:?}");
     }
     assert_eq!(family_label("10.0.0.1".parse().unwrap()), "1");
     assert_eq!(family_label("::ffff:10.0.0.1".parse().unwrap()), "1");
@@ -212,7 +200,7 @@ fn blocks_naming_one_address_share_its_site() {
     let store = Arc::new(SnapshotStore::new());
     store.apply(example_cluster(), 1);
     let deps = Dependencies::new(store);
-    let plan = observability(&c, &deps).unwrap();
+    let plan = build(&c, &deps).unwrap().http;
     let sites: Vec<(String, Vec<&str>)> = plan
         .sites
         .iter()
@@ -238,7 +226,7 @@ fn blocks_naming_one_address_share_its_site() {
 
 #[test]
 fn readiness_latches_until_ready_and_follows_continuously() {
-    use crate::plugins::ready::{Readiness, ReadyCheck};
+    use crate::plugin::readiness::{Readiness, ReadyCheck};
     use std::sync::atomic::{AtomicBool, Ordering};
     let flag = Arc::new(AtomicBool::new(false));
     let other = Arc::new(AtomicBool::new(false));
@@ -268,8 +256,8 @@ fn query(name: &str, rtype: RecordType, id: u16) -> Vec<u8> {
 
 /// The value of the series of `family` whose labels include every pair of `want`.
 fn sample(family: &str, want: &[(&str, &str)]) -> Option<f64> {
-    use prometheus::proto::MetricType;
-    let families = prometheus::gather();
+    use ::prometheus::proto::MetricType;
+    let families = ::prometheus::gather();
     let f = families.iter().find(|f| f.name() == family)?;
     let m = f.get_metric().iter().find(|m| {
         want.iter().all(|(k, v)| {
@@ -294,7 +282,7 @@ async fn queries_are_counted_with_coredns_labels() {
         &no_env,
     )
     .unwrap();
-    let router = build(&c, &deps()).unwrap().remove(0);
+    let router = build(&c, &deps()).unwrap().routers.remove(0);
     let udp = RequestInfo {
         src: SocketAddr::from(([127, 0, 0, 1], 40000)),
         local: SocketAddr::from(([127, 0, 0, 1], 10531)),

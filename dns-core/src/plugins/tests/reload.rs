@@ -3,12 +3,17 @@
 use std::time::Duration;
 
 use crate::corefile::parse_str;
-use crate::plugins::reload::{ReloadConfig, config};
+use crate::plugin::build::ReloadPolicy;
 
-fn reload(line: &str) -> Result<Option<ReloadConfig>, String> {
+fn reload(line: &str) -> Result<Option<ReloadPolicy>, String> {
     let src = format!(".:53 {{\n  {line}\n}}\n");
     let c = parse_str(&src, "Corefile", &|_| None).map_err(|e| e.to_string())?;
-    config(&c).map_err(|e| e.to_string())
+    let built = crate::plugins::build(
+        &c,
+        &crate::plugin::build::Dependencies::new(Default::default()),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(built.reload)
 }
 
 fn secs(s: u64) -> Duration {
@@ -28,7 +33,7 @@ fn reload_setup_table() {
     for (line, interval, jitter) in ok {
         assert_eq!(
             reload(line),
-            Ok(Some(ReloadConfig { interval, jitter })),
+            Ok(Some(ReloadPolicy { interval, jitter })),
             "{line}"
         );
     }
@@ -66,7 +71,7 @@ fn reload_absent_is_none() {
 
 #[test]
 fn reload_period_stays_within_half_the_jitter() {
-    let c = ReloadConfig {
+    let c = ReloadPolicy {
         interval: secs(30),
         jitter: secs(15),
     };

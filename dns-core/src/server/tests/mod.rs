@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-use crate::plugins::reply_to;
+use crate::wire::reply_to;
 
 /// Answers `n.test.` with n A records (to make big answers); sleeps on `slow.test.`.
 struct TestHandler;

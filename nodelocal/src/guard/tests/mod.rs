@@ -1,7 +1,7 @@
 use std::time::Duration;
 
+use super::kept_ips;
 use super::machine::{Action, Event, Machine, Phase};
-use super::{kept_ips, parse_duration};
 
 /// (events in order, the action of the last one, the phase after it).
 #[test]
@@ -116,16 +116,6 @@ fn kept_addresses_are_the_link_local_ones() {
         kept_ips(&ips(&["198.18.0.10", "198.18.0.11"])),
         ips(&["198.18.0.10"])
     );
-}
-
-#[test]
-fn durations() {
-    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-    assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-    assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-    assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-    assert!(parse_duration("250").is_err());
-    assert!(parse_duration("2h").is_err());
 }
 
 #[test]

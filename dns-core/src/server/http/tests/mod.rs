@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
-use crate::plugins::ready::{Monitor, ReadyCheck};
+use crate::plugin::readiness::Readiness;
+use crate::plugin::readiness::{Monitor, ReadyCheck};
+use crate::plugin::setup::HttpAddr;
 
 fn site(plugins: &[&'static str], ready: Option<Arc<Readiness>>) -> Site {
     Site {

@@ -1,0 +1,353 @@
+//! A parsed Corefile -> what serves it: one router per listening address, the HTTP endpoints
+//! (health, ready, metrics) and the reload policy. Knows no plugin by name: each directive
+//! goes to its registry row's setup, and the chain is sorted by registry position.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+
+use super::chain::{PluginChain, Router, ServerBlock};
+use super::metrics::{server_label, vars};
+use super::readiness::{Monitor, Readiness, ReadyCheck};
+use super::registry::{Registration, Role, check_plugins, find};
+use super::setup::{BlockSetup, HttpAddr, SetupError};
+use crate::cluster::SnapshotStore;
+use crate::corefile::{Corefile, CorefileError, Directive, Location};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Corefile(#[from] CorefileError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("{location}: zone {zone} on port {port} is already served by another server block")]
+    DuplicateZone {
+        location: Location,
+        zone: String,
+        port: u16,
+    },
+    #[error("{location}: plugin {plugin:?} appears twice in one server block")]
+    DuplicatePlugin { location: Location, plugin: String },
+}
+
+/// What the plugins need from the process.
+pub struct Dependencies {
+    pub store: Arc<SnapshotStore>,
+    /// This server's own addresses (e.g. the pod IP): `ns.dns.<zone>` answers with them.
+    pub local_ips: Vec<IpAddr>,
+    /// The address listeners bind (all interfaces by default, as CoreDNS does).
+    pub listen_ip: IpAddr,
+    /// The search domains of this host's resolv.conf (`autopath @kubernetes` appends them).
+    pub host_search: Vec<Name>,
+}
+
+impl Dependencies {
+    pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Self {
+            store,
+            local_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            host_search: Vec::new(),
+        }
+    }
+}
+
+/// What a plugin serves over HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/health`; the server keeps answering for `lameduck` after a stop signal.
+    Health { lameduck: Duration },
+    /// `/ready`, over the readiness of the plugins in blocks that have `ready`.
+    Ready { monitor: Monitor },
+    /// `/metrics`.
+    Metrics,
+}
+
+/// One HTTP address and what it serves.
+pub struct Site {
+    pub addr: HttpAddr,
+    /// The plugins served here, in Corefile order: `health` (`/health`), `ready` (`/ready`),
+    /// `prometheus` (`/metrics`).
+    pub plugins: Vec<&'static str>,
+    /// Set when `ready` is served here.
+    pub ready: Option<Arc<Readiness>>,
+}
+
+impl Site {
+    pub fn new(addr: HttpAddr) -> Self {
+        Self {
+            addr,
+            plugins: Vec::new(),
+            ready: None,
+        }
+    }
+
+    pub fn serves(&self, plugin: &str) -> bool {
+        self.plugins.contains(&plugin)
+    }
+}
+
+/// The HTTP side of a Corefile.
+pub struct HttpPlan {
+    pub sites: Vec<Site>,
+    /// The longest `health { lameduck }`: how long to keep serving after a stop signal.
+    pub lameduck: Duration,
+}
+
+/// `reload`: re-read the Corefile every `interval`; the jitter is at most half the interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadPolicy {
+    pub interval: Duration,
+    pub jitter: Duration,
+}
+
+impl ReloadPolicy {
+    /// The period actually used: `interval + offset` with `offset` in `[-jitter/2, jitter/2)`,
+    /// chosen once from `random` (any u64), so replicas started together spread their checks.
+    pub fn period(&self, random: u64) -> Duration {
+        let jitter = self.jitter.as_nanos().max(1);
+        let offset = u128::from(random) % jitter;
+        let total = self.interval.as_nanos() + offset;
+        let period = total.saturating_sub(jitter / 2);
+        Duration::from_nanos(u64::try_from(period).unwrap_or(u64::MAX))
+    }
+}
+
+/// What the plugins ask of the process as a whole, gathered over every block.
+#[derive(Default)]
+pub struct ProcessPlan {
+    sites: BTreeMap<HttpAddr, Site>,
+    lameduck: Duration,
+    /// CoreDNS keeps one monitor mode for the process: the last block's.
+    monitor: Monitor,
+    ready_addrs: Vec<HttpAddr>,
+    ready_checks: Vec<(&'static str, ReadyCheck)>,
+    pub(crate) reload: Option<ReloadPolicy>,
+}
+
+impl ProcessPlan {
+    pub(crate) fn add_http(&mut self, addr: HttpAddr, plugin: &'static str, endpoint: Endpoint) {
+        match endpoint {
+            Endpoint::Health { lameduck } => self.lameduck = self.lameduck.max(lameduck),
+            Endpoint::Ready { monitor } => {
+                self.monitor = monitor;
+                self.ready_addrs.push(addr.clone());
+            }
+            Endpoint::Metrics => {}
+        }
+        let site = self
+            .sites
+            .entry(addr.clone())
+            .or_insert_with(|| Site::new(addr));
+        if !site.serves(plugin) {
+            site.plugins.push(plugin);
+        }
+    }
+
+    fn http(self) -> HttpPlan {
+        let mut readiness = Readiness::new(self.monitor);
+        for (name, check) in self.ready_checks {
+            // One entry per name (every kubernetes plugin reads the one store).
+            readiness.add(name, check);
+        }
+        let readiness = Arc::new(readiness);
+        let mut sites = self.sites;
+        for addr in &self.ready_addrs {
+            if let Some(site) = sites.get_mut(addr) {
+                site.ready = Some(readiness.clone());
+            }
+        }
+        HttpPlan {
+            sites: sites.into_values().collect(),
+            lameduck: self.lameduck,
+        }
+    }
+}
+
+/// A Corefile, built: nothing bound yet.
+pub struct Built {
+    /// One router per listening address.
+    pub routers: Vec<Router>,
+    pub http: HttpPlan,
+    pub reload: Option<ReloadPolicy>,
+}
+
+/// Builds a Corefile with the plugins of `registry`. A block listens on every interface at its
+/// keys' ports, or only on the addresses its listen plugin (`bind`) names; blocks sharing an
+/// address share its listener, as in CoreDNS. A block bound to several addresses serves one
+/// chain (one cache) on all of them.
+pub fn build(
+    corefile: &Corefile,
+    deps: &Dependencies,
+    registry: &[Registration],
+) -> Result<Built, BuildError> {
+    check_plugins(corefile, registry)?;
+    let mut process = ProcessPlan::default();
+    let mut by_addr: BTreeMap<SocketAddr, Vec<ServerBlock>> = BTreeMap::new();
+    let mut seen: BTreeMap<(SocketAddr, String), ()> = BTreeMap::new();
+    for block in &corefile.blocks {
+        let directives = by_plugin(block, registry)?;
+        let listen_ips = listen_ips(&directives, deps)?;
+        let mut ports: BTreeMap<u16, Vec<Name>> = BTreeMap::new();
+        for key in &block.keys {
+            for ip in &listen_ips {
+                let addr = SocketAddr::new(*ip, key.port);
+                if seen.insert((addr, key.zone.to_string()), ()).is_some() {
+                    return Err(BuildError::DuplicateZone {
+                        location: block.location.clone(),
+                        zone: key.zone.to_string(),
+                        port: key.port,
+                    });
+                }
+            }
+            ports.entry(key.port).or_default().push(key.zone.clone());
+        }
+        for (port, zones) in ports {
+            let server = server_label(SocketAddr::new(listen_ips[0], port));
+            let chain = Arc::new(build_chain(
+                block,
+                &directives,
+                &zones,
+                &server,
+                deps,
+                &mut process,
+            )?);
+            for ip in &listen_ips {
+                let addr = SocketAddr::new(*ip, port);
+                if chain.counted {
+                    enable_metrics(addr, &zones, &chain);
+                }
+                by_addr.entry(addr).or_default().push(ServerBlock {
+                    zones: zones.clone(),
+                    chain: chain.clone(),
+                });
+            }
+        }
+    }
+    let reload = process.reload;
+    Ok(Built {
+        routers: by_addr
+            .into_iter()
+            .map(|(addr, blocks)| Router::new(addr, blocks))
+            .collect(),
+        http: process.http(),
+        reload,
+    })
+}
+
+/// A block's directives grouped by plugin, in the order each plugin first appears, with its
+/// registry row and place; a second line of a plugin that does not repeat is an error.
+type Grouped<'c, 'r> = Vec<(usize, &'r Registration, Vec<&'c Directive>)>;
+
+fn by_plugin<'c, 'r>(
+    block: &'c crate::corefile::ServerBlock,
+    registry: &'r [Registration],
+) -> Result<Grouped<'c, 'r>, BuildError> {
+    let mut grouped: Grouped<'c, 'r> = Vec::new();
+    for d in &block.directives {
+        // check_plugins let only registered names through.
+        let Some((order, row)) = find(registry, &d.name) else {
+            continue;
+        };
+        match grouped.iter_mut().find(|(o, _, _)| *o == order) {
+            Some((_, row, lines)) => {
+                if !row.repeats {
+                    return Err(BuildError::DuplicatePlugin {
+                        location: d.location.clone(),
+                        plugin: d.name.clone(),
+                    });
+                }
+                lines.push(d);
+            }
+            None => grouped.push((order, row, vec![d])),
+        }
+    }
+    Ok(grouped)
+}
+
+/// The addresses the block's listen plugin names, or the process's listen address.
+fn listen_ips(
+    directives: &Grouped<'_, '_>,
+    deps: &Dependencies,
+) -> Result<Vec<IpAddr>, BuildError> {
+    let mut ips = Vec::new();
+    for (_, row, lines) in directives {
+        if let Role::Listen(listen) = row.role {
+            ips.extend(listen(lines)?);
+        }
+    }
+    if ips.is_empty() {
+        ips.push(deps.listen_ip);
+    }
+    Ok(ips)
+}
+
+fn build_chain(
+    block: &crate::corefile::ServerBlock,
+    directives: &Grouped<'_, '_>,
+    zones: &[Name],
+    server: &str,
+    deps: &Dependencies,
+    process: &mut ProcessPlan,
+) -> Result<PluginChain, BuildError> {
+    let mut setup = BlockSetup {
+        block,
+        zones,
+        server,
+        deps,
+        current: ("", 0),
+        chain: Vec::new(),
+        enabled: Vec::new(),
+        counted: false,
+        on_startup: Vec::new(),
+        ready_checks: Vec::new(),
+        serves_ready: false,
+        process,
+    };
+    for (order, row, lines) in directives {
+        if let Role::Setup(run) = row.role {
+            setup.current = (row.name, *order);
+            run(&mut setup, lines)?;
+        }
+    }
+    let BlockSetup {
+        mut chain,
+        mut enabled,
+        counted,
+        on_startup,
+        ready_checks,
+        serves_ready,
+        process,
+        ..
+    } = setup;
+    if serves_ready {
+        process.ready_checks.extend(ready_checks);
+    }
+    // The registry's order (CoreDNS's plugin.cfg), whatever the Corefile's order.
+    chain.sort_by_key(|(order, _)| *order);
+    enabled.sort_by_key(|(order, _)| *order);
+    enabled.dedup();
+    Ok(PluginChain {
+        plugins: chain.into_iter().map(|(_, link)| link).collect(),
+        counted,
+        enabled: enabled.into_iter().map(|(_, name)| name).collect(),
+        on_startup,
+    })
+}
+
+/// `coredns_plugin_enabled` for a block with `prometheus`, per zone, as CoreDNS sets it at start.
+fn enable_metrics(addr: SocketAddr, zones: &[Name], chain: &PluginChain) {
+    vars::init();
+    let server = server_label(addr);
+    for zone in zones {
+        let zone = zone.to_string();
+        for name in &chain.enabled {
+            vars::PLUGIN_ENABLED
+                .with_label_values(&[server.as_str(), zone.as_str(), "", name])
+                .set(1);
+        }
+    }
+}

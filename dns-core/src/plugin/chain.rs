@@ -1,0 +1,266 @@
+//! A server block's plugins as they serve (the chain), and the router that picks a block by
+//! zone. The chain is data: the block's plugins in the registry's order.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Name;
+
+use super::metrics::{ZoneMetrics, server_label, vars};
+use super::{OnStartup, Plugin, Serving};
+use crate::wire::{Exchange, Handler, RequestInfo, reply_to};
+
+/// A response, the index of the plugin that wrote it (`None`: no plugin answered and the chain
+/// itself said SERVFAIL), and the error met on the way, if any (what `errors` logs).
+pub struct Answered {
+    pub response: Message,
+    pub plugin: Option<usize>,
+    pub error: Option<String>,
+}
+
+/// The rest of the chain after the plugin that holds it.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    chain: &'a Arc<PluginChain>,
+    /// Index of the plugin after the current one.
+    index: usize,
+    pub info: &'a RequestInfo,
+}
+
+impl<'a> Next<'a> {
+    /// Runs the rest of the chain on `request`.
+    pub fn run<'b>(self, request: &'b Message) -> Serving<'b>
+    where
+        'a: 'b,
+    {
+        self.chain.run_from(self.index, request, self.info)
+    }
+
+    /// The rest of the chain as an owned value, for work that outlives the query (the cache's
+    /// prefetch and stale refresh run it in a task of their own).
+    pub fn detach(self) -> Detached {
+        Detached {
+            chain: self.chain.clone(),
+            index: self.index,
+            info: *self.info,
+        }
+    }
+
+    /// The current plugin wrote `response`.
+    pub fn answered_here(self, response: Message) -> Answered {
+        Answered {
+            response,
+            plugin: self.index.checked_sub(1),
+            error: None,
+        }
+    }
+
+    /// The current plugin wrote `response` after meeting `error` (logged by `errors`).
+    pub fn failed_here(self, response: Message, error: impl std::fmt::Display) -> Answered {
+        Answered {
+            error: Some(error.to_string()),
+            ..self.answered_here(response)
+        }
+    }
+}
+
+/// The rest of a chain, owned: see [`Next::detach`].
+pub struct Detached {
+    chain: Arc<PluginChain>,
+    index: usize,
+    pub info: RequestInfo,
+}
+
+impl Detached {
+    /// Runs the rest of the chain on `request`.
+    pub async fn run(&self, request: &Message) -> Answered {
+        self.chain.run_from(self.index, request, &self.info).await
+    }
+}
+
+/// One plugin in a chain, under its Corefile name.
+pub struct Link {
+    pub name: &'static str,
+    pub plugin: Box<dyn Plugin>,
+}
+
+/// The plugins of one server block, in the registry's order.
+#[derive(Default)]
+pub struct PluginChain {
+    pub plugins: Vec<Link>,
+    /// `prometheus`: the block's queries are counted.
+    pub counted: bool,
+    /// What `coredns_plugin_enabled` lists: the block's plugins that handle queries.
+    pub enabled: Vec<&'static str>,
+    /// Started once the block's listener is up.
+    pub on_startup: Vec<OnStartup>,
+}
+
+impl PluginChain {
+    fn run_from<'b>(
+        self: &'b Arc<Self>,
+        index: usize,
+        request: &'b Message,
+        info: &'b RequestInfo,
+    ) -> Serving<'b> {
+        let Some(link) = self.plugins.get(index) else {
+            // No plugin answered: CoreDNS's NextOrFailure, SERVFAIL.
+            return Serving::ready(Answered {
+                response: reply_to(request, ResponseCode::ServFail),
+                plugin: None,
+                error: Some("no next plugin found".to_string()),
+            });
+        };
+        let next = Next {
+            chain: self,
+            index: index + 1,
+            info,
+        };
+        link.plugin.serve(request, next)
+    }
+
+    /// The names of the chain's plugins, in chain order (the `plugin` label of responses).
+    pub fn names(&self) -> Vec<&'static str> {
+        self.plugins.iter().map(|l| l.name).collect()
+    }
+}
+
+/// One server block as it serves: the zones it answers and its chain.
+pub struct ServerBlock {
+    pub zones: Vec<Name>,
+    pub chain: Arc<PluginChain>,
+}
+
+struct Route {
+    zone: Name,
+    chain: Arc<PluginChain>,
+    /// Present when the block has `prometheus`.
+    metrics: Option<ZoneMetrics>,
+}
+
+/// Which way a query went, for the metrics once its response is encoded.
+pub enum Served {
+    /// Into the chain of route `route`; `plugin` is the plugin that answered.
+    Block { route: usize, plugin: Option<usize> },
+    /// No server block took it (REFUSED), or the chain panicked: CoreDNS's zone `dropped`.
+    Dropped,
+}
+
+/// Everything that listens on one address: queries go to the block with the longest zone
+/// that contains the name; a name no block serves is REFUSED, as CoreDNS does.
+pub struct Router {
+    pub addr: SocketAddr,
+    routes: Vec<Route>,
+    /// Counts what no block took, when any block here has `prometheus`.
+    dropped: Option<ZoneMetrics>,
+}
+
+impl Router {
+    /// How many zones this listener serves (over all its blocks).
+    pub fn zone_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn new(addr: SocketAddr, blocks: Vec<ServerBlock>) -> Self {
+        let server = server_label(addr);
+        let mut routes: Vec<Route> = blocks
+            .into_iter()
+            .flat_map(|b| {
+                let chain = b.chain;
+                b.zones
+                    .into_iter()
+                    .map(move |z| (z.to_lowercase(), chain.clone()))
+            })
+            .map(|(zone, chain)| Route {
+                metrics: chain
+                    .counted
+                    .then(|| ZoneMetrics::new(&server, &zone.to_string(), &chain.names())),
+                zone,
+                chain,
+            })
+            .collect();
+        // Longest zone first, so the first match is the most specific.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.zone.num_labels()));
+        let dropped = routes
+            .iter()
+            .any(|r| r.metrics.is_some())
+            .then(|| ZoneMetrics::new(&server, "dropped", &[]));
+        Self {
+            addr,
+            routes,
+            dropped,
+        }
+    }
+
+    /// Starts what plugins do once the listener is up (the `loop` probe, `errors`
+    /// consolidation), given the address the listener got.
+    pub fn on_startup(&self, local: SocketAddr) {
+        let mut seen: Vec<&Arc<PluginChain>> = Vec::new();
+        for route in &self.routes {
+            if seen.iter().any(|c| Arc::ptr_eq(c, &route.chain)) {
+                continue;
+            }
+            seen.push(&route.chain);
+            for start in &route.chain.on_startup {
+                start(local);
+            }
+        }
+    }
+
+    fn route_for(&self, qname: &Name) -> Option<usize> {
+        self.routes.iter().position(|r| r.zone.zone_of(qname))
+    }
+}
+
+impl Handler for Router {
+    type Tag = Served;
+
+    async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Served) {
+        let Some(query) = request.queries.first() else {
+            return (reply_to(request, ResponseCode::FormErr), Served::Dropped);
+        };
+        let Some(route) = self.route_for(query.name()) else {
+            return (reply_to(request, ResponseCode::Refused), Served::Dropped);
+        };
+        let chain = &self.routes[route].chain;
+        // A bug in a plugin costs one query (SERVFAIL), not a serving loop, as CoreDNS
+        // recovers and counts panics.
+        // (The first plugin runs inside the async block, so a panic before its first await is
+        // caught too.)
+        match AssertUnwindSafe(async { chain.run_from(0, request, info).await })
+            .catch_unwind()
+            .await
+        {
+            Ok(answered) => (
+                answered.response,
+                Served::Block {
+                    route,
+                    plugin: answered.plugin,
+                },
+            ),
+            Err(_) => {
+                vars::PANICS.inc();
+                tracing::error!(server = %self.addr, "recovered from a panic while answering a query");
+                (reply_to(request, ResponseCode::ServFail), Served::Dropped)
+            }
+        }
+    }
+
+    fn served(&self, tag: Option<Served>, exchange: &Exchange<'_>) {
+        match tag {
+            Some(Served::Block { route, plugin }) => {
+                if let Some(metrics) = self.routes.get(route).and_then(|r| r.metrics.as_ref()) {
+                    metrics.record(exchange, plugin.map_or(0, |p| p + 1));
+                }
+            }
+            Some(Served::Dropped) | None => {
+                if let Some(metrics) = &self.dropped {
+                    metrics.record(exchange, 0);
+                }
+            }
+        }
+    }
+}

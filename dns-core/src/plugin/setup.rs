@@ -1,0 +1,215 @@
+//! What every plugin's setup shares: the error type and argument helpers.
+
+use hickory_proto::rr::Name;
+
+use crate::corefile::{Arg, Directive, Location};
+
+/// A directive the plugin cannot use; says where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {plugin}: {message}")]
+pub struct SetupError {
+    pub location: Location,
+    pub plugin: String,
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(plugin: &str, location: &Location, message: impl Into<String>) -> Self {
+        Self {
+            location: location.clone(),
+            plugin: plugin.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Exactly `n` arguments of `d`, or an error naming the directive.
+pub fn args_exact<'a>(plugin: &str, d: &'a Directive, n: usize) -> Result<&'a [Arg], SetupError> {
+    if d.args.len() != n {
+        let what = if n == 1 {
+            "argument".to_string()
+        } else {
+            format!("{n} arguments")
+        };
+        return Err(SetupError::new(
+            plugin,
+            &d.location,
+            format!("{} needs exactly {what}", d.name),
+        ));
+    }
+    Ok(&d.args)
+}
+
+/// A zone argument as a lowercase FQDN.
+pub fn zone_arg(plugin: &str, arg: &Arg) -> Result<Name, SetupError> {
+    let text = arg.value.as_str();
+    if let Ok(key) = crate::corefile::ServerKey::parse(text) {
+        return Ok(key.zone);
+    }
+    Err(SetupError::new(
+        plugin,
+        &arg.location,
+        format!("invalid zone {text:?}"),
+    ))
+}
+
+/// `30s`, `5m`, `1h`, `500ms` (Go duration syntax, the units CoreDNS users write).
+pub fn duration_arg(plugin: &str, arg: &Arg) -> Result<std::time::Duration, SetupError> {
+    crate::corefile::parse_duration(&arg.value).map_err(|_| {
+        SetupError::new(
+            plugin,
+            &arg.location,
+            format!("invalid duration {:?}", arg.value),
+        )
+    })
+}
+
+/// An HTTP listening address as CoreDNS's health, ready and prometheus plugins take it:
+/// `HOST:PORT` with an empty host for all interfaces (`:8080`), an IP (`[::1]:8080` for IPv6)
+/// or a name resolved at start (`localhost:9153`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HttpAddr {
+    /// Empty for all interfaces.
+    pub host: String,
+    pub port: u16,
+}
+
+impl HttpAddr {
+    /// Go's `net.SplitHostPort` rules: a port is required; an IPv6 host is in brackets.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| "missing ']' in address".to_string())?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| "missing port in address".to_string())?;
+            (host, port)
+        } else {
+            let (host, port) = text
+                .rsplit_once(':')
+                .ok_or_else(|| "missing port in address".to_string())?;
+            if host.contains(':') {
+                return Err("too many colons in address".into());
+            }
+            (host, port)
+        };
+        if host.contains(['[', ']', '/', ' ']) {
+            return Err(format!("invalid host {host:?}"));
+        }
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port {port:?}"))?;
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for HttpAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The optional `[ADDRESS]` argument of health, ready and prometheus: at most one.
+pub fn http_addr_args(plugin: &str, d: &Directive, default: &str) -> Result<HttpAddr, SetupError> {
+    match d.args.as_slice() {
+        [] => HttpAddr::parse(default)
+            .map_err(|e| SetupError::new(plugin, &d.location, format!("default address: {e}"))),
+        [addr] => HttpAddr::parse(&addr.value).map_err(|e| {
+            SetupError::new(
+                plugin,
+                &addr.location,
+                format!("invalid address {:?}: {e}", addr.value),
+            )
+        }),
+        [_, extra, ..] => Err(SetupError::new(
+            plugin,
+            &extra.location,
+            format!("{plugin} takes at most one address"),
+        )),
+    }
+}
+
+/// A block option the plugin does not know.
+pub fn unknown_property(plugin: &str, option: &Directive) -> SetupError {
+    SetupError::new(
+        plugin,
+        &option.location,
+        format!("unknown property {:?}", option.name),
+    )
+}
+
+/// What a plugin's setup is given, and what it gives back, for one server block: CoreDNS's
+/// `dnsserver.Config` and `caddy.Controller` in one. The setup adds the plugin's handler to
+/// the block's chain ([`BlockSetup::add`]), and whatever else the plugin does for the block
+/// or the process: HTTP endpoints, readiness, start-up work, the reload policy.
+pub struct BlockSetup<'a> {
+    /// The whole block (a plugin that reads another's directive finds it here).
+    pub block: &'a crate::corefile::ServerBlock,
+    /// The zones this chain serves: the block's keys on one port.
+    pub zones: &'a [Name],
+    /// The listener's metrics label (`dns://:53`).
+    pub server: &'a str,
+    pub deps: &'a super::build::Dependencies,
+    /// The plugin being set up: its registry name and place.
+    pub(crate) current: (&'static str, usize),
+    pub(crate) chain: Vec<(usize, super::chain::Link)>,
+    pub(crate) enabled: Vec<(usize, &'static str)>,
+    pub(crate) counted: bool,
+    pub(crate) on_startup: Vec<super::OnStartup>,
+    pub(crate) ready_checks: Vec<(&'static str, super::readiness::ReadyCheck)>,
+    /// The block has `ready`: its plugins' readiness counts.
+    pub(crate) serves_ready: bool,
+    pub(crate) process: &'a mut super::build::ProcessPlan,
+}
+
+impl BlockSetup<'_> {
+    /// The plugin's handler, placed in the chain at the plugin's registry position.
+    pub fn add(&mut self, plugin: impl super::Plugin) {
+        let (name, order) = self.current;
+        self.chain.push((
+            order,
+            super::chain::Link {
+                name,
+                plugin: Box::new(plugin),
+            },
+        ));
+        self.enabled.push((order, name));
+    }
+
+    /// The block's queries are counted in CoreDNS's `coredns_dns_*` metrics (`prometheus`).
+    pub fn count_queries(&mut self) {
+        self.counted = true;
+        let (name, order) = self.current;
+        self.enabled.push((order, name));
+    }
+
+    /// `start` runs once the block's listener is up, with the address it got.
+    pub fn on_startup(&mut self, start: super::OnStartup) {
+        self.on_startup.push(start);
+    }
+
+    /// The plugin reports readiness (counted when the block has `ready`).
+    pub fn ready_check(&mut self, check: super::readiness::ReadyCheck) {
+        let name = self.current.0;
+        self.ready_checks.push((name, check));
+    }
+
+    /// The plugin serves `endpoint` over HTTP at `addr` (blocks naming one address share it).
+    pub fn serve_http(&mut self, addr: HttpAddr, endpoint: super::build::Endpoint) {
+        self.serves_ready |= matches!(endpoint, super::build::Endpoint::Ready { .. });
+        self.process.add_http(addr, self.current.0, endpoint);
+    }
+
+    /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).
+    pub fn reload(&mut self, policy: super::build::ReloadPolicy) {
+        self.process.reload = Some(policy);
+    }
+}

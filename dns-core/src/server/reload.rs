@@ -1,0 +1,125 @@
+//! The reload loop (`reload` plugin): re-reads the Corefile every period; on a change, builds
+//! and serves the new one, or keeps the old one, says why in CoreDNS's words and counts
+//! `coredns_reload_failed_total`.
+
+use std::sync::LazyLock;
+
+use prometheus::{IntCounter, IntGaugeVec, Opts};
+use tokio::sync::watch;
+
+use super::corefile::{Loaded, ServeError};
+use super::listeners::Listeners;
+use super::stop_signal;
+use crate::plugin::build::ReloadPolicy;
+use crate::plugin::metrics::vars::{register, unreachable_metric};
+
+/// Checks the Corefile every period of `policy` until the stop; a changed file is built and
+/// served by `listeners`. Then waits for the listeners to finish.
+pub(crate) async fn run(
+    mut loaded: Loaded,
+    policy: ReloadPolicy,
+    mut listeners: Listeners,
+    stop: watch::Receiver<bool>,
+) {
+    let Ok(content) = tokio::fs::read(&loaded.path).await else {
+        listeners.wait().await;
+        return;
+    };
+    let mut running = hash(&content);
+    crate::coredns_line!(
+        INFO,
+        "plugin/reload: Running configuration SHA512 = {running}"
+    );
+    set_version(None, &running);
+    let mut policy = Some(policy);
+    let stopped = stop_signal(stop);
+    tokio::pin!(stopped);
+    while let Some(current) = policy {
+        let period = current.period(fastrand::u64(..));
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = &mut stopped => break,
+        }
+        // An unreadable file (mid-rewrite, say) is tried again next time, as CoreDNS does.
+        let Ok(content) = tokio::fs::read(&loaded.path).await else {
+            continue;
+        };
+        let new = hash(&content);
+        if new == running {
+            continue;
+        }
+        // A broken file is not retried until it changes again.
+        set_version(Some(&running), &new);
+        running = new;
+        crate::coredns_line!(INFO, "Reloading");
+        match rebuild(&mut loaded, &mut listeners) {
+            Ok(next) => {
+                crate::coredns_line!(
+                    INFO,
+                    "plugin/reload: Running configuration SHA512 = {running}"
+                );
+                crate::coredns_line!(INFO, "Reloading complete");
+                policy = next;
+            }
+            Err(e) => {
+                crate::coredns_line!(
+                    ERROR,
+                    "plugin/reload: Corefile changed but reload failed: {e}"
+                );
+                FAILED.inc();
+            }
+        }
+    }
+    listeners.wait().await;
+}
+
+/// Builds the Corefile again and serves it; the new reload policy, if any.
+fn rebuild(
+    loaded: &mut Loaded,
+    listeners: &mut Listeners,
+) -> Result<Option<ReloadPolicy>, ServeError> {
+    let built = loaded.build()?;
+    listeners.apply(built.routers)?;
+    Ok(built.reload)
+}
+
+/// SHA-512 of the Corefile's bytes, in hex.
+pub fn hash(content: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA512, content);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `coredns_reload_failed_total`: Corefile changes that could not be served.
+pub static FAILED: LazyLock<IntCounter> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "failed_total",
+        "Counter of the number of failed reload attempts.",
+    )
+    .namespace("coredns")
+    .subsystem("reload");
+    register(IntCounter::with_opts(opts).unwrap_or_else(|e| unreachable_metric("reload", e)))
+});
+
+/// `coredns_reload_version_info{hash, value}`: 1 for the running configuration's hash.
+pub static VERSION_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "version_info",
+        "A metric with a constant '1' value labeled by hash, and value which type of hash generated.",
+    )
+    .namespace("coredns")
+    .subsystem("reload");
+    register(
+        IntGaugeVec::new(opts, &["hash", "value"])
+            .unwrap_or_else(|e| unreachable_metric("reload", e)),
+    )
+});
+
+/// Exports `coredns_reload_version_info` for `hex` (the SHA-512 of the Corefile), replacing
+/// the one of `previous`.
+pub fn set_version(previous: Option<&str>, hex: &str) {
+    if let Some(previous) = previous {
+        let _ = VERSION_INFO.remove_label_values(&["sha512", previous]);
+    }
+    VERSION_INFO.with_label_values(&["sha512", hex]).set(1);
+    LazyLock::force(&FAILED);
+}

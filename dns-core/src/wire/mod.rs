@@ -1,0 +1,102 @@
+//! The bottom layer: what a query and its answer are as they cross the socket boundary. The
+//! request as the listeners hand it on ([`RequestInfo`], [`Transport`]), the [`Handler`]
+//! contract between a listener and whatever answers, the response skeleton ([`reply_to`]), the
+//! one rcode table ([`rcode`]) and the size-capped encoder ([`encode`]). Imports nothing else
+//! of dns-core.
+
+pub mod encode;
+pub mod rcode;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+
+/// How a request arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where a request came from and how.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestInfo {
+    pub src: SocketAddr,
+    pub local: SocketAddr,
+    pub transport: Transport,
+    /// Size of the request on the wire, for logs and metrics.
+    pub request_size: usize,
+}
+
+/// Answers well-formed queries. The server calls it only for a message that is a query
+/// (QR=0), has opcode QUERY and exactly one question; everything else the server answers
+/// itself (FORMERR, NOTIMP) or drops. The handler returns the whole response (ID, flags,
+/// question, sections); the server adds the EDNS OPT record and truncates for UDP.
+pub trait Handler: Send + Sync + 'static {
+    /// What `handle` hands on to `served` about one exchange (for metrics: which server block
+    /// and plugin answered).
+    type Tag: Send;
+
+    fn handle(
+        &self,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> impl Future<Output = (Message, Self::Tag)> + Send;
+
+    /// The response is encoded: `tag` is what `handle` returned, or `None` when the server
+    /// answered a well-formed query itself (a class other than IN). Runs on the query path;
+    /// keep it cheap.
+    fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
+        let _ = (tag, exchange);
+    }
+}
+
+/// One answered query as it went out, for [`Handler::served`].
+pub struct Exchange<'a> {
+    pub request: &'a Message,
+    pub info: &'a RequestInfo,
+    /// The rcode sent (SERVFAIL when the response could not be encoded).
+    pub rcode: ResponseCode,
+    /// Bytes of the response on the wire (without the TCP length prefix).
+    pub response_size: usize,
+    /// When the server started on this query.
+    pub started: std::time::Instant,
+}
+
+/// A response skeleton for `request`: same ID, opcode, RD, CD and question; no records.
+pub fn reply_to(request: &Message, rcode: ResponseCode) -> Message {
+    let mut response = Message::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.checking_disabled = request.metadata.checking_disabled;
+    response.metadata.response_code = rcode;
+    response.queries = request.queries.clone();
+    response
+}
+
+/// An ID for a query this server sends (forwarding, health checks, the loop probe): from the
+/// operating system's random source, as miekg/dns takes it, because a guessable ID lets an
+/// off-path attacker spoof the answer (RFC 5452). Everything else random (shuffles, jitter)
+/// uses `fastrand`.
+pub fn query_id() -> u16 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 2];
+    match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => u16::from_be_bytes(bytes),
+        // The OS source failing is near impossible; an ID is still better than no query.
+        Err(_) => fastrand::u16(..),
+    }
+}
