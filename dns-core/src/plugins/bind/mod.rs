@@ -88,50 +88,25 @@ fn resolve(
 }
 
 /// The addresses of the interface `name` (getifaddrs), or `None` when there is no such
-/// interface.
+/// interface. IPv6 link-local addresses are left out: they need a scope to bind, and CoreDNS
+/// skips them too.
 pub fn interface_addrs(name: &str) -> Option<Vec<IpAddr>> {
     let mut found = None;
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we walk read-only and free once.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return None;
-    }
-    let mut cursor = head;
-    while !cursor.is_null() {
-        // SAFETY: `cursor` is a node of the list getifaddrs returned, alive until freeifaddrs.
-        let entry = unsafe { &*cursor };
-        cursor = entry.ifa_next;
-        if entry.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let ifname = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
-        if ifname.to_bytes() != name.as_bytes() {
+    for entry in nix::ifaddrs::getifaddrs().ok()? {
+        if entry.interface_name != name {
             continue;
         }
         let addrs = found.get_or_insert_with(Vec::new);
-        if entry.ifa_addr.is_null() {
+        let Some(address) = entry.address else {
             continue;
-        }
-        // SAFETY: ifa_addr points at a sockaddr whose family says which struct it is.
-        let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
-        if family == libc::AF_INET {
-            // SAFETY: family AF_INET means a sockaddr_in.
-            let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
-            addrs.push(IpAddr::from(
-                u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-            ));
-        } else if family == libc::AF_INET6 {
-            // SAFETY: family AF_INET6 means a sockaddr_in6.
-            let sin6 = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in6) };
-            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            // A link-local address needs its scope to bind; CoreDNS skips them too.
-            if !ip.is_unicast_link_local() {
-                addrs.push(IpAddr::V6(ip));
-            }
+        };
+        if let Some(v4) = address.as_sockaddr_in() {
+            addrs.push(IpAddr::V4(v4.ip()));
+        } else if let Some(v6) = address.as_sockaddr_in6()
+            && !v6.ip().is_unicast_link_local()
+        {
+            addrs.push(IpAddr::V6(v6.ip()));
         }
     }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
     found
 }

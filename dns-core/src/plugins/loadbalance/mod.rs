@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
+use ipnet::IpNet;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::corefile::{Arg, Directive};
@@ -35,7 +36,7 @@ pub enum Policy {
 pub struct LoadBalance {
     pub policy: Policy,
     /// `prefer CIDR...`: addresses in these subnets first, in this order of subnets.
-    pub prefer: Vec<Cidr>,
+    pub prefer: Vec<IpNet>,
 }
 
 /// Weights per owner name (lowercased): `ADDRESS WEIGHT` pairs, weights 1 to 255.
@@ -50,52 +51,22 @@ pub struct WeightFile {
     state: Mutex<(Vec<u8>, Arc<Weights>)>,
 }
 
-/// An IP network as Go's `net.ParseCIDR` reads it (the host bits are masked off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub network: IpAddr,
-    pub prefix: u8,
+/// An IP network as Go's `net.ParseCIDR` reads it: the host bits are masked off.
+pub fn parse_cidr(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>().ok().map(|net| net.trunc())
 }
 
-impl Cidr {
-    pub fn parse(text: &str) -> Option<Self> {
-        let (addr, prefix) = text.split_once('/')?;
-        let addr: IpAddr = addr.parse().ok()?;
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
-            return None;
-        }
-        let prefix: u8 = prefix.parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return None;
-        }
-        let network = mask(addr, prefix);
-        Some(Self { network, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match (self.network, ip) {
-            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => return false,
-            },
-            (_, ip) => ip,
-        };
-        ip.is_ipv4() == self.network.is_ipv4() && mask(ip, self.prefix) == self.network
-    }
-}
-
-fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(a) => {
-            let bits = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4((u32::from(a) & bits).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6((u128::from(a) & bits).into())
-        }
-    }
+/// Whether `ip` is in `net`; an IPv4-mapped IPv6 address counts as its IPv4 address, as Go's
+/// `IPNet.Contains` takes it.
+pub fn cidr_contains(net: &IpNet, ip: IpAddr) -> bool {
+    let ip = match (net, ip) {
+        (IpNet::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => return false,
+        },
+        (_, ip) => ip,
+    };
+    net.contains(&ip)
 }
 
 fn err(location: &crate::corefile::Location, message: impl Into<String>) -> SetupError {
@@ -165,8 +136,8 @@ pub fn parse(directive: &Directive) -> Result<LoadBalance, SetupError> {
     Ok(lb)
 }
 
-fn cidr_arg(arg: &Arg) -> Result<Cidr, SetupError> {
-    Cidr::parse(&arg.value)
+fn cidr_arg(arg: &Arg) -> Result<IpNet, SetupError> {
+    parse_cidr(&arg.value)
         .ok_or_else(|| err(&arg.location, format!("invalid CIDR {:?}", arg.value)))
 }
 
@@ -471,7 +442,7 @@ pub fn weighted(records: &mut Vec<Record>, weights: &Weights, below: impl FnOnce
 
 /// `prefer` on one section: CNAMEs, the addresses in the first subnet, then the second and so
 /// on, then the other addresses, then MX, then the other records, as CoreDNS orders them.
-pub fn prefer(records: &mut Vec<Record>, subnets: &[Cidr]) {
+pub fn prefer(records: &mut Vec<Record>, subnets: &[IpNet]) {
     let split = Split::of(records);
     let mut address: Vec<Option<Record>> = split.address.into_iter().map(Some).collect();
     records.extend(split.cname);
@@ -480,7 +451,7 @@ pub fn prefer(records: &mut Vec<Record>, subnets: &[Cidr]) {
             if slot
                 .as_ref()
                 .and_then(address_of)
-                .is_some_and(|ip| subnet.contains(ip))
+                .is_some_and(|ip| cidr_contains(subnet, ip))
             {
                 records.extend(slot.take());
             }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::{ask, no_env, router};
 use crate::corefile::parse_str;
-use crate::plugins::loadbalance::{self, Cidr, LoadBalance, Policy};
+use crate::plugins::loadbalance::{self, LoadBalance, Policy, cidr_contains, parse_cidr};
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
@@ -81,9 +81,9 @@ fn loadbalance_every_option() {
     assert_eq!(
         lb.prefer,
         [
-            Cidr::parse("198.18.0.0/15").unwrap(),
-            Cidr::parse("2001:db8::/32").unwrap(),
-            Cidr::parse("10.0.0.0/8").unwrap(),
+            parse_cidr("198.18.0.0/15").unwrap(),
+            parse_cidr("2001:db8::/32").unwrap(),
+            parse_cidr("10.0.0.0/8").unwrap(),
         ]
     );
     let file = TempFile::new("setup", WEIGHTS);
@@ -282,8 +282,8 @@ fn cidr_parse_and_contains() {
         ("::/0", "2001:db8::1", true),
     ];
     for (cidr, ip, want) in cases {
-        let c = Cidr::parse(cidr).unwrap();
-        assert_eq!(c.contains(ip.parse().unwrap()), want, "{cidr} {ip}");
+        let c = parse_cidr(cidr).unwrap();
+        assert_eq!(cidr_contains(&c, ip.parse().unwrap()), want, "{cidr} {ip}");
     }
     for bad in [
         "198.18.0.0",
@@ -293,15 +293,15 @@ fn cidr_parse_and_contains() {
         "x/8",
         "1.2.3.4/+8",
     ] {
-        assert!(Cidr::parse(bad).is_none(), "{bad}");
+        assert!(parse_cidr(bad).is_none(), "{bad}");
     }
 }
 
 #[test]
 fn prefer_orders_by_subnet() {
     let subnets = [
-        Cidr::parse("2001:db8::/32").unwrap(),
-        Cidr::parse("198.18.0.2/31").unwrap(),
+        parse_cidr("2001:db8::/32").unwrap(),
+        parse_cidr("198.18.0.2/31").unwrap(),
     ];
     let mx = Record::from_rdata(name("x."), 60, RData::MX(MX::new(10, name("mail.x."))));
     let alias = Record::from_rdata(name("y."), 60, RData::CNAME(CNAME(name("x."))));
