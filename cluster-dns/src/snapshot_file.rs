@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -14,6 +14,7 @@ use dns_core::cluster::{Change, SnapshotStore};
 
 use crate::convert;
 use crate::mcs::IMPORT_SERVICE_NAME_LABEL;
+use crate::now_unix;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotFileError {
@@ -225,13 +226,6 @@ fn fingerprint(path: &Path, text: &str) -> Fingerprint {
         len: text.len() as u64,
         hash: hasher.finish(),
     }
-}
-
-fn now_unix() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
 }
 
 impl SnapshotFileSource {

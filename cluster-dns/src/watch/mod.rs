@@ -29,6 +29,7 @@ use dns_core::cluster::{Change, ObjectKey, SnapshotStore};
 
 use crate::convert::{self, ConvertError};
 use crate::mcs;
+use crate::now_unix;
 use metrics::metrics;
 use plan::{ApiSource, Kind, WatchPlan};
 use relist::{Known, Update};
@@ -562,13 +563,6 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
-}
-
-fn now_unix() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

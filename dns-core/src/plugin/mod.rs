@@ -11,6 +11,7 @@
 pub mod build;
 pub mod chain;
 pub mod fallthrough;
+pub mod file;
 pub mod metrics;
 pub mod periodic;
 pub mod readiness;

@@ -232,7 +232,10 @@ fn upstreams(arg: &Arg) -> Result<Vec<Target>, SetupError> {
     }
     let path = Path::new(text);
     if path.is_file() {
-        let content = read_capped(path).map_err(|e| err(format!("cannot read {text}: {e}")))?;
+        // A resolv.conf is small; reading stops at 64 KiB whatever the path names.
+        let content = crate::plugin::file::read_capped(path, 64 * 1024)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .map_err(|e| err(format!("cannot read {text}: {e}")))?;
         let servers = resolv_conf_nameservers(&content);
         if servers.is_empty() {
             return Err(err(format!("{text}: no nameserver lines")));
@@ -243,16 +246,6 @@ fn upstreams(arg: &Arg) -> Result<Vec<Target>, SetupError> {
             .collect());
     }
     Err(err(format!("not an IP address or file: {text:?}")))
-}
-
-/// A resolv.conf is small; reading stops at 64 KiB whatever the path names.
-fn read_capped(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(64 * 1024)
-        .read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `IP`, `IP:port`, `[IPv6]:port` (`default_port` when absent).

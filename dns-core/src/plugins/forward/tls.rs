@@ -64,12 +64,8 @@ fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 /// A PEM file, at most 4 MiB (a CA bundle is a few hundred KiB; a path such as /dev/zero must
 /// not hang the start).
 fn read_pem(path: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(Path::new(path))
-        .and_then(|f| f.take(4 << 20).read_to_end(&mut bytes))
-        .map_err(|e| format!("file {path}: {e}"))?;
-    Ok(bytes)
+    crate::plugin::file::read_capped(Path::new(path), 4 << 20)
+        .map_err(|e| format!("file {path}: {e}"))
 }
 
 /// `tls_servername NAME`: a DNS name (or an IP address) the upstream's certificate must carry.

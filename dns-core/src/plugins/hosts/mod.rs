@@ -137,7 +137,8 @@ impl HostsFile {
         if *seen == Some(stamp) {
             return;
         }
-        let Ok(bytes) = read_capped(&self.path) else {
+        let Ok(bytes) = crate::plugin::file::read_capped(&self.path, table::MAX_FILE_BYTES as u64)
+        else {
             return;
         };
         let table = HostsTable::parse(
@@ -155,15 +156,6 @@ impl HostsFile {
         self.table.store(Arc::new(table));
         *seen = Some(stamp);
     }
-}
-
-fn read_capped(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(table::MAX_FILE_BYTES as u64)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 pub struct HostsPlugin {

@@ -6,15 +6,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use ipnet::IpNet;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use ipnet::IpNet;
 
 use crate::corefile::{Arg, Directive};
+use crate::plugin::file::read_capped;
 use crate::plugin::setup::{BlockSetup, SetupError, duration_arg, unknown_property};
 use crate::plugin::{Next, Plugin, Serving};
 
@@ -188,15 +189,6 @@ pub fn parse_weights(text: &str, file: &str) -> Result<Weights, String> {
     Ok(domains)
 }
 
-fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_WEIGHT_FILE_BYTES)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 impl WeightFile {
     /// Reads the file at setup. As in CoreDNS, a file that cannot be opened is only a warning
     /// when it is reloaded (it may appear later); with `reload 0` it is an error, and so is
@@ -207,7 +199,7 @@ impl WeightFile {
             reload,
             state: Mutex::new((Vec::new(), Arc::new(Weights::new()))),
         };
-        match read_capped(&wf.path) {
+        match read_capped(&wf.path, MAX_WEIGHT_FILE_BYTES) {
             Err(e) if !reload.is_zero() => {
                 tracing::warn!(
                     "plugin/loadbalance: Failed to open weight file {}: {e}. Will try again in {reload:?}",
@@ -241,7 +233,7 @@ impl WeightFile {
 
     /// Reads the file again (called every `reload`).
     pub fn refresh(&self) {
-        match read_capped(&self.path)
+        match read_capped(&self.path, MAX_WEIGHT_FILE_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|b| self.update(b))
         {
