@@ -17,8 +17,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
 use self::upstream::{
-    ExchangeError, HealthCheck, Policy, Proto, QUERY_DEADLINE, READ_TIMEOUT, TlsClient, Upstream,
-    metrics,
+    ExchangeError, HealthCheck, Policy, QUERY_DEADLINE, READ_TIMEOUT, TlsClient, Upstream, metrics,
 };
 use crate::corefile::Directive;
 use crate::plugin::setup::{BlockSetup, SetupError};
@@ -152,16 +151,13 @@ impl ForwardPlugin {
         !self.config.except.iter().any(|e| e.zone_of(qname))
     }
 
-    fn proto_for(&self, info: &RequestInfo) -> Proto {
+    fn proto_for(&self, info: &RequestInfo) -> Transport {
         if self.config.force_tcp {
-            Proto::Tcp
+            Transport::Tcp
         } else if self.config.prefer_udp {
-            Proto::Udp
+            Transport::Udp
         } else {
-            match info.transport {
-                Transport::Udp => Proto::Udp,
-                Transport::Tcp => Proto::Tcp,
-            }
+            info.transport
         }
     }
 
@@ -235,11 +231,11 @@ impl ForwardPlugin {
             let mut proto = self.proto_for(info);
             let mut result = upstream.exchange(request, proto, timeout).await;
             // prefer_udp: a truncated answer is asked again over TCP.
-            if proto == Proto::Udp
+            if proto == Transport::Udp
                 && self.config.prefer_udp
                 && matches!(&result, Ok(r) if r.metadata.truncation)
             {
-                proto = Proto::Tcp;
+                proto = Transport::Tcp;
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                 result = upstream
                     .exchange(request, proto, READ_TIMEOUT.min(remaining))

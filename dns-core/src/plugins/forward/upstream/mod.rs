@@ -8,13 +8,14 @@ mod policy;
 mod transport;
 
 pub use policy::Policy;
-pub use transport::{ExchangeError, Proto, TlsClient, udp_exchange};
+pub use transport::{ExchangeError, TlsClient, udp_exchange};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::wire::Transport;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -109,7 +110,7 @@ impl Upstream {
     pub async fn exchange(
         &self,
         request: &Message,
-        proto: Proto,
+        proto: Transport,
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
         let started = Instant::now();
@@ -121,12 +122,12 @@ impl Upstream {
             .map_err(|e| ExchangeError::Encode(e.to_string()))?;
         self.metrics.request();
         let proto = if self.tcp.tls().is_some() {
-            Proto::Tcp
+            Transport::Tcp
         } else {
             proto
         };
         let mut response = match proto {
-            Proto::Udp => {
+            Transport::Udp => {
                 self.metrics.conn_miss("udp");
                 let bufsize = request.edns.as_ref().map_or(512, |e| e.max_payload());
                 match udp_exchange(self.addr, &wire, id, timeout, bufsize).await {
@@ -143,7 +144,7 @@ impl Upstream {
                     other => other?,
                 }
             }
-            Proto::Tcp => {
+            Transport::Tcp => {
                 self.tcp
                     .exchange(self.addr, &wire, id, timeout, &self.metrics)
                     .await?

@@ -14,13 +14,6 @@ use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::metrics::UpstreamMetrics;
 
-/// Which transport an exchange uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proto {
-    Udp,
-    Tcp,
-}
-
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {

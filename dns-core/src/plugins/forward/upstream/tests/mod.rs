@@ -97,7 +97,7 @@ async fn udp_exchange_skips_wrong_ids_and_restores_the_id() {
     let addr = udp_responder(ResponseCode::Refused).await;
     let up = upstream(addr, 500);
     let response = up
-        .exchange(&query("a.example.test."), Proto::Udp, READ_TIMEOUT)
+        .exchange(&query("a.example.test."), Transport::Udp, READ_TIMEOUT)
         .await
         .unwrap();
     assert_eq!(response.metadata.id, 4242);
@@ -111,7 +111,7 @@ async fn tcp_connections_are_reused_until_they_expire() {
     let up = upstream(addr, 500);
     for _ in 0..3 {
         let r = up
-            .exchange(&query("a.example.test."), Proto::Tcp, READ_TIMEOUT)
+            .exchange(&query("a.example.test."), Transport::Tcp, READ_TIMEOUT)
             .await
             .unwrap();
         assert_eq!(r.metadata.id, 4242);
@@ -128,7 +128,7 @@ async fn tcp_connections_are_reused_until_they_expire() {
     ));
     for _ in 0..2 {
         short
-            .exchange(&query("a.example.test."), Proto::Tcp, READ_TIMEOUT)
+            .exchange(&query("a.example.test."), Transport::Tcp, READ_TIMEOUT)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,7 +144,7 @@ async fn silent_upstream_times_out_and_health_checks_mark_it_down() {
     let err = up
         .exchange(
             &query("a.example.test."),
-            Proto::Udp,
+            Transport::Udp,
             Duration::from_millis(50),
         )
         .await
@@ -224,7 +224,7 @@ async fn an_answer_too_big_for_the_client_becomes_an_empty_truncated_one() {
     });
     let up = upstream(addr, 500);
     let r = up
-        .exchange(&query("big.example.test."), Proto::Udp, READ_TIMEOUT)
+        .exchange(&query("big.example.test."), Transport::Udp, READ_TIMEOUT)
         .await
         .unwrap();
     assert!(r.metadata.truncation);
