@@ -163,23 +163,24 @@ struct Ctx<'a> {
     ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
 }
 
-/// What a query name asks for, after the zone is cut off (CoreDNS's parseRequest).
+/// What a query name asks for, after the zone is cut off (CoreDNS's parseRequest). The labels
+/// are borrowed from the question's name, lowered once.
 #[derive(Debug, PartialEq, Eq)]
-enum Request {
+enum Request<'q> {
     /// The apex, `svc.<zone>` or `pod.<zone>`: exists, holds no records of its own.
     Empty,
     Service {
-        namespace: String,
-        service: Option<String>,
-        endpoint: Option<String>,
+        namespace: &'q str,
+        service: Option<&'q str>,
+        endpoint: Option<&'q str>,
         /// The cluster ID of `<host>.<clusterid>.<svc>...` (multicluster zones only).
-        cluster: Option<String>,
-        port: Option<String>,
-        protocol: Option<String>,
+        cluster: Option<&'q str>,
+        port: Option<&'q str>,
+        protocol: Option<&'q str>,
     },
     Pod {
-        namespace: String,
-        pod: Option<String>,
+        namespace: &'q str,
+        pod: Option<&'q str>,
     },
 }
 
@@ -209,32 +210,33 @@ impl<'a> Ctx<'a> {
         qname.num_labels() == self.zone.num_labels()
     }
 
-    /// Labels of `qname` left of the zone, lowercased, leftmost first.
-    fn base_labels(&self, qname: &Name) -> Vec<String> {
-        let n = (qname.num_labels() - self.zone.num_labels()) as usize;
-        qname
+    /// Labels of `lower` (a question's name, lowered once) left of the zone, leftmost first,
+    /// borrowed from it: comparing them copies nothing. A label that is not UTF-8 names nothing.
+    fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<Vec<&'q str>> {
+        let n = (lower.num_labels() - self.zone.num_labels()) as usize;
+        lower
             .iter()
             .take(n)
-            .map(|l| String::from_utf8_lossy(l).to_ascii_lowercase())
+            .map(|l| std::str::from_utf8(l).map_err(|_| NameError))
             .collect()
     }
 
-    fn parse_request(&self, qname: &Name) -> Lookup<Request> {
-        let segs = self.base_labels(qname);
-        let Some((kind, rest)) = segs.split_last() else {
+    /// `lower`: the question's name, lowered once by the caller.
+    fn parse_request<'q>(&self, lower: &'q Name) -> Lookup<Request<'q>> {
+        let segs = self.base_labels(lower)?;
+        let Some((&kind, rest)) = segs.split_last() else {
             return Ok(Request::Empty);
         };
-        let pod = match kind.as_str() {
+        let pod = match kind {
             "svc" => false,
             "pod" => true,
             _ => return Err(NameError),
         };
-        let Some((namespace, rest)) = rest.split_last() else {
+        let Some((&namespace, rest)) = rest.split_last() else {
             return Ok(Request::Empty);
         };
-        let namespace = namespace.clone();
         let (name, rest) = match rest.split_last() {
-            Some((name, rest)) => (Some(name.clone()), rest),
+            Some((&name, rest)) => (Some(name), rest),
             None => (None, rest),
         };
         if pod {
@@ -247,15 +249,15 @@ impl<'a> Ctx<'a> {
                 pod: name,
             });
         }
-        let (endpoint, cluster, port, protocol) = match rest {
+        let (endpoint, cluster, port, protocol) = match *rest {
             [] => (None, None, None, None),
-            [endpoint] => (Some(endpoint.clone()), None, None, None),
+            [endpoint] => (Some(endpoint), None, None, None),
             // Two labels are an endpoint and its cluster in a multicluster zone unless either
             // is underscored (CoreDNS's parseRequest).
             [endpoint, cluster]
                 if self.multicluster && !endpoint.starts_with('_') && !cluster.starts_with('_') =>
             {
-                (Some(endpoint.clone()), Some(cluster.clone()), None, None)
+                (Some(endpoint), Some(cluster), None, None)
             }
             [port, protocol] => (
                 None,
@@ -295,9 +297,11 @@ impl<'a> Ctx<'a> {
         if is_reverse(qname) {
             return Err(NameError);
         }
-        match self.parse_request(qname)? {
+        // The name lowered once for the whole lookup; the request borrows its labels.
+        let lower = qname.to_lowercase();
+        match self.parse_request(&lower)? {
             Request::Empty => Ok(Vec::new()),
-            Request::Pod { namespace, pod } => self.pod_targets(&namespace, pod.as_deref()),
+            Request::Pod { namespace, pod } => self.pod_targets(namespace, pod),
             Request::Service {
                 namespace,
                 service,
@@ -307,20 +311,14 @@ impl<'a> Ctx<'a> {
                 protocol,
             } => {
                 let Some(service) = service else {
-                    return if self.namespace_exposed(&namespace) {
+                    return if self.namespace_exposed(namespace) {
                         Ok(Vec::new())
                     } else {
                         Err(NameError)
                     };
                 };
-                let endpoint = endpoint.as_deref().map(|e| (e, cluster.as_deref()));
-                self.service_targets(
-                    &namespace,
-                    &service,
-                    endpoint,
-                    port.as_deref(),
-                    protocol.as_deref(),
-                )
+                let endpoint = endpoint.map(|e| (e, cluster));
+                self.service_targets(namespace, service, endpoint, port, protocol)
             }
         }
     }
@@ -684,8 +682,8 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
 }
 
 fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
-    let base = ctx.base_labels(qname);
-    if base.len() == 1 && base[0] == "dns-version" {
+    let lower = qname.to_lowercase();
+    if ctx.base_labels(&lower).is_ok_and(|base| base == ["dns-version"]) {
         let version = if ctx.multicluster {
             MCS_DNS_SCHEMA_VERSION
         } else {
@@ -823,8 +821,8 @@ fn address_rdata(ip: IpAddr) -> RData {
     }
 }
 
-fn strip_underscore(label: &str) -> String {
-    label.strip_prefix('_').unwrap_or(label).to_string()
+fn strip_underscore(label: &str) -> &str {
+    label.strip_prefix('_').unwrap_or(label)
 }
 
 /// `198.18.0.5` -> `198-18-0-5`; `2001:db8::5` -> `2001-db8--5` (CoreDNS replaces the colons

@@ -49,6 +49,15 @@ impl<'a> Next<'a> {
         }
     }
 
+    /// `response` when the current plugin has one, else the rest of the chain: the whole
+    /// `serve` of a plugin that answers from memory (kubernetes, hosts).
+    pub fn answer_or_run(self, request: &'a Message, response: Option<Message>) -> Serving<'a> {
+        match response {
+            Some(response) => Serving::ready(self.answered_here(response)),
+            None => self.run(request),
+        }
+    }
+
     /// The current plugin wrote `response`.
     pub fn answered_here(self, response: Message) -> Answered {
         Answered {

@@ -228,10 +228,7 @@ impl HostsPlugin {
 
 impl Plugin for HostsPlugin {
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
-        match self.resolve(request) {
-            Some(response) => Serving::ready(next.answered_here(response)),
-            None => next.run(request),
-        }
+        next.answer_or_run(request, self.resolve(request))
     }
 }
 
