@@ -206,12 +206,12 @@ enum Host {
 
 impl<'a> Ctx<'a> {
     fn is_apex(&self, qname: &Name) -> bool {
-        qname.num_labels() == self.zone.num_labels()
+        label_count(qname) == label_count(&self.zone)
     }
 
     /// Labels of `qname` left of the zone, lowercased, leftmost first.
     fn base_labels(&self, qname: &Name) -> Vec<String> {
-        let n = (qname.num_labels() - self.zone.num_labels()) as usize;
+        let n = label_count(qname) - label_count(&self.zone);
         qname
             .iter()
             .take(n)
@@ -293,7 +293,12 @@ impl<'a> Ctx<'a> {
     /// Everything `qname` resolves to (CoreDNS's Records). Ok(empty) is NODATA.
     fn targets(&self, qname: &Name) -> Lookup<Vec<Target<'a>>> {
         if is_reverse(qname) {
-            return Err(NameError);
+            // The apex of a reverse zone exists (NODATA); names below it hold PTRs only.
+            return if self.is_apex(qname) {
+                Ok(Vec::new())
+            } else {
+                Err(NameError)
+            };
         }
         match self.parse_request(qname)? {
             Request::Empty => Ok(Vec::new()),
@@ -355,7 +360,9 @@ impl<'a> Ctx<'a> {
         let sentinel_matches = port.is_none() && protocol.is_none();
 
         if svc.service_type == ServiceType::ExternalName {
-            if endpoint.is_some() {
+            // Only the service's own name has the CNAME: nothing exists below it, neither
+            // endpoint names nor port and protocol names (R-EXTERNAL-ENDPOINT).
+            if endpoint.is_some() || port.is_some() || protocol.is_some() {
                 return Err(NameError);
             }
             let target = svc
@@ -561,7 +568,7 @@ impl<'a> Ctx<'a> {
     /// case (any other name) builds nothing.
     fn is_ns_name(&self, qname: &Name) -> bool {
         let mut labels = qname.iter();
-        qname.num_labels() == self.zone.num_labels() + 2
+        label_count(qname) == label_count(&self.zone) + 2
             && labels.next().is_some_and(|l| l.eq_ignore_ascii_case(b"ns"))
             && labels
                 .next()
@@ -624,7 +631,7 @@ fn address_records(
 
 /// SRV answers with A/AAAA for their targets in the additional section (CoreDNS's plugin.SRV).
 fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)> {
-    if ctx.is_apex(qname) {
+    if ctx.is_apex(qname) || ctx.is_ns_name(qname) {
         return Ok((Vec::new(), Vec::new()));
     }
     let targets: Vec<Target> = ctx
@@ -698,7 +705,18 @@ fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
             RData::TXT(txt),
         )]);
     }
-    // The name exists with other types: NODATA; else NXDOMAIN.
+    // A name that holds records (a service, an endpoint, a pod) with other types: NODATA.
+    // Names that only hold names below them (the apex, `svc`, `pod`, a namespace) and names
+    // that do not exist: NXDOMAIN, as CoreDNS answers TXT (R-TXT-OTHER).
+    if ctx.is_apex(qname) {
+        return Err(NameError);
+    }
+    match ctx.parse_request(qname) {
+        Ok(Request::Empty)
+        | Ok(Request::Service { service: None, .. })
+        | Ok(Request::Pod { pod: None, .. }) => return Err(NameError),
+        _ => {}
+    }
     ctx.targets(qname).map(|_| Vec::new())
 }
 
@@ -762,6 +780,7 @@ fn reverse_in(
         return vec![ctx.record(qname, RData::PTR(PTR(target)))];
     }
     let mut records = Vec::new();
+    let mut seen = BTreeSet::new();
     for key in index
         .services_by_endpoint_ip(ip)
         .iter()
@@ -783,7 +802,11 @@ fn reverse_in(
                 } else {
                     ""
                 };
-                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"]) {
+                // The same address twice (in two slices, or twice in one) is one PTR: an RRset
+                // holds no duplicate records (RFC 2181 5).
+                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"])
+                    && seen.insert(target.to_lowercase())
+                {
                     records.push(ctx.record(qname, RData::PTR(PTR(target))));
                 }
             }
@@ -828,11 +851,18 @@ fn strip_underscore(label: &str) -> String {
 }
 
 /// `198.18.0.5` -> `198-18-0-5`; `2001:db8::5` -> `2001-db8--5` (CoreDNS replaces the colons
-/// of the address as Go prints it).
+/// of the address as Go prints it). A label may not end in a hyphen, so an IPv6 address
+/// ending in `::` gets a `0`: `2001:db8:2:99::` -> `2001-db8-2-99--0`, as CoreDNS writes it.
 pub fn dashed_ip(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
-        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+        IpAddr::V6(v6) => {
+            let mut label = v6.to_string().replace(':', "-");
+            if label.ends_with('-') {
+                label.push('0');
+            }
+            label
+        }
     }
 }
 
@@ -845,6 +875,12 @@ fn pod_ip_from_name(name: &str) -> Option<IpAddr> {
         name.replace('-', ":")
     };
     text.parse().ok()
+}
+
+/// The number of labels of `name`, a leading `*` included (hickory's `num_labels` leaves it
+/// out, which made `*.cluster.local` look like the apex).
+fn label_count(name: &Name) -> usize {
+    name.iter().count()
 }
 
 fn is_reverse(name: &Name) -> bool {
