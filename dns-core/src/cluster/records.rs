@@ -602,14 +602,18 @@ fn address_records(
                 }
             }
             Host::Alias(alias) => {
-                // A CNAME to itself or already in the chain is a loop: no record.
+                let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
+                // A CNAME question gets the record as it is, even one pointing at itself:
+                // nothing is followed (R-EXTERNAL-LOOP).
+                if qtype == RecordType::CNAME {
+                    records.push(cname);
+                    continue;
+                }
+                // Following a CNAME to itself or already in the chain is a loop: no record.
                 if alias == *qname || chain.contains(&alias) || chain.len() >= MAX_CNAME_CHAIN - 1 {
                     continue;
                 }
-                let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
-                if qtype == RecordType::CNAME
-                    || !ctx.options.zones.iter().any(|z| z.zone_of(&alias))
-                {
+                if !ctx.options.zones.iter().any(|z| z.zone_of(&alias)) {
                     // Out of zone: the client's resolver follows it.
                     records.push(cname);
                     continue;

@@ -196,6 +196,10 @@ pub fn aspects(theirs: &Result<Reply, String>, ours: &Result<Reply, String>) -> 
         (Err(_), Err(_)) => return Vec::new(),
         _ => return vec!["no-reply"],
     };
+    // Both truncated: which records a partial answer keeps is the server's choice, and the
+    // client asks again over TCP (RFC 2181 9); only the header and question must agree.
+    let truncated = |r: &Reply| r.flags.split(' ').any(|f| f == "tc");
+    let both_truncated = truncated(t) && truncated(o);
     let mut v = Vec::new();
     if t.rcode != o.rcode {
         v.push("rcode");
@@ -223,6 +227,9 @@ pub fn aspects(theirs: &Result<Reply, String>, ours: &Result<Reply, String>) -> 
         v.sort();
         v
     };
+    if both_truncated {
+        return v;
+    }
     let mut ttl = false;
     for (name, a, b) in [
         ("answer", &t.answer, &o.answer),

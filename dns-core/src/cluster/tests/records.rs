@@ -678,6 +678,27 @@ fn r_external_loop() {
     // A loop never answers with an endless chain, and never hangs.
     assert_eq!(r.rcode, NOERROR);
     assert!(r.answers.is_empty(), "{:?}", r.answers);
+
+    // A service that names itself: its CNAME record is there for a CNAME question (nothing
+    // is followed); A finds nothing at the end of it.
+    let me = Change::UpsertService(Service {
+        namespace: "prod".into(),
+        name: "me".into(),
+        service_type: ServiceType::ExternalName,
+        external_name: Some("me.prod.svc.cluster.local".into()),
+        ..Default::default()
+    });
+    let snapshot = snapshot_with(vec![me]);
+    let r = ask_with(&snapshot, &options(), "me.prod.svc.cluster.local.", CNAME).unwrap();
+    assert_eq!(
+        (r.rcode, r.answers),
+        (
+            NOERROR,
+            vec!["me.prod.svc.cluster.local. 5 CNAME me.prod.svc.cluster.local.".to_string()]
+        )
+    );
+    let r = ask_with(&snapshot, &options(), "me.prod.svc.cluster.local.", A).unwrap();
+    assert_eq!((r.rcode, r.answers.len()), (NOERROR, 0));
 }
 
 #[test]
