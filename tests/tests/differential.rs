@@ -1,4 +1,5 @@
-//! The differential test: one generated cluster state on the test control plane, CoreDNS
+//! The differential test: one generated cluster state on the test control plane (with
+//! ServiceImports for `clusterset.local`, the `multicluster` zone), CoreDNS
 //! (`$SIGNPOST_COREDNS`, built by scripts/baseline/coredns-build) and cluster-dns both watching
 //! it with one Corefile, thousands of generated questions asked of both, and the answers
 //! compared: rcode, flags, question, EDNS, and the answer, authority and additional sections as
@@ -29,10 +30,11 @@ use signpost_tests::{ControlPlane, workspace_root};
 const COREFILE: &str = ".:{PORT} {
     {BIND}
     ready 127.0.0.1:{READY}
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
+    kubernetes cluster.local clusterset.local in-addr.arpa ip6.arpa {
         kubeconfig {KUBECONFIG}
         pods verified
         ttl 30
+        multicluster clusterset.local
     }
 }
 ";
@@ -107,7 +109,7 @@ async fn answers_as_coredns_does() {
     let questions = questions::generate(&state, seed);
     let (theirs_port, ours_port) = (coredns.port, ours.port);
     let asked = Instant::now();
-    let workers = 4;
+    let workers = 8;
     let diffs: Vec<Difference> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {

@@ -334,7 +334,91 @@ pub fn names(state: &State) -> BTreeMap<String, String> {
             "pod-wrong-namespace",
         );
     }
+    mcs_names(state, &mut names);
     names
+}
+
+/// The names of `clusterset.local` (the `multicluster` zone): every service's name there
+/// (with an import or without), each import's ports and endpoints by cluster, and the
+/// negative forms next to them.
+fn mcs_names(state: &State, names: &mut BTreeMap<String, String>) {
+    let z = "clusterset.local";
+    let mut add = |name: String, form: &str| {
+        names.entry(name).or_insert_with(|| form.to_string());
+    };
+    for (name, form) in [
+        (z.to_string(), "mcs-apex"),
+        (format!("svc.{z}"), "mcs-svc-label"),
+        (format!("dns-version.{z}"), "mcs-dns-version"),
+        (format!("ns.dns.{z}"), "mcs-ns-name"),
+        (format!("*.{z}"), "mcs-wildcard-apex"),
+        (format!("a.b.{z}"), "mcs-invalid-name"),
+        (format!("198-19-200-1.prod.pod.{z}"), "mcs-pod-name"),
+    ] {
+        add(name, form);
+    }
+    for ns in &state.namespaces {
+        add(format!("{ns}.svc.{z}"), "mcs-namespace");
+        add(format!("nope.{ns}.svc.{z}"), "mcs-service-missing");
+    }
+    for svc in &state.services {
+        let base = format!("{}.{}.svc.{z}", svc.name, svc.namespace);
+        let import = state
+            .imports
+            .iter()
+            .find(|i| i.namespace == svc.namespace && i.name == svc.name);
+        let Some(import) = import else {
+            add(base, "mcs-service-not-imported");
+            continue;
+        };
+        let kind = if import.kind == "Headless" {
+            "headless"
+        } else if import.ips.is_empty() {
+            "clustersetip-no-ips"
+        } else if import.ports.is_empty() {
+            "clustersetip-no-ports"
+        } else {
+            "clustersetip"
+        };
+        add(base.clone(), &format!("mcs-service-{kind}"));
+        for port in import.ports.iter().filter(|p| !p.name.is_empty()) {
+            let proto = port.protocol.to_ascii_lowercase();
+            add(
+                format!("_{}._{proto}.{base}", port.name),
+                &format!("mcs-srv-{kind}"),
+            );
+            add(
+                format!("_{}._sctp.{base}", port.name),
+                "mcs-srv-wrong-protocol",
+            );
+        }
+        add(format!("_nope._tcp.{base}"), "mcs-srv-unknown-port");
+        add(format!("x.y.z.{base}"), "mcs-too-many-labels");
+        for ip in &import.ips {
+            let v = if ip.contains(':') { "-v6" } else { "" };
+            add(reverse(ip), &format!("mcs-reverse-clustersetip{v}"));
+        }
+        for slice in &import.slices {
+            add(format!("{}.{base}", slice.cluster), "mcs-cluster-targeting");
+            for ep in &slice.endpoints {
+                let nr = if ep.ready == Some(false) {
+                    "-not-ready"
+                } else {
+                    ""
+                };
+                for ip in &ep.addresses {
+                    let host = ep.hostname.clone().unwrap_or_else(|| dashed(ip));
+                    add(
+                        format!("{host}.{}.{base}", slice.cluster),
+                        &format!("mcs-endpoint{nr}"),
+                    );
+                    add(format!("{host}.{base}"), "mcs-endpoint-no-cluster");
+                    add(format!("{host}.mars.{base}"), "mcs-endpoint-other-cluster");
+                    add(reverse(ip), &format!("mcs-reverse-endpoint{nr}"));
+                }
+            }
+        }
+    }
 }
 
 /// Mixes the case of `name`'s letters.

@@ -134,6 +134,26 @@ pub struct PodObj {
     pub subdomain: Option<String>,
 }
 
+/// A ServiceImport (Multi-Cluster Services) and the slices an MCS controller writes for it.
+#[derive(Clone, Debug)]
+pub struct Import {
+    pub namespace: String,
+    pub name: String,
+    /// `ClusterSetIP` or `Headless`.
+    pub kind: &'static str,
+    pub ips: Vec<String>,
+    pub ports: Vec<Port>,
+    pub slices: Vec<ImportSlice>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImportSlice {
+    pub name: String,
+    pub cluster: String,
+    pub address_type: &'static str,
+    pub endpoints: Vec<Ep>,
+}
+
 /// One generated cluster state.
 #[derive(Clone, Debug, Default)]
 pub struct State {
@@ -141,6 +161,7 @@ pub struct State {
     pub services: Vec<Svc>,
     pub slices: Vec<Slice>,
     pub pods: Vec<PodObj>,
+    pub imports: Vec<Import>,
     /// Objects the API refused (the generator asked for something it does not take).
     pub refused: Vec<String>,
 }
@@ -263,6 +284,72 @@ impl State {
             }
             state.services.push(svc);
         }
+        // ServiceImports for about half the services that can be exported.
+        for (i, svc) in state.services.iter().enumerate() {
+            let kind = match svc.kind {
+                Kind::ClusterIpV4 | Kind::ClusterIpDual => "ClusterSetIP",
+                Kind::Headless | Kind::HeadlessNoPorts | Kind::HeadlessEmpty => "Headless",
+                _ => continue,
+            };
+            if !rng.chance(50) {
+                continue;
+            }
+            let mut ips = Vec::new();
+            if kind == "ClusterSetIP" && !rng.chance(10) {
+                ips.push(format!("198.18.5.{}", 1 + i % 250));
+                if svc.kind == Kind::ClusterIpDual {
+                    ips.push(format!("2001:db8:5::{:x}", 1 + i));
+                }
+            }
+            let mut slices = Vec::new();
+            for (c, cluster) in ["west", "east"].iter().enumerate() {
+                if !rng.chance(60) {
+                    continue;
+                }
+                let v6 = rng.chance(25);
+                let endpoints = (0..1 + rng.below(3))
+                    .map(|e| Ep {
+                        addresses: vec![if v6 {
+                            // Canonical form: the API takes no other.
+                            format!("2001:db8:6:{i:x}::{:x}", 1 + c * 8 + e)
+                                .parse::<std::net::IpAddr>()
+                                .map(|ip| ip.to_string())
+                                .unwrap_or_default()
+                        } else {
+                            format!("198.19.{}.{}", 60 + i % 100, 1 + c * 8 + e)
+                        }],
+                        hostname: rng.chance(40).then(|| format!("m-{e}")),
+                        ready: if rng.chance(20) {
+                            Some(false)
+                        } else {
+                            Some(true)
+                        },
+                        serving: None,
+                        terminating: None,
+                        pod: None,
+                    })
+                    .collect();
+                slices.push(ImportSlice {
+                    name: format!("imported-{}-{cluster}", svc.name),
+                    cluster: cluster.to_string(),
+                    address_type: if v6 { "IPv6" } else { "IPv4" },
+                    endpoints,
+                });
+            }
+            let ports = if kind == "ClusterSetIP" && rng.chance(10) {
+                Vec::new()
+            } else {
+                svc.ports.clone()
+            };
+            state.imports.push(Import {
+                namespace: svc.namespace.clone(),
+                name: svc.name.clone(),
+                kind,
+                ips,
+                ports,
+                slices,
+            });
+        }
         // Pods that no service selects, for `pods verified`.
         for p in 0..2 + size / 2 {
             let namespace = state.namespaces[rng.below(state.namespaces.len())].clone();
@@ -328,6 +415,46 @@ impl State {
             {
                 self.refused
                     .push(format!("slice {}/{}: {e}", slice.namespace, slice.name));
+            }
+        }
+        if !self.imports.is_empty() {
+            signpost_tests::mcs::install_crds(client).await;
+        }
+        for import in &self.imports {
+            let ns = signpost_tests::kube_fixtures::TestNamespace {
+                client: client.clone(),
+                name: import.namespace.clone(),
+            };
+            let ports: Vec<Value> = import.ports.iter().map(|p| port_json(p, false)).collect();
+            let object = json!({"metadata": {"name": import.name},
+                "spec": {"type": import.kind, "ips": import.ips, "ports": ports}});
+            if let Err(e) = ns.try_service_import(object).await {
+                self.refused
+                    .push(format!("import {}/{}: {e}", import.namespace, import.name));
+            }
+            for slice in &import.slices {
+                let mut object = slice_json(&Slice {
+                    namespace: import.namespace.clone(),
+                    name: slice.name.clone(),
+                    service: import.name.clone(),
+                    address_type: slice.address_type,
+                    endpoints: slice.endpoints.clone(),
+                    ports: import.ports.clone(),
+                });
+                object["metadata"]["labels"] = json!({
+                    "multicluster.kubernetes.io/service-name": import.name,
+                    "multicluster.kubernetes.io/source-cluster": slice.cluster,
+                    "endpointslice.kubernetes.io/managed-by": TEST_SLICE_MANAGER,
+                });
+                if let Err(e) = Api::<EndpointSlice>::namespaced(client.clone(), &import.namespace)
+                    .create(&pp, &serde_json::from_value(object).expect("slice"))
+                    .await
+                {
+                    self.refused.push(format!(
+                        "import slice {}/{}: {e}",
+                        import.namespace, slice.name
+                    ));
+                }
             }
         }
         if !self.pods.is_empty() {
@@ -403,11 +530,12 @@ impl State {
     /// A one-line summary.
     pub fn summary(&self) -> String {
         format!(
-            "{} namespaces, {} services, {} hand-written slices, {} pods ({} objects refused by the API)",
+            "{} namespaces, {} services, {} hand-written slices, {} pods, {} ServiceImports ({} objects refused by the API)",
             self.namespaces.len(),
             self.services.len(),
             self.slices.len(),
             self.pods.len(),
+            self.imports.len(),
             self.refused.len()
         )
     }
