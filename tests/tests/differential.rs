@@ -25,8 +25,13 @@ use compare::{Difference, ask, aspects, group, load_allowlist};
 use signpost_tests::baseline::Server;
 use signpost_tests::{ControlPlane, workspace_root};
 
-/// One Corefile for both servers. `{BIND}` is `bind 127.0.0.1` for CoreDNS (see
-/// `Server::coredns`).
+/// The Corefiles each server pair runs (one Corefile for both servers of a pair); `{BIND}` is
+/// `bind 127.0.0.1` for CoreDNS (see `Server::coredns`). `multicluster`: pods verified, the
+/// clusterset zone, no fallthrough; `kubeadm`: the options of kubeadm's Corefile (pods
+/// insecure, fallthrough for the reverse zones, with nothing after it) and
+/// endpoint_pod_names.
+const COREFILES: &[(&str, &str)] = &[("multicluster", COREFILE), ("kubeadm", KUBEADM)];
+
 const COREFILE: &str = ".:{PORT} {
     {BIND}
     ready 127.0.0.1:{READY}
@@ -35,6 +40,19 @@ const COREFILE: &str = ".:{PORT} {
         pods verified
         ttl 30
         multicluster clusterset.local
+    }
+}
+";
+
+const KUBEADM: &str = ".:{PORT} {
+    {BIND}
+    ready 127.0.0.1:{READY}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig {KUBECONFIG}
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+        endpoint_pod_names
     }
 }
 ";
@@ -80,10 +98,21 @@ async fn answers_as_coredns_does() {
         println!("  refused: {refused}");
     }
 
-    // Both start after the state is in place: each lists it once and serves when synced.
-    let mut coredns = Server::coredns(COREFILE, cp.kubeconfig());
-    let mut ours = Server::cluster_dns(COREFILE, cp.kubeconfig());
-    for server in [&mut coredns, &mut ours] {
+    // All start after the state is in place: each lists it once and serves when synced.
+    let mut pairs: Vec<(&str, Server, Server)> = COREFILES
+        .iter()
+        .map(|(name, corefile)| {
+            (
+                *name,
+                Server::coredns(corefile, cp.kubeconfig()),
+                Server::cluster_dns(corefile, cp.kubeconfig()),
+            )
+        })
+        .collect();
+    for server in pairs
+        .iter_mut()
+        .flat_map(|(_, theirs, ours)| [theirs, ours])
+    {
         server.wait_serving(Duration::from_secs(60));
         println!(
             "{} serving after {:.1}s",
@@ -99,48 +128,62 @@ async fn answers_as_coredns_does() {
     }
     let setup = started.elapsed();
     if std::env::var_os("SIGNPOST_DIFF_LOGS").is_some() {
-        println!(
-            "CoreDNS log:\n{}\ncluster-dns log:\n{}",
-            coredns.log(),
-            ours.log()
-        );
+        for (name, theirs, ours) in &pairs {
+            println!(
+                "[{name}] CoreDNS log:\n{}\ncluster-dns log:\n{}",
+                theirs.log(),
+                ours.log()
+            );
+        }
     }
 
     let questions = questions::generate(&state, seed);
-    let (theirs_port, ours_port) = (coredns.port, ours.port);
     let asked = Instant::now();
     let workers = 8;
-    let diffs: Vec<Difference> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let questions = &questions;
-                scope.spawn(move || {
-                    let mut diffs = Vec::new();
-                    for (i, q) in questions.iter().enumerate().skip(w).step_by(workers) {
-                        let id = (i as u16).wrapping_mul(7919).wrapping_add(1);
-                        let theirs = ask(theirs_port, id, q);
-                        let ours = ask(ours_port, id, q);
-                        let aspects = aspects(&theirs, &ours);
-                        if !aspects.is_empty() {
-                            diffs.push(Difference {
-                                question: q.clone(),
-                                theirs,
-                                ours,
-                                aspects,
-                            });
+    let mut diffs: Vec<Difference> = Vec::new();
+    for (corefile, theirs, ours) in &pairs {
+        let (theirs_port, ours_port) = (theirs.port, ours.port);
+        let corefile: &'static str = COREFILES
+            .iter()
+            .find(|(n, _)| n == corefile)
+            .map(|(n, _)| *n)
+            .unwrap_or("?");
+        diffs.extend(std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let questions = &questions;
+                    scope.spawn(move || {
+                        let mut diffs = Vec::new();
+                        for (i, q) in questions.iter().enumerate().skip(w).step_by(workers) {
+                            let id = (i as u16).wrapping_mul(7919).wrapping_add(1);
+                            let theirs = ask(theirs_port, id, q);
+                            let ours = ask(ours_port, id, q);
+                            let aspects = aspects(&theirs, &ours);
+                            if !aspects.is_empty() {
+                                diffs.push(Difference {
+                                    corefile,
+                                    question: q.clone(),
+                                    theirs,
+                                    ours,
+                                    aspects,
+                                });
+                            }
                         }
-                    }
-                    diffs
+                        diffs
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a worker panicked"))
-            .collect()
-    });
-    coredns.assert_running();
-    ours.assert_running();
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a worker panicked"))
+                .collect::<Vec<_>>()
+        }));
+    }
+    for (_, theirs, ours) in &mut pairs {
+        theirs.assert_running();
+        ours.assert_running();
+    }
+    let questions_asked = questions.len() * pairs.len();
 
     if let Some(path) = std::env::var_os("SIGNPOST_DIFF_DUMP") {
         let text: String = diffs
@@ -155,10 +198,11 @@ async fn answers_as_coredns_does() {
     let mut allowed_count = 0;
     let mut used = vec![false; allowlist.len()];
     println!(
-        "{} questions, {} differ ({:.1}%), in {} groups; setup {:.1}s, questions {:.1}s",
+        "{questions_asked} questions ({} for each of {} Corefiles), {} differ ({:.1}%), in {} groups; setup {:.1}s, questions {:.1}s",
         questions.len(),
+        pairs.len(),
         diffs.len(),
-        100.0 * diffs.len() as f64 / questions.len().max(1) as f64,
+        100.0 * diffs.len() as f64 / questions_asked.max(1) as f64,
         groups.len(),
         setup.as_secs_f64(),
         asked.elapsed().as_secs_f64()

@@ -254,6 +254,8 @@ pub fn aspects(theirs: &Result<Reply, String>, ours: &Result<Reply, String>) -> 
 
 /// One difference found.
 pub struct Difference {
+    /// Which Corefile the two servers ran (`COREFILES` in differential.rs).
+    pub corefile: &'static str,
     pub question: Question,
     pub theirs: Result<Reply, String>,
     pub ours: Result<Reply, String>,
@@ -277,7 +279,8 @@ impl Difference {
             &self.question.form
         };
         format!(
-            "{form}: {} (CoreDNS {}, ours {})",
+            "[{}] {form}: {} (CoreDNS {}, ours {})",
+            self.corefile,
             self.aspects.join("+"),
             Self::rcode(&self.theirs),
             Self::rcode(&self.ours)
@@ -290,8 +293,9 @@ impl Difference {
             Err(e) => format!("      {e}\n"),
         };
         format!(
-            "    question: {}\n    differs in: {}\n    CoreDNS:\n{}    cluster-dns:\n{}",
+            "    question: {} [Corefile {}]\n    differs in: {}\n    CoreDNS:\n{}    cluster-dns:\n{}",
             self.question,
+            self.corefile,
             self.aspects.join(", "),
             side(&self.theirs),
             side(&self.ours)
@@ -317,6 +321,9 @@ pub struct Allowed {
     /// EDNS variants (`no-edns`, `edns`, `edns+do`, `edns-v1`; all when absent).
     #[serde(default)]
     pub edns: Option<Vec<String>>,
+    /// Corefiles (`multicluster`, `kubeadm`; all when absent).
+    #[serde(default)]
+    pub corefiles: Option<Vec<String>>,
     /// Our answer's rcode (any when absent).
     #[serde(default)]
     pub ours: Option<String>,
@@ -362,7 +369,11 @@ impl Allowed {
             .coredns
             .as_ref()
             .is_none_or(|r| r.eq_ignore_ascii_case(&Difference::rcode(&d.theirs)));
-        form_ok && type_ok && aspects_ok && edns_ok && ours_ok && theirs_ok
+        let corefile_ok = self
+            .corefiles
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|v| v == d.corefile));
+        form_ok && type_ok && aspects_ok && edns_ok && ours_ok && theirs_ok && corefile_ok
     }
 }
 
