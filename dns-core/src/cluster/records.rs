@@ -784,6 +784,10 @@ fn reverse_in(
         return vec![ctx.record(qname, RData::PTR(PTR(target)))];
     }
     let mut records = Vec::new();
+    // `noendpoints`: no endpoint records, PTRs included (R-NOENDPOINTS).
+    if ctx.options.noendpoints {
+        return records;
+    }
     let mut seen = BTreeSet::new();
     for key in index
         .services_by_endpoint_ip(ip)

@@ -364,6 +364,15 @@ fn r_noendpoints() {
                 NOERROR,
                 &["web.prod.svc.cluster.local. 5 A 198.18.0.20"],
             ),
+            // No endpoint records means no endpoint PTRs either; cluster IPs keep theirs.
+            ("1.2.19.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            ("1.1.19.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            (
+                "20.0.18.198.in-addr.arpa.",
+                PTR,
+                NOERROR,
+                &["20.0.18.198.in-addr.arpa. 5 PTR web.prod.svc.cluster.local."],
+            ),
         ],
     );
 }
