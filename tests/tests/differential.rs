@@ -29,8 +29,14 @@ use signpost_tests::{ControlPlane, workspace_root};
 /// `bind 127.0.0.1` for CoreDNS (see `Server::coredns`). `multicluster`: pods verified, the
 /// clusterset zone, no fallthrough; `kubeadm`: the options of kubeadm's Corefile (pods
 /// insecure, fallthrough for the reverse zones, with nothing after it) and
-/// endpoint_pod_names.
-const COREFILES: &[(&str, &str)] = &[("multicluster", COREFILE), ("kubeadm", KUBEADM)];
+/// endpoint_pod_names; `options`: options that hide names (`namespaces`, `ignore
+/// empty_service`) and `ttl 0`; `noendpoints`: that option alone (pods disabled).
+const COREFILES: &[(&str, &str)] = &[
+    ("multicluster", COREFILE),
+    ("kubeadm", KUBEADM),
+    ("options", OPTIONS),
+    ("noendpoints", NOENDPOINTS),
+];
 
 const COREFILE: &str = ".:{PORT} {
     {BIND}
@@ -53,6 +59,28 @@ const KUBEADM: &str = ".:{PORT} {
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
         endpoint_pod_names
+    }
+}
+";
+
+const OPTIONS: &str = ".:{PORT} {
+    {BIND}
+    ready 127.0.0.1:{READY}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig {KUBECONFIG}
+        namespaces prod svc default
+        ignore empty_service
+        ttl 0
+    }
+}
+";
+
+const NOENDPOINTS: &str = ".:{PORT} {
+    {BIND}
+    ready 127.0.0.1:{READY}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig {KUBECONFIG}
+        noendpoints
     }
 }
 ";
