@@ -3,8 +3,11 @@
 //! (`$SIGNPOST_COREDNS`, built by scripts/baseline/coredns-build) and cluster-dns both watching
 //! it with one Corefile, thousands of generated questions asked of both, and the answers
 //! compared: rcode, flags, question, EDNS, and the answer, authority and additional sections as
-//! multisets (the SOA serial aside) with their TTLs. Every difference must be allowed by an
-//! entry of `tests/differential/allowlist.yaml` that names a row of `docs/differences.md`;
+//! multisets (the SOA serial aside) with their TTLs. Several Corefiles each get a pair of
+//! servers and every question ([`COREFILES`]); a fifth pair runs `autopath @kubernetes` and is
+//! asked from a pod's own address, in a network namespace the test makes (so it runs as root,
+//! as `scripts/test` does). Every difference must be allowed by an entry of
+//! `tests/differential/allowlist.yaml` that names a row of `docs/differences.md`;
 //! a new one fails with the question and both answers.
 //!
 //! `SIGNPOST_DIFF_SEED` (default 1) and `SIGNPOST_DIFF_SIZE` (services per namespace, default
@@ -21,7 +24,7 @@ mod state;
 
 use std::time::{Duration, Instant};
 
-use compare::{Difference, ask, aspects, group, load_allowlist};
+use compare::{Difference, ask, ask_at, aspects, group, load_allowlist};
 use signpost_tests::baseline::Server;
 use signpost_tests::{ControlPlane, workspace_root};
 
@@ -71,6 +74,26 @@ const OPTIONS: &str = ".:{PORT} {
         namespaces prod svc default
         ignore empty_service
         ttl 0
+    }
+}
+";
+
+/// `autopath @kubernetes` for the pod `prod/autopath-client`, whose address is in a network
+/// namespace linked to the host's `AUTOPATH_HOST_IP`, where both servers listen too. `hosts`
+/// answers the names outside the cluster zones (NXDOMAIN) as `forward` would in a cluster,
+/// so the search walk's last step, the bare name, gets an answer.
+const AUTOPATH: &str = ".:{PORT} {
+    bind 127.0.0.1 {AUTOPATH_HOST_IP}
+    ready 127.0.0.1:{READY}
+    autopath @kubernetes
+    hosts {
+        198.19.252.1 hosted.example
+        fallthrough cluster.local in-addr.arpa ip6.arpa
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig {KUBECONFIG}
+        pods verified
+        ttl 30
     }
 }
 ";
@@ -126,6 +149,18 @@ async fn answers_as_coredns_does() {
         println!("  refused: {refused}");
     }
 
+    // The autopath pod's network namespace: its address must exist before the servers bind
+    // the host's end of the link.
+    let pod_net = signpost_tests::netns::NetNs::new(
+        "diff-autopath",
+        state::AUTOPATH_HOST_IP,
+        state::AUTOPATH_POD_IP,
+    );
+    let autopath_corefile = AUTOPATH.replace("{AUTOPATH_HOST_IP}", state::AUTOPATH_HOST_IP);
+    let mut autopath = (
+        Server::coredns(&autopath_corefile, cp.kubeconfig()),
+        Server::cluster_dns(&autopath_corefile, cp.kubeconfig()),
+    );
     // All start after the state is in place: each lists it once and serves when synced.
     let mut pairs: Vec<(&str, Server, Server)> = COREFILES
         .iter()
@@ -140,6 +175,7 @@ async fn answers_as_coredns_does() {
     for server in pairs
         .iter_mut()
         .flat_map(|(_, theirs, ours)| [theirs, ours])
+        .chain([&mut autopath.0, &mut autopath.1])
     {
         server.wait_serving(Duration::from_secs(60));
         println!(
@@ -207,11 +243,36 @@ async fn answers_as_coredns_does() {
                 .collect::<Vec<_>>()
         }));
     }
+    // Autopath: from the pod's address, to the host's end of its link.
+    let autopath_questions = questions::autopath(&state, seed);
+    let (theirs_port, ours_port) = (autopath.0.port, autopath.1.port);
+    let host: std::net::Ipv4Addr = state::AUTOPATH_HOST_IP.parse().expect("an IPv4 address");
+    diffs.extend(pod_net.run_in(|| {
+        let mut diffs = Vec::new();
+        for (i, q) in autopath_questions.iter().enumerate() {
+            let id = (i as u16).wrapping_mul(7919).wrapping_add(3);
+            let theirs = ask_at(host, theirs_port, id, q);
+            let ours = ask_at(host, ours_port, id, q);
+            let aspects = aspects(&theirs, &ours);
+            if !aspects.is_empty() {
+                diffs.push(Difference {
+                    corefile: "autopath",
+                    question: q.clone(),
+                    theirs,
+                    ours,
+                    aspects,
+                });
+            }
+        }
+        diffs
+    }));
     for (_, theirs, ours) in &mut pairs {
         theirs.assert_running();
         ours.assert_running();
     }
-    let questions_asked = questions.len() * pairs.len();
+    autopath.0.assert_running();
+    autopath.1.assert_running();
+    let questions_asked = questions.len() * pairs.len() + autopath_questions.len();
 
     if let Some(path) = std::env::var_os("SIGNPOST_DIFF_DUMP") {
         let text: String = diffs
@@ -226,9 +287,10 @@ async fn answers_as_coredns_does() {
     let mut allowed_count = 0;
     let mut used = vec![false; allowlist.len()];
     println!(
-        "{questions_asked} questions ({} for each of {} Corefiles), {} differ ({:.1}%), in {} groups; setup {:.1}s, questions {:.1}s",
+        "{questions_asked} questions ({} for each of {} Corefiles, {} for autopath), {} differ ({:.1}%), in {} groups; setup {:.1}s, questions {:.1}s",
         questions.len(),
         pairs.len(),
+        autopath_questions.len(),
         diffs.len(),
         100.0 * diffs.len() as f64 / questions_asked.max(1) as f64,
         groups.len(),

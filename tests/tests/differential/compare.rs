@@ -30,6 +30,11 @@ pub struct Reply {
 
 /// Asks `port` on loopback. `Err` when nothing (parsable) came back.
 pub fn ask(port: u16, id: u16, q: &Question) -> Result<Reply, String> {
+    ask_at(Ipv4Addr::LOCALHOST, port, id, q)
+}
+
+/// Asks `server:port` (from any local address: in a network namespace, a pod's).
+pub fn ask_at(server: Ipv4Addr, port: u16, id: u16, q: &Question) -> Result<Reply, String> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = true;
     // From labels, so `*` and `_*` anywhere go out as written.
@@ -45,7 +50,7 @@ pub fn ask(port: u16, id: u16, q: &Question) -> Result<Reply, String> {
         msg.set_edns(edns);
     }
     let wire = msg.to_vec().map_err(|e| format!("encode: {e}"))?;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let addr = SocketAddr::from((server, port));
     let bytes = if q.tcp {
         ask_tcp(addr, &wire)?
     } else {
@@ -72,7 +77,7 @@ pub fn ask(port: u16, id: u16, q: &Question) -> Result<Reply, String> {
 }
 
 fn ask_udp(addr: SocketAddr, wire: &[u8], id: u16) -> Result<Vec<u8>, String> {
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .map_err(|e| e.to_string())?;

@@ -421,6 +421,71 @@ fn mcs_names(state: &State, names: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Questions for `autopath @kubernetes`, asked from the pod `prod/autopath-client`: names as
+/// its resolver writes them with the first search domain (`prod.svc.cluster.local`) appended,
+/// which autopath walks on the server.
+pub fn autopath(state: &State, seed: u64) -> Vec<Question> {
+    let mut rng = Rng::new(seed.wrapping_mul(131).wrapping_add(3));
+    let first = "prod.svc.cluster.local";
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    for svc in &state.services {
+        let (s, n) = (&svc.name, &svc.namespace);
+        let tag = if svc.kind == Kind::HeadlessPublishNotReady {
+            "@publish-not-ready"
+        } else {
+            ""
+        };
+        for (name, form) in [
+            (format!("{s}.{n}.{first}"), "autopath-service-in-namespace"),
+            (format!("{s}.{n}.svc.{first}"), "autopath-service-fqdn"),
+            (format!("{s}.{first}"), "autopath-service-here"),
+        ] {
+            names.insert(name, format!("{form}{tag}"));
+        }
+    }
+    for (name, form) in [
+        (format!("nope.{first}"), "autopath-nxdomain"),
+        (
+            format!("kubernetes.default.{first}"),
+            "autopath-service-in-namespace",
+        ),
+        (format!("example.org.{first}"), "autopath-outside"),
+        (
+            format!("dns-version.cluster.local.{first}"),
+            "autopath-dns-version",
+        ),
+        (first.to_string(), "autopath-search-domain"),
+    ] {
+        names.insert(name, form.to_string());
+    }
+    let mut questions = Vec::new();
+    for (name, form) in names {
+        for qtype in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::SRV,
+            RecordType::TXT,
+        ] {
+            questions.push(Question {
+                name: if rng.chance(30) {
+                    mix_case(&mut rng, &name)
+                } else {
+                    name.clone()
+                },
+                qtype,
+                form: form.clone(),
+                tcp: rng.chance(30),
+                edns: if rng.chance(50) {
+                    Edns::Plain
+                } else {
+                    Edns::None
+                },
+            });
+        }
+    }
+    questions
+}
+
 /// Mixes the case of `name`'s letters.
 fn mix_case(rng: &mut Rng, name: &str) -> String {
     name.chars()

@@ -166,6 +166,11 @@ pub struct State {
     pub refused: Vec<String>,
 }
 
+/// The address of the pod autopath questions come from (namespace `prod`), and the host's
+/// end of its link: both servers of the autopath pair listen there too.
+pub const AUTOPATH_POD_IP: &str = "198.19.251.2";
+pub const AUTOPATH_HOST_IP: &str = "198.19.251.1";
+
 /// The 63-character namespace name (the longest label).
 pub fn long_namespace() -> String {
     let mut name = String::from("a-namespace-name-of-the-longest-length-a-label-may-have");
@@ -350,6 +355,17 @@ impl State {
                 slices,
             });
         }
+        // The pod the autopath questions come from (its address is in a network namespace
+        // the test makes).
+        state.pods.push(PodObj {
+            namespace: "prod".into(),
+            name: "autopath-client".into(),
+            labels: vec![("role".into(), "client".into())],
+            ips: vec![AUTOPATH_POD_IP.into()],
+            ready: true,
+            hostname: None,
+            subdomain: None,
+        });
         // Pods that no service selects, for `pods verified`.
         for p in 0..2 + size / 2 {
             let namespace = state.namespaces[rng.below(state.namespaces.len())].clone();
