@@ -403,8 +403,8 @@ impl State {
                 Err(e) => panic!("create namespace {ns}: {e}"),
             }
         }
-        for svc in &mut self.services {
-            let object = service_json(svc);
+        for (i, svc) in self.services.iter_mut().enumerate() {
+            let object = service_json(svc, i);
             match Api::<Service>::namespaced(client.clone(), &svc.namespace)
                 .create(&pp, &serde_json::from_value(object).expect("service"))
                 .await
@@ -658,14 +658,22 @@ fn port_json(p: &Port, service: bool) -> Value {
     v
 }
 
-fn service_json(svc: &Svc) -> Value {
+/// Service number `i` as the API takes it. Cluster IPs are chosen here, not by the API, so a
+/// seed gives the same names and questions on every run (198.18.0.1 is the `kubernetes`
+/// service's).
+fn service_json(svc: &Svc, i: usize) -> Value {
     let ports: Vec<Value> = svc.ports.iter().map(|p| port_json(p, true)).collect();
+    let v4 = format!("198.18.{}.{}", 10 + i / 250, 1 + i % 250);
+    let v6 = format!("2001:db8:1::{:x}", 0x100 + i);
     let mut spec = match svc.kind {
-        Kind::ClusterIpV4 => json!({"ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"}),
+        Kind::ClusterIpV4 => json!({"ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                                    "clusterIP": v4, "clusterIPs": [v4]}),
         Kind::ClusterIpDual => {
-            json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"]})
+            json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"],
+                   "clusterIP": v4, "clusterIPs": [v4, v6]})
         }
-        Kind::ClusterIpV6 => json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}),
+        Kind::ClusterIpV6 => json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+                                    "clusterIP": v6, "clusterIPs": [v6]}),
         Kind::Headless | Kind::HeadlessNoPorts | Kind::HeadlessEmpty => {
             json!({"clusterIP": "None"})
         }
