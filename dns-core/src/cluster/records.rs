@@ -207,13 +207,13 @@ enum Host {
 
 impl<'a> Ctx<'a> {
     fn is_apex(&self, qname: &Name) -> bool {
-        qname.num_labels() == self.zone.num_labels()
+        label_count(qname) == label_count(&self.zone)
     }
 
     /// Labels of `lower` (a question's name, lowered once) left of the zone, leftmost first,
     /// borrowed from it: comparing them copies nothing. A label that is not UTF-8 names nothing.
     fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<Vec<&'q str>> {
-        let n = (lower.num_labels() - self.zone.num_labels()) as usize;
+        let n = label_count(lower) - label_count(&self.zone);
         lower
             .iter()
             .take(n)
@@ -295,7 +295,12 @@ impl<'a> Ctx<'a> {
     /// Everything `qname` resolves to (CoreDNS's Records). Ok(empty) is NODATA.
     fn targets(&self, qname: &Name) -> Lookup<Vec<Target<'a>>> {
         if is_reverse(qname) {
-            return Err(NameError);
+            // The apex of a reverse zone exists (NODATA); names below it hold PTRs only.
+            return if self.is_apex(qname) {
+                Ok(Vec::new())
+            } else {
+                Err(NameError)
+            };
         }
         // The name lowered once for the whole lookup; the request borrows its labels.
         let lower = qname.to_lowercase();
@@ -353,7 +358,9 @@ impl<'a> Ctx<'a> {
         let sentinel_matches = port.is_none() && protocol.is_none();
 
         if svc.service_type == ServiceType::ExternalName {
-            if endpoint.is_some() {
+            // Only the service's own name has the CNAME: nothing exists below it, neither
+            // endpoint names nor port and protocol names (R-EXTERNAL-ENDPOINT).
+            if endpoint.is_some() || port.is_some() || protocol.is_some() {
                 return Err(NameError);
             }
             let target = svc
@@ -559,7 +566,7 @@ impl<'a> Ctx<'a> {
     /// case (any other name) builds nothing.
     fn is_ns_name(&self, qname: &Name) -> bool {
         let mut labels = qname.iter();
-        qname.num_labels() == self.zone.num_labels() + 2
+        label_count(qname) == label_count(&self.zone) + 2
             && labels.next().is_some_and(|l| l.eq_ignore_ascii_case(b"ns"))
             && labels
                 .next()
@@ -593,14 +600,18 @@ fn address_records(
                 }
             }
             Host::Alias(alias) => {
-                // A CNAME to itself or already in the chain is a loop: no record.
+                let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
+                // A CNAME question gets the record as it is, even one pointing at itself:
+                // nothing is followed (R-EXTERNAL-LOOP).
+                if qtype == RecordType::CNAME {
+                    records.push(cname);
+                    continue;
+                }
+                // Following a CNAME to itself or already in the chain is a loop: no record.
                 if alias == *qname || chain.contains(&alias) || chain.len() >= MAX_CNAME_CHAIN - 1 {
                     continue;
                 }
-                let cname = ctx.record(qname, RData::CNAME(CNAME(alias.clone())));
-                if qtype == RecordType::CNAME
-                    || !ctx.options.zones.iter().any(|z| z.zone_of(&alias))
-                {
+                if !ctx.options.zones.iter().any(|z| z.zone_of(&alias)) {
                     // Out of zone: the client's resolver follows it.
                     records.push(cname);
                     continue;
@@ -622,7 +633,7 @@ fn address_records(
 
 /// SRV answers with A/AAAA for their targets in the additional section (CoreDNS's plugin.SRV).
 fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)> {
-    if ctx.is_apex(qname) {
+    if ctx.is_apex(qname) || ctx.is_ns_name(qname) {
         return Ok((Vec::new(), Vec::new()));
     }
     let targets: Vec<Target> = ctx
@@ -696,7 +707,18 @@ fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
             RData::TXT(txt),
         )]);
     }
-    // The name exists with other types: NODATA; else NXDOMAIN.
+    // A name that holds records (a service, an endpoint, a pod) with other types: NODATA.
+    // Names that only hold names below them (the apex, `svc`, `pod`, a namespace) and names
+    // that do not exist: NXDOMAIN, as CoreDNS answers TXT (R-TXT-OTHER).
+    if ctx.is_apex(qname) {
+        return Err(NameError);
+    }
+    match ctx.parse_request(&lower) {
+        Ok(Request::Empty)
+        | Ok(Request::Service { service: None, .. })
+        | Ok(Request::Pod { pod: None, .. }) => return Err(NameError),
+        _ => {}
+    }
     ctx.targets(qname).map(|_| Vec::new())
 }
 
@@ -760,6 +782,11 @@ fn reverse_in(
         return vec![ctx.record(qname, RData::PTR(PTR(target)))];
     }
     let mut records = Vec::new();
+    // `noendpoints`: no endpoint records, PTRs included (R-NOENDPOINTS).
+    if ctx.options.noendpoints {
+        return records;
+    }
+    let mut seen = BTreeSet::new();
     for key in index
         .services_by_endpoint_ip(ip)
         .iter()
@@ -781,7 +808,11 @@ fn reverse_in(
                 } else {
                     ""
                 };
-                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"]) {
+                // The same address twice (in two slices, or twice in one) is one PTR: an RRset
+                // holds no duplicate records (RFC 2181 5).
+                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"])
+                    && seen.insert(target.to_lowercase())
+                {
                     records.push(ctx.record(qname, RData::PTR(PTR(target))));
                 }
             }
@@ -826,11 +857,18 @@ fn strip_underscore(label: &str) -> &str {
 }
 
 /// `198.18.0.5` -> `198-18-0-5`; `2001:db8::5` -> `2001-db8--5` (CoreDNS replaces the colons
-/// of the address as Go prints it).
+/// of the address as Go prints it). A label may not end in a hyphen, so an IPv6 address
+/// ending in `::` gets a `0`: `2001:db8:2:99::` -> `2001-db8-2-99--0`, as CoreDNS writes it.
 pub fn dashed_ip(ip: &IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
-        IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+        IpAddr::V6(v6) => {
+            let mut label = v6.to_string().replace(':', "-");
+            if label.ends_with('-') {
+                label.push('0');
+            }
+            label
+        }
     }
 }
 
@@ -843,6 +881,12 @@ fn pod_ip_from_name(name: &str) -> Option<IpAddr> {
         name.replace('-', ":")
     };
     text.parse().ok()
+}
+
+/// The number of labels of `name`, a leading `*` included (hickory's `num_labels` leaves it
+/// out, which made `*.cluster.local` look like the apex).
+fn label_count(name: &Name) -> usize {
+    name.iter().count()
 }
 
 fn is_reverse(name: &Name) -> bool {

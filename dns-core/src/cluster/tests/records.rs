@@ -364,6 +364,15 @@ fn r_noendpoints() {
                 NOERROR,
                 &["web.prod.svc.cluster.local. 5 A 198.18.0.20"],
             ),
+            // No endpoint records means no endpoint PTRs either; cluster IPs keep theirs.
+            ("1.2.19.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            ("1.1.19.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            (
+                "20.0.18.198.in-addr.arpa.",
+                PTR,
+                NOERROR,
+                &["20.0.18.198.in-addr.arpa. 5 PTR web.prod.svc.cluster.local."],
+            ),
         ],
     );
 }
@@ -414,6 +423,77 @@ fn r_endpoint_dashed() {
                 &["198-19-3-1.peers.prod.svc.cluster.local. 5 A 198.19.3.1"],
             ),
         ],
+    );
+    // An IPv6 address ending in `::` is named with a trailing 0 (a label may not end in a
+    // hyphen), in A/AAAA, SRV and PTR answers alike.
+    let snapshot = snapshot_with(vec![
+        Change::UpsertService(Service {
+            namespace: "prod".into(),
+            name: "v6ep".into(),
+            headless: true,
+            ports: vec![Port {
+                name: "http".into(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            }],
+            ..Default::default()
+        }),
+        Change::UpsertEndpointSlice(EndpointSlice {
+            namespace: "prod".into(),
+            name: "v6ep-1".into(),
+            service_name: "v6ep".into(),
+            address_type: AddressType::Ipv6,
+            endpoints: vec![Endpoint {
+                addresses: vec!["2001:db8:2:99::".parse().unwrap()],
+                ..Default::default()
+            }],
+            ports: vec![Port {
+                name: "http".into(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            }],
+            cluster_id: String::new(),
+        }),
+    ]);
+    let opts = options();
+    let aaaa = ask_with(
+        &snapshot,
+        &opts,
+        "2001-db8-2-99--0.v6ep.prod.svc.cluster.local.",
+        AAAA,
+    )
+    .unwrap();
+    assert_eq!(
+        aaaa.answers,
+        ["2001-db8-2-99--0.v6ep.prod.svc.cluster.local. 5 AAAA 2001:db8:2:99::"]
+    );
+    let old = ask_with(
+        &snapshot,
+        &opts,
+        "2001-db8-2-99--.v6ep.prod.svc.cluster.local.",
+        AAAA,
+    )
+    .unwrap();
+    assert_eq!(old.rcode, NXDOMAIN);
+    let srv = ask_with(&snapshot, &opts, "v6ep.prod.svc.cluster.local.", SRV).unwrap();
+    assert_eq!(
+        srv.answers,
+        [
+            "v6ep.prod.svc.cluster.local. 5 SRV 0 100 80 2001-db8-2-99--0.v6ep.prod.svc.cluster.local."
+        ]
+    );
+    let ptr = ask_with(
+        &snapshot,
+        &opts,
+        "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.9.0.0.2.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.",
+        PTR,
+    )
+    .unwrap();
+    assert_eq!(
+        ptr.answers,
+        [
+            "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.9.9.0.0.2.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 5 PTR 2001-db8-2-99--0.v6ep.prod.svc.cluster.local."
+        ]
     );
 }
 
@@ -607,6 +687,27 @@ fn r_external_loop() {
     // A loop never answers with an endless chain, and never hangs.
     assert_eq!(r.rcode, NOERROR);
     assert!(r.answers.is_empty(), "{:?}", r.answers);
+
+    // A service that names itself: its CNAME record is there for a CNAME question (nothing
+    // is followed); A finds nothing at the end of it.
+    let me = Change::UpsertService(Service {
+        namespace: "prod".into(),
+        name: "me".into(),
+        service_type: ServiceType::ExternalName,
+        external_name: Some("me.prod.svc.cluster.local".into()),
+        ..Default::default()
+    });
+    let snapshot = snapshot_with(vec![me]);
+    let r = ask_with(&snapshot, &options(), "me.prod.svc.cluster.local.", CNAME).unwrap();
+    assert_eq!(
+        (r.rcode, r.answers),
+        (
+            NOERROR,
+            vec!["me.prod.svc.cluster.local. 5 CNAME me.prod.svc.cluster.local.".to_string()]
+        )
+    );
+    let r = ask_with(&snapshot, &options(), "me.prod.svc.cluster.local.", A).unwrap();
+    assert_eq!((r.rcode, r.answers.len()), (NOERROR, 0));
 }
 
 #[test]
@@ -621,7 +722,25 @@ fn r_external_srv() {
 fn r_external_endpoint() {
     check_rows(
         &options(),
-        &[("x.legacy.prod.svc.cluster.local.", A, NXDOMAIN, &[])],
+        &[
+            ("x.legacy.prod.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("x.y.legacy.prod.svc.cluster.local.", A, NXDOMAIN, &[]),
+            ("x.y.legacy.prod.svc.cluster.local.", CNAME, NXDOMAIN, &[]),
+            // Port and protocol names below an ExternalName service do not exist either.
+            (
+                "_http._tcp.legacy.prod.svc.cluster.local.",
+                SRV,
+                NXDOMAIN,
+                &[],
+            ),
+            (
+                "http.tcp.legacy.prod.svc.cluster.local.",
+                SRV,
+                NXDOMAIN,
+                &[],
+            ),
+            ("_http._tcp.alias.prod.svc.cluster.local.", A, NXDOMAIN, &[]),
+        ],
     );
 }
 
@@ -665,6 +784,56 @@ fn r_ptr_endpoint() {
                 NOERROR,
                 &["1.1.19.198.in-addr.arpa. 5 PTR 198-19-1-1.web.prod.svc.cluster.local."],
             ),
+        ],
+    );
+}
+
+#[test]
+fn r_ptr_dedup() {
+    // One address in two slices of one service, and twice in one slice: one PTR.
+    let twice = |name: &str| {
+        Change::UpsertEndpointSlice(EndpointSlice {
+            namespace: "prod".into(),
+            name: name.into(),
+            service_name: "db".into(),
+            address_type: AddressType::Ipv4,
+            endpoints: vec![
+                Endpoint {
+                    addresses: vec!["198.19.2.1".parse().unwrap()],
+                    hostname: Some("db-0".into()),
+                    ..Default::default()
+                },
+                Endpoint {
+                    addresses: vec!["198.19.2.1".parse().unwrap()],
+                    hostname: Some("db-0".into()),
+                    ..Default::default()
+                },
+            ],
+            ports: Vec::new(),
+            cluster_id: String::new(),
+        })
+    };
+    let snapshot = snapshot_with(vec![twice("db-dup-a"), twice("db-dup-b")]);
+    let r = ask_with(&snapshot, &options(), "1.2.19.198.in-addr.arpa.", PTR).unwrap();
+    assert_eq!(
+        r.answers,
+        ["1.2.19.198.in-addr.arpa. 5 PTR db-0.db.prod.svc.cluster.local."]
+    );
+}
+
+#[test]
+fn r_reverse_apex() {
+    check_rows(
+        &options(),
+        &[
+            ("in-addr.arpa.", PTR, NOERROR, &[]),
+            ("in-addr.arpa.", A, NOERROR, &[]),
+            ("ip6.arpa.", PTR, NOERROR, &[]),
+            ("ip6.arpa.", MX, NOERROR, &[]),
+            ("ip6.arpa.", SRV, NOERROR, &[]),
+            // Below the apex only full reverse names exist.
+            ("19.198.in-addr.arpa.", PTR, NXDOMAIN, &[]),
+            ("19.198.in-addr.arpa.", A, NXDOMAIN, &[]),
         ],
     );
 }
@@ -771,7 +940,16 @@ fn r_txt_other() {
         &options(),
         &[
             ("web.prod.svc.cluster.local.", TXT, NOERROR, &[]),
+            ("db-0.db.prod.svc.cluster.local.", TXT, NOERROR, &[]),
+            ("198-19-1-1.prod.pod.cluster.local.", TXT, NOERROR, &[]),
             ("nope.prod.svc.cluster.local.", TXT, NXDOMAIN, &[]),
+            // Names that hold only names below them: NXDOMAIN for TXT (NODATA for A).
+            ("cluster.local.", TXT, NXDOMAIN, &[]),
+            ("svc.cluster.local.", TXT, NXDOMAIN, &[]),
+            ("pod.cluster.local.", TXT, NXDOMAIN, &[]),
+            ("prod.svc.cluster.local.", TXT, NXDOMAIN, &[]),
+            ("prod.pod.cluster.local.", TXT, NXDOMAIN, &[]),
+            ("in-addr.arpa.", TXT, NXDOMAIN, &[]),
         ],
     );
 }
@@ -798,12 +976,15 @@ fn r_apex_ns() {
     assert_eq!(r.additionals, vec!["ns.dns.cluster.local. 5 A 198.18.0.10"]);
     check_rows(
         &options(),
-        &[(
-            "ns.dns.cluster.local.",
-            A,
-            NOERROR,
-            &["ns.dns.cluster.local. 5 A 198.18.0.10"],
-        )],
+        &[
+            (
+                "ns.dns.cluster.local.",
+                A,
+                NOERROR,
+                &["ns.dns.cluster.local. 5 A 198.18.0.10"],
+            ),
+            ("ns.dns.cluster.local.", SRV, NOERROR, &[]),
+        ],
     );
 }
 
@@ -837,6 +1018,11 @@ fn r_invalid_name() {
             ("foo.bar.cluster.local.", A, NXDOMAIN, &[]),
             ("a.b.c.web.prod.svc.cluster.local.", A, NXDOMAIN, &[]),
             ("x.198-19-1-1.prod.pod.cluster.local.", A, NXDOMAIN, &[]),
+            // A wildcard label is a label like any other: `*.cluster.local` is not the apex.
+            ("*.cluster.local.", A, NXDOMAIN, &[]),
+            ("*.cluster.local.", NS, NXDOMAIN, &[]),
+            ("*.cluster.local.", SOA, NOERROR, &[]),
+            ("*.svc.cluster.local.", A, NXDOMAIN, &[]),
         ],
     );
 }
