@@ -7,6 +7,8 @@ use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use crate::wire::name::label_count;
+
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::selector::Selector;
 use super::snapshot::{ServiceEntry, ServiceIndex, Snapshot};
@@ -881,12 +883,6 @@ fn pod_ip_from_name(name: &str) -> Option<IpAddr> {
         name.replace('-', ":")
     };
     text.parse().ok()
-}
-
-/// The number of labels of `name`, a leading `*` included (hickory's `num_labels` leaves it
-/// out, which made `*.cluster.local` look like the apex).
-fn label_count(name: &Name) -> usize {
-    name.iter().count()
 }
 
 fn is_reverse(name: &Name) -> bool {

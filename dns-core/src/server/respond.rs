@@ -5,7 +5,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::DNSClass;
 
 use crate::wire::encode::{HEADER_LEN, encode_within, header_only};
-use crate::wire::{Exchange, Handler, RequestInfo, Transport};
+use crate::wire::{Exchange, Handler, RequestInfo, Transport, reply_to};
 
 /// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -66,11 +66,10 @@ pub async fn respond<H: Handler>(
     // count them): `Some(None)` when the server answered it itself.
     let (mut response, served) =
         if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
-            // RFC 6891 6.1.3: we speak EDNS version 0 only.
+            // RFC 6891 6.1.3: we speak EDNS version 0 only. The question stays: resolvers
+            // match a reply to its question (RFC 5452 9.1), and CoreDNS echoes it too.
             let _ = edns;
-            let mut r = crate::wire::reply_to(&request, ResponseCode::BADVERS);
-            r.queries.clear();
-            (r, None)
+            (reply_to(&request, ResponseCode::BADVERS), None)
         } else if query.query_class() != DNSClass::IN {
             // Cluster data is class IN only; other classes (CHAOS included) are refused.
             let refused = crate::wire::reply_to(&request, ResponseCode::Refused);

@@ -5,6 +5,7 @@
 //! of dns-core.
 
 pub mod encode;
+pub mod name;
 pub mod rcode;
 
 use std::future::Future;

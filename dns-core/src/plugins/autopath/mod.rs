@@ -18,6 +18,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 
 use crate::cluster::SnapshotStore;
 use crate::corefile::Directive;
+use crate::wire::name::label_count;
 use crate::plugin::setup::{BlockSetup, SetupError, zone_arg};
 use crate::plugin::{Answered, Next, Plugin, Serving};
 
@@ -113,10 +114,11 @@ pub fn kubernetes_search_path(namespace: &str, zone: &Name, host_search: &[Name]
 /// The part of `qname` before `suffix` (keeping the client's case), when `qname` is strictly
 /// under `suffix`: CoreDNS's TrimZone after firstInSearchPath.
 pub fn base_name(qname: &Name, suffix: &Name) -> Option<Name> {
-    if !suffix.zone_of(qname) || qname.num_labels() <= suffix.num_labels() {
+    let (labels, suffix_labels) = (label_count(qname), label_count(suffix));
+    if !suffix.zone_of(qname) || labels <= suffix_labels {
         return None;
     }
-    let keep = (qname.num_labels() - suffix.num_labels()) as usize;
+    let keep = labels - suffix_labels;
     Name::from_labels(qname.iter().take(keep)).ok()
 }
 

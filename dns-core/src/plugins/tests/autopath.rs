@@ -56,6 +56,12 @@ fn base_name_keeps_the_clients_case() {
             "prod.svc.cluster.local.",
             Some("a.b."),
         ),
+        // A wildcard label counts as a label (hickory's num_labels leaves it out).
+        (
+            "*.prod.svc.cluster.local.",
+            "prod.svc.cluster.local.",
+            Some("*."),
+        ),
         // The search domain itself, or a name outside it: no walk (CoreDNS's TrimZone error).
         ("prod.svc.cluster.local.", "prod.svc.cluster.local.", None),
         (

@@ -192,6 +192,8 @@ async fn malformed_input_table() {
                     let m = Message::from_vec(&reply).unwrap();
                     // BADVERS and BADSIG share code 16; hickory decodes it as BADSIG.
                     assert_eq!(u16::from(m.metadata.response_code), 16, "{case}");
+                    // The question is echoed (RFC 5452 9.1), as CoreDNS does.
+                    assert_eq!(m.queries.len(), 1, "{case}: question echoed");
                 }
             }
             (want, got) => panic!("{case}: want {want:?}, got {got:?}"),
