@@ -696,7 +696,10 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
 
 fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
     let lower = qname.to_lowercase();
-    if ctx.base_labels(&lower).is_ok_and(|base| base == ["dns-version"]) {
+    if ctx
+        .base_labels(&lower)
+        .is_ok_and(|base| base == ["dns-version"])
+    {
         let version = if ctx.multicluster {
             MCS_DNS_SCHEMA_VERSION
         } else {

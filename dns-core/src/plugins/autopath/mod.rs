@@ -18,9 +18,9 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 
 use crate::cluster::SnapshotStore;
 use crate::corefile::Directive;
-use crate::wire::name::label_count;
 use crate::plugin::setup::{BlockSetup, SetupError, zone_arg};
 use crate::plugin::{Answered, Next, Plugin, Serving};
+use crate::wire::name::label_count;
 
 const PLUGIN: &str = "autopath";
 
