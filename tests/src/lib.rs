@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod control_plane;
+pub mod host_lock;
 pub mod knot;
 pub mod kube_fixtures;
 pub mod manifests;
