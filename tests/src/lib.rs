@@ -10,6 +10,7 @@ pub mod kube_fixtures;
 pub mod manifests;
 pub mod mcs;
 pub mod netns;
+pub mod node;
 pub mod nodelocal;
 
 pub use control_plane::ControlPlane;
