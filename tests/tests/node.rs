@@ -273,8 +273,9 @@ fn kill_nodelocal(node: &RealNode, client: i32) {
     let killed = Instant::now();
     // SAFETY: signalling the container's process found through containerd's state.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    // The guard takes the ClusterIP and the rules away; kubelet restarts nodelocal, which puts
-    // them back.
+    // The guard takes the ClusterIP and the rules away (after four failed probes, about 1 s);
+    // kubelet restarts nodelocal, which puts them back. A restart quicker than the guard's
+    // threshold leaves them in place throughout.
     let (mut gone, mut back) = (None, None);
     while killed.elapsed() < Duration::from_secs(60) {
         let has = node_has_nodelocal(node);
@@ -283,6 +284,9 @@ fn kill_nodelocal(node: &RealNode, client: i32) {
         }
         if gone.is_some() && has {
             back = Some(killed.elapsed());
+            break;
+        }
+        if gone.is_none() && has && killed.elapsed() > Duration::from_secs(3) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -304,7 +308,25 @@ fn kill_nodelocal(node: &RealNode, client: i32) {
         report.window(TIMEOUT) < Duration::from_secs(5),
         "the guard's fail-over took too long: {report:?}"
     );
-    assert!(back.is_some(), "nodelocal did not come back after the kill");
+    assert!(
+        node_has_nodelocal_within(node, Duration::from_secs(60)).is_some(),
+        "nodelocal did not come back after the kill"
+    );
+}
+
+fn node_pods(node: &RealNode, selector: &str) -> usize {
+    node.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        selector,
+        "-o",
+        "name",
+    ])
+    .lines()
+    .count()
 }
 
 fn node_has_nodelocal_within(node: &RealNode, limit: Duration) -> Option<Duration> {
@@ -331,12 +353,21 @@ fn roll_nodelocal(node: &RealNode, client: i32) {
         "daemonset/node-local-dns",
     ]);
     rollout(node, "daemonset/node-local-dns", "120s");
+    // The rollout is done when the new pod is available; the old one then stops (hands over).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node_pods(node, "k8s-app=node-local-dns") > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the old nodelocal pod did not go"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let took = began.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     let report = load.finish();
     eprintln!(
         "FIGURE rollout restart nodelocal ({}): {} of {} queries lost ({TIMEOUT:?} timeout, no \
-         retry), rollout took {took:.1?}, unanswered for {:.2?}",
+         retry), rollout until the old pod was gone {took:.1?}, unanswered for {:.2?}",
         node.proxy_mode().as_str(),
         report.failures.len(),
         report.sent,
