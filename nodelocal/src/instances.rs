@@ -1,6 +1,7 @@
 //! Which nodelocal processes are alive on this node. Each holds an abstract unix socket named
-//! after its link and pid: abstract sockets belong to the network namespace (the node's, for
-//! hostNetwork pods), vanish with the process however it dies, and need no shared directory.
+//! after its link, pid and start time: abstract sockets belong to the network namespace (the
+//! node's, for hostNetwork pods), vanish with the process however it dies, and need no shared
+//! directory.
 //! An old nodelocal that stops while a new one is alive leaves the link and rules to it.
 
 use std::io;
@@ -21,7 +22,15 @@ fn prefix(interface: &str) -> String {
 
 /// Registers this process as a nodelocal serving `interface`.
 pub fn register(interface: &str) -> io::Result<Registration> {
-    let name = format!("{}{}", prefix(interface), std::process::id());
+    // The pid alone does not tell two processes apart: in a container each nodelocal is pid 1
+    // of its own pid namespace, while the network namespace (the node's) is shared, so the
+    // new pod of an upgrade could not register and the old one, seeing no other, removed the
+    // link and rules from under it. The start time in nanoseconds makes the name unique.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = format!("{}{}-{nonce:x}", prefix(interface), std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
     let socket = UnixListener::bind_addr(&addr)?;
     Ok(Registration {

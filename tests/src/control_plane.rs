@@ -37,8 +37,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// The Service CIDRs (dual stack); only these ranges are used in this project's tests.
 pub const SERVICE_CIDRS: &str = "198.18.0.0/16,2001:db8:1::/112";
 
-/// The address written to the `kubernetes` Service's endpoints. Nothing listens there and
-/// nothing connects to it; loopback cannot be used because endpoint validation rejects it.
+/// The address written to the `kubernetes` Service's endpoints. For [`ControlPlane::shared`]
+/// nothing listens there and nothing connects to it (loopback cannot be used because endpoint
+/// validation rejects it); a real node (`crate::node`) puts it on a host link, so pods reach
+/// the apiserver through the `kubernetes` Service.
 pub const APISERVER_ADVERTISE_ADDRESS: &str = "198.19.255.254";
 
 const BINARIES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
@@ -46,6 +48,21 @@ const BINARIES: [&str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"
 const KCM_CONTROLLERS: &str = "endpointslice-controller,endpointslice-mirroring-controller,\
 serviceaccount-controller,serviceaccount-token-controller,namespace-controller,\
 garbage-collector-controller";
+
+/// What [`ControlPlane::for_node`] adds to [`KCM_CONTROLLERS`]: the workload controllers a real
+/// node's Deployments and DaemonSets need, and the `kube-root-ca.crt` publisher that pods'
+/// service-account volumes mount.
+const KCM_NODE_CONTROLLERS: &str = "deployment-controller,replicaset-controller,\
+daemonset-controller,root-ca-certificate-publisher-controller,disruption-controller,\
+node-lifecycle-controller";
+
+/// How a control plane is started: the default one (loopback only, no workload controllers)
+/// or the one a real node joins ([`ControlPlane::for_node`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavour {
+    Default,
+    Node,
+}
 
 /// The test control plane. See the module documentation.
 pub struct ControlPlane {
@@ -68,13 +85,49 @@ impl ControlPlane {
     /// it. Panics with a clear message if `SIGNPOST_CONTROL_PLANE_BIN` is unset or the binaries
     /// are missing, or (with the tail of the process's log) if a process does not come up.
     pub fn shared() -> &'static ControlPlane {
-        static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+        Self::shared_flavour(Flavour::Default)
+    }
+
+    /// The control plane a real node joins (`crate::node`), once per test binary: as
+    /// [`ControlPlane::shared`], but the apiserver also listens on the advertise address
+    /// [`APISERVER_ADVERTISE_ADDRESS`] (all addresses, so pods reach it through the `kubernetes`
+    /// Service; its certificate names that Service's ClusterIP), and the controller manager
+    /// also runs the Deployment, ReplicaSet, DaemonSet, disruption and root-CA publisher
+    /// controllers, and the node-lifecycle controller (which lifts the not-ready taint). A test
+    /// binary uses one flavour or the other.
+    pub fn for_node() -> &'static ControlPlane {
+        Self::shared_flavour(Flavour::Node)
+    }
+
+    fn shared_flavour(flavour: Flavour) -> &'static ControlPlane {
+        static SHARED: OnceLock<(Flavour, Result<ControlPlane, String>)> = OnceLock::new();
         // A failed start is remembered, so the other tests fail at once with the same message
         // instead of each starting a control plane of its own.
-        match SHARED.get_or_init(|| on_keeper_thread(ControlPlane::start)) {
+        let (started, result) = SHARED.get_or_init(|| {
+            (
+                flavour,
+                on_keeper_thread(move || ControlPlane::start(flavour)),
+            )
+        });
+        assert_eq!(
+            *started, flavour,
+            "one test binary uses one control-plane flavour (shared() or for_node())"
+        );
+        match result {
             Ok(cp) => cp,
             Err(e) => panic!("the test control plane did not start: {e}"),
         }
+    }
+
+    /// The apiserver's secure port (on 127.0.0.1, and for [`ControlPlane::for_node`] on the
+    /// advertise address too).
+    pub fn apiserver_port(&self) -> u16 {
+        self.apiserver_port
+    }
+
+    /// The CA that signed the apiserver's certificate.
+    pub fn ca(&self) -> &Path {
+        &self.ca
     }
 
     /// The admin kubeconfig (a static token for a user in `system:masters`; the CA by path).
@@ -243,7 +296,7 @@ impl ControlPlane {
     }
 
     /// Runs on the keeper thread.
-    fn start() -> Result<ControlPlane, String> {
+    fn start(flavour: Flavour) -> Result<ControlPlane, String> {
         let began = Instant::now();
         let bin = binaries()?;
         remove_stale_dirs();
@@ -256,14 +309,19 @@ impl ControlPlane {
             // SAFETY: registers a plain extern "C" function.
             unsafe { libc::atexit(clean_up_at_exit) };
         });
-        let started = Self::start_in(&dir, &bin, began);
+        let started = Self::start_in(&dir, &bin, began, flavour);
         if started.is_err() {
             kill_all();
         }
         started
     }
 
-    fn start_in(dir: &Path, bin: &Path, began: Instant) -> Result<ControlPlane, String> {
+    fn start_in(
+        dir: &Path,
+        bin: &Path,
+        began: Instant,
+        flavour: Flavour,
+    ) -> Result<ControlPlane, String> {
         let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
         make_certificates(dir)?;
         let admin_token = random_token()?;
@@ -311,8 +369,12 @@ impl ControlPlane {
         let mut etcd = spawn(&bin.join("etcd"), &etcd_args, &etcd_log)?;
         wait_etcd(&mut etcd, &etcd_addr, &etcd_log)?;
 
+        let bind = match flavour {
+            Flavour::Default => "127.0.0.1",
+            Flavour::Node => "0.0.0.0",
+        };
         let apiserver_args = vec![
-            "--bind-address=127.0.0.1".to_string(),
+            format!("--bind-address={bind}"),
             format!("--secure-port={apiserver_port}"),
             format!("--advertise-address={APISERVER_ADVERTISE_ADDRESS}"),
             format!("--etcd-servers={etcd_url}"),
@@ -333,10 +395,14 @@ impl ControlPlane {
         let mut apiserver = spawn(&apiserver_program, &apiserver_args, &apiserver_log)?;
         wait_ready(&mut apiserver, &kubeconfig, "/readyz", &apiserver_log)?;
 
+        let controllers = match flavour {
+            Flavour::Default => KCM_CONTROLLERS.to_string(),
+            Flavour::Node => format!("{KCM_CONTROLLERS},{KCM_NODE_CONTROLLERS}"),
+        };
         let kcm_args = [
             format!("--kubeconfig={}", kcm_kubeconfig.display()),
             "--leader-elect=false".to_string(),
-            format!("--controllers={KCM_CONTROLLERS}"),
+            format!("--controllers={controllers}"),
             "--bind-address=127.0.0.1".to_string(),
             format!("--secure-port={kcm_port}"),
             format!("--tls-cert-file={}", path("server.crt")),
@@ -527,7 +593,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost,IP:198.18.0.1,IP:198.19.255.254,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 authorityKeyIdentifier = keyid
 ";
     std::fs::write(dir.join("openssl.cnf"), CONFIG).map_err(|e| format!("openssl.cnf: {e}"))?;

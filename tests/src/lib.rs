@@ -4,11 +4,13 @@
 
 pub mod baseline;
 pub mod control_plane;
+pub mod host_lock;
 pub mod knot;
 pub mod kube_fixtures;
 pub mod manifests;
 pub mod mcs;
 pub mod netns;
+pub mod node;
 pub mod nodelocal;
 
 pub use control_plane::ControlPlane;

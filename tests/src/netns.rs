@@ -36,6 +36,7 @@ impl NetNs {
     /// A namespace with only its own loopback: its ports and its `/etc/resolv.conf` (see
     /// [`NetNs::set_resolv_conf`]) are its own.
     pub fn isolated(tag: &str) -> Self {
+        crate::host_lock::hold();
         let name = format!("sp-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         ip(&["netns", "add", &name]);
@@ -62,6 +63,7 @@ impl NetNs {
     }
 
     pub fn new(tag: &str, host_ip: &str, ns_ip: &str) -> Self {
+        crate::host_lock::hold();
         let pid = std::process::id();
         let name = format!("sp-{tag}-{pid}");
         // Link names are at most 15 bytes.
