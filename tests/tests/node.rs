@@ -1,8 +1,8 @@
 //! Signpost on a real node: containerd, runc, the CNI bridge, kubelet, kube-proxy and
 //! kube-scheduler beside the test control plane (`signpost_tests::node`), Signpost's image built
 //! from the repository (`scripts/image/build`), and `deploy/cluster-dns` and `deploy/nodelocal`
-//! applied as they are, but for the kube-dns ClusterIP (the test's 198.18.0.10 for the usual
-//! 10.96.0.10). A pod with the resolv.conf kubelet wrote for it resolves cluster and external
+//! applied as they are, but for the kube-dns ClusterIP (the test's 198.18.0.10 for the one
+//! deploy/cluster-dns/service.yaml carries). A pod with the resolv.conf kubelet wrote for it resolves cluster and external
 //! names through nodelocal (NOTRACK: no conntrack entry) and cluster-dns, past the real
 //! kube-proxy, in its nftables mode and then its iptables mode; nodelocal's container is
 //! killed, the DaemonSet rolled, and a cluster-dns pod deleted, each under continuous lookups.
@@ -20,11 +20,22 @@ use signpost_tests::workspace_root;
 
 const APP: &str = "app";
 
-/// `kubectl kustomize deploy/<dir>` with the kube-dns ClusterIP rewritten to the test's.
+/// `kubectl kustomize deploy/<dir>` with the kube-dns ClusterIP of deploy/ (the usual
+/// default, in service.yaml) rewritten to the test's.
 fn rendered(node: &RealNode, dir: &str) -> String {
     let path = workspace_root().join("deploy").join(dir);
     node.kubectl(&["kustomize", &path.display().to_string()])
-        .replace("10.96.0.10", CLUSTER_DNS_IP)
+        .replace(&deploy_cluster_ip(), CLUSTER_DNS_IP)
+}
+
+/// The `clusterIP` of deploy/cluster-dns/service.yaml.
+fn deploy_cluster_ip() -> String {
+    let path = workspace_root().join("deploy/cluster-dns/service.yaml");
+    let text = std::fs::read_to_string(&path).expect("deploy/cluster-dns/service.yaml");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("clusterIP:"))
+        .map(|ip| ip.trim().to_string())
+        .expect("a clusterIP in deploy/cluster-dns/service.yaml")
 }
 
 fn apply(node: &RealNode, yaml: &str) {
