@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod host_lock;
 pub mod knot;
 pub mod kube_fixtures;
+pub mod load;
 pub mod manifests;
 pub mod mcs;
 pub mod netns;

@@ -20,16 +20,15 @@
 //! would remain, and a start first clears what a killed run left.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::control_plane::{APISERVER_ADVERTISE_ADDRESS, ControlPlane};
 use crate::knot::Knot;
+use crate::load::{Load, LoadReport};
 use crate::{free_port, host_lock};
 
 pub const NODE_NAME: &str = "signpost-node";
@@ -1052,90 +1051,17 @@ fn clear_stale(bin: &Path) {
 /// Continuous A queries for `name` to `server:53` from inside the network namespace of the
 /// process `pid` (a pod's), each from a new socket, waiting up to `timeout`, no retry.
 pub fn load_from(pid: i32, server: &str, name: &str, timeout: Duration) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
     let target: SocketAddr = format!("{server}:53").parse().expect("server address");
-    let flag = stop.clone();
-    let name = name.to_string();
     let ns = format!("/proc/{pid}/ns/net");
-    let thread = std::thread::spawn(move || {
-        let file = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("open {ns}: {e}"));
-        // SAFETY: a plain syscall on an fd this thread owns; affects this thread only.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-        let mut report = LoadReport::default();
-        let mut id: u16 = 0;
-        while !flag.load(Ordering::Relaxed) {
-            id = id.wrapping_add(1);
-            let sent = Instant::now();
-            report.sent += 1;
-            if !ask_once(target, &name, id, timeout) {
-                report.failures.push(sent);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        report
-    });
-    Load { stop, thread }
-}
-
-fn ask_once(target: SocketAddr, name: &str, id: u16, timeout: Duration) -> bool {
-    let Ok(socket) = UdpSocket::bind("0.0.0.0:0") else {
-        return false;
+    let spawn = move |lookups: Box<dyn FnOnce() -> LoadReport + Send>| {
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("open {ns}: {e}"));
+            // SAFETY: a plain syscall on an fd this thread owns; affects this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            lookups()
+        })
     };
-    let _ = socket.set_read_timeout(Some(timeout));
-    let mut query = Vec::with_capacity(64);
-    query.extend_from_slice(&id.to_be_bytes());
-    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.trim_end_matches('.').split('.') {
-        query.push(label.len() as u8);
-        query.extend_from_slice(label.as_bytes());
-    }
-    query.extend_from_slice(&[0, 0, 1, 0, 1]);
-    if socket.send_to(&query, target).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 512];
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match socket.recv_from(&mut buf) {
-            Ok((n, _)) if n >= 12 && buf[..2] == id.to_be_bytes() => {
-                // NOERROR with at least one answer.
-                return buf[2] & 0x80 != 0 && buf[3] & 0x0f == 0 && buf[6..8] != [0, 0];
-            }
-            Ok(_) => continue,
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// What a [`Load`] saw.
-#[derive(Debug, Default)]
-pub struct LoadReport {
-    pub sent: usize,
-    /// When each failed query was sent.
-    pub failures: Vec<Instant>,
-}
-
-impl LoadReport {
-    /// How long queries went unanswered: from the first failed query's sending to the last
-    /// one's timing out (`timeout` after it was sent); zero without failures.
-    pub fn window(&self, timeout: Duration) -> Duration {
-        match (self.failures.first(), self.failures.last()) {
-            (Some(a), Some(b)) => b.duration_since(*a) + timeout,
-            _ => Duration::ZERO,
-        }
-    }
-}
-
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<LoadReport>,
-}
-
-impl Load {
-    pub fn finish(self) -> LoadReport {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("load thread")
-    }
+    Load::start(spawn, target, name, timeout, Duration::from_millis(5))
 }

@@ -4,12 +4,11 @@
 //! in the node namespace standing in for kube-proxy (the kube-dns ClusterIP and the upstream
 //! Service's IP both lead to cluster-dns).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::load::Load;
 use crate::netns::NetNs;
 use crate::{
     ClusterDns, DigResult, TempDir, dig_via, nodelocal_binary, spawn_logged, wait_exit,
@@ -139,26 +138,15 @@ impl Node {
     /// Sends queries for [`NAME`] from the pod to `server` until stopped, each from a new
     /// source port and waiting up to `timeout`, with no retry: every lost query counts.
     pub fn load(&self, server: &str, timeout: Duration) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
         let target: SocketAddr = format!("{server}:53").parse().expect("server address");
-        let flag = stop.clone();
-        let thread = self.pod.spawn_in(move || {
-            let mut report = LoadReport::default();
-            let mut id: u16 = 0;
-            while !flag.load(Ordering::Relaxed) {
-                id = id.wrapping_add(1);
-                let sent = Instant::now();
-                let ok = ask_once(target, id, timeout);
-                report.sent += 1;
-                if !ok {
-                    report.failed += 1;
-                    report.failures.push(sent);
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            report
-        });
-        Load { stop, thread }
+        let pod = &self.pod;
+        Load::start(
+            |lookups| pod.spawn_in(lookups),
+            target,
+            NAME,
+            timeout,
+            Duration::from_millis(2),
+        )
     }
 }
 
@@ -176,52 +164,6 @@ fn nft_in(ns: &NetNs, script: &str) {
             .expect("write nft script");
     }
     assert!(child.wait().expect("nft").success(), "nft -f:\n{script}");
-}
-
-/// One A query for [`NAME`]: true when a NOERROR answer with the same ID came back in time.
-fn ask_once(target: SocketAddr, id: u16, timeout: Duration) -> bool {
-    let Ok(socket) = UdpSocket::bind("0.0.0.0:0") else {
-        return false;
-    };
-    let _ = socket.set_read_timeout(Some(timeout));
-    let mut query = Vec::with_capacity(64);
-    query.extend_from_slice(&id.to_be_bytes());
-    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in NAME.split('.') {
-        query.push(label.len() as u8);
-        query.extend_from_slice(label.as_bytes());
-    }
-    query.extend_from_slice(&[0, 0, 1, 0, 1]);
-    if socket.send_to(&query, target).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 512];
-    match socket.recv_from(&mut buf) {
-        Ok((n, _)) if n >= 12 => {
-            buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 && buf[3] & 0x0f == 0
-        }
-        _ => false,
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct LoadReport {
-    pub sent: usize,
-    pub failed: usize,
-    /// When each failed query was sent.
-    pub failures: Vec<Instant>,
-}
-
-pub struct Load {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<LoadReport>,
-}
-
-impl Load {
-    pub fn finish(self) -> LoadReport {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("load thread")
-    }
 }
 
 /// A running `nodelocal`, killed on drop.
