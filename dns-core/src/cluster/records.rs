@@ -791,7 +791,6 @@ fn reverse_in(
     if ctx.options.noendpoints {
         return records;
     }
-    let mut seen = BTreeSet::new();
     for key in index
         .services_by_endpoint_ip(ip)
         .iter()
@@ -814,9 +813,12 @@ fn reverse_in(
                     ""
                 };
                 // The same address twice (in two slices, or twice in one) is one PTR: an RRset
-                // holds no duplicate records (RFC 2181 5).
+                // holds no duplicate records (RFC 2181 5). Names compare without case, and the
+                // set is small: a scan, no copies.
                 if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"])
-                    && seen.insert(target.to_lowercase())
+                    && !records
+                        .iter()
+                        .any(|r: &Record| matches!(&r.data, RData::PTR(PTR(t)) if *t == target))
                 {
                     records.push(ctx.record(qname, RData::PTR(PTR(target))));
                 }
