@@ -269,6 +269,18 @@ fn nodelocal_pod(node: &RealNode) -> String {
     }
 }
 
+/// The failure drills under continuous lookups from the client pod, then a lookup of every
+/// kind again: the same in each kube-proxy mode.
+fn drills(node: &RealNode) {
+    let client = node
+        .container_pid(APP, "client", "client")
+        .expect("client container PID");
+    kill_nodelocal(node, client);
+    roll_nodelocal(node, client);
+    delete_cluster_dns_pod(node, client);
+    pod_resolves(node);
+}
+
 const NAME: &str = "web.app.svc.cluster.local";
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -470,13 +482,7 @@ fn signpost_on_a_real_node() {
     assert!(ready.status.success(), "client pod: {}", node.logs());
     pod_resolves(&node);
 
-    let client = node
-        .container_pid(APP, "client", "client")
-        .expect("client container PID");
-    kill_nodelocal(&node, client);
-    roll_nodelocal(&node, client);
-    delete_cluster_dns_pod(&node, client);
-    pod_resolves(&node);
+    drills(&node);
 
     node.switch_kube_proxy(ProxyMode::Iptables);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -493,12 +499,7 @@ fn signpost_on_a_real_node() {
         "kube-proxy --cleanup left the nftables rules"
     );
     pod_resolves(&node);
-    let client = node
-        .container_pid(APP, "client", "client")
-        .expect("client container PID");
-    kill_nodelocal(&node, client);
-    roll_nodelocal(&node, client);
-    delete_cluster_dns_pod(&node, client);
+    drills(&node);
 
     node.teardown();
     let left = node.leftovers();
