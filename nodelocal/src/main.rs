@@ -296,6 +296,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     store.mark_synced();
     let mut deps = Dependencies::new(store);
     deps.local_ips = local_ips.clone();
+    deps.bind_nonlocal = true;
     let mut server = CorefileServer::load(&args.conf, deps, dns_core::plugins::REGISTRY)?;
     add_metrics_site(&mut server.http_plan().sites, &args.metrics_listen_address)?;
     let rule_mode = match (args.setupiptables, args.rules) {
@@ -323,6 +324,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("register this nodelocal (abstract unix socket)")?;
     let others_at_start = registration.others_alive().unwrap_or(false);
 
+    // Watched from before the link is touched: a guard failing over while this process
+    // starts (it removes the ClusterIP and the rules an earlier nodelocal left) is then
+    // undone at the first re-assertion, not a sync interval later.
+    let changed = changes::watch();
     // Link first: the listeners bind its addresses. Rules last: they send pod DNS here, so
     // they go in only once something answers.
     // Nothing half-installed on a failed start: what this start added goes again (unless
@@ -375,6 +380,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| hickory_proto::rr::Name::root());
     background.spawn(reassert(
         setup.clone(),
+        changed,
         probe_addr,
         probe_name,
         args.syncinterval,
@@ -432,12 +438,12 @@ fn add_metrics_site(sites: &mut Vec<Site>, text: &str) -> anyhow::Result<()> {
 /// must not take pod DNS back from cluster DNS after the guard failed it over.
 async fn reassert(
     setup: Arc<NodeSetup>,
+    changed: Arc<tokio::sync::Notify>,
     probe: SocketAddr,
     probe_name: hickory_proto::rr::Name,
     interval: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let changed = changes::watch();
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     loop {

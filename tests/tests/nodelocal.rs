@@ -353,3 +353,48 @@ fn nodelocal_reasserts_link_and_rules_and_exports_node_cache_metrics() {
         assert!(metrics.1.contains(line), "no {line} in:\n{}", metrics.1);
     }
 }
+
+/// The guard takes the ClusterIP off the link when the cache stops answering; a nodelocal
+/// that (re)starts in that moment still binds it (IP_FREEBIND) instead of failing and
+/// waiting out kubelet's crash-loop back-off, and answers on it once it is back.
+#[test]
+fn a_cluster_ip_off_the_link_does_not_stop_a_start() {
+    let node = Node::new("nlf");
+    // As nodelocal makes it: a dummy, or an empty bridge where the kernel has no dummy driver.
+    let dummy = std::process::Command::new("ip")
+        .args(["netns", "exec", &node.node.name, "ip", "link", "add"])
+        .args(["nodelocaldns", "type", "dummy"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !dummy {
+        node.node
+            .output("ip", &["link", "add", "nodelocaldns", "type", "bridge"]);
+    }
+    for args in [
+        &[
+            "addr",
+            "add",
+            &format!("{LOCAL_IP}/32"),
+            "dev",
+            "nodelocaldns",
+        ][..],
+        &["link", "set", "nodelocaldns", "up"],
+    ] {
+        node.node.output("ip", args);
+    }
+    let n = Nodelocal::start(&node.node, "nftables", &["-setupinterface=false"]);
+    assert!(answered(&node, LOCAL_IP), "{}", n.log());
+    assert!(!node.link_addrs().contains(KUBE_DNS_IP));
+    node.node.output(
+        "ip",
+        &[
+            "addr",
+            "add",
+            &format!("{KUBE_DNS_IP}/32"),
+            "dev",
+            "nodelocaldns",
+        ],
+    );
+    assert!(answered(&node, KUBE_DNS_IP), "{}", n.log());
+}

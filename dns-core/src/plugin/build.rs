@@ -42,6 +42,10 @@ pub struct Dependencies {
     pub listen_ip: IpAddr,
     /// The search domains of this host's resolv.conf (`autopath @kubernetes` appends them).
     pub host_search: Vec<Name>,
+    /// Listeners may bind addresses that are not on the host (yet): nodelocal's kube-dns
+    /// ClusterIP, which its guard takes off the link whenever the cache stops answering, so
+    /// a cache (re)starting during a fail-over would otherwise fail to bind and crash-loop.
+    pub bind_nonlocal: bool,
 }
 
 impl Dependencies {
@@ -51,6 +55,7 @@ impl Dependencies {
             local_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host_search: Vec::new(),
+            bind_nonlocal: false,
         }
     }
 }

@@ -112,7 +112,7 @@ impl CorefileServer {
         self,
         stop: watch::Receiver<bool>,
     ) -> Result<impl Future<Output = ()> + Send + 'static, ServerError> {
-        let mut listeners = Listeners::new(stop.clone());
+        let mut listeners = Listeners::new(stop.clone(), self.loaded.deps.bind_nonlocal);
         listeners.apply(self.built.routers)?;
         let reload = self.built.reload;
         let loaded = self.loaded;

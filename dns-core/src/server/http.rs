@@ -309,7 +309,11 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
 
 fn listen(addr: SocketAddr, only_v6: bool) -> std::io::Result<TcpListener> {
     // SO_REUSEPORT as CoreDNS's listeners: a new process can bind beside the old one.
-    let socket = super::reuseport_socket(addr, Type::STREAM, only_v6)?;
+    let bind = super::Bind {
+        only_v6,
+        nonlocal: false,
+    };
+    let socket = super::reuseport_socket(addr, Type::STREAM, bind)?;
     socket.listen(128)?;
     TcpListener::from_std(socket.into())
 }

@@ -25,14 +25,17 @@ pub struct Listeners {
     tasks: JoinSet<()>,
     /// The process-wide stop.
     stop: watch::Receiver<bool>,
+    /// Whether addresses not (yet) on the host may be bound.
+    bind_nonlocal: bool,
 }
 
 impl Listeners {
-    pub fn new(stop: watch::Receiver<bool>) -> Self {
+    pub fn new(stop: watch::Receiver<bool>, bind_nonlocal: bool) -> Self {
         Self {
             listeners: BTreeMap::new(),
             tasks: JoinSet::new(),
             stop,
+            bind_nonlocal,
         }
     }
 
@@ -44,7 +47,11 @@ impl Listeners {
         let mut bound = Vec::new();
         for router in &routers {
             if !self.listeners.contains_key(&router.addr) {
-                bound.push(BoundServer::bind(ServerConfig::new(router.addr))?);
+                let config = ServerConfig {
+                    bind_nonlocal: self.bind_nonlocal,
+                    ..ServerConfig::new(router.addr)
+                };
+                bound.push(BoundServer::bind(config)?);
             }
         }
         let mut bound = bound.into_iter();

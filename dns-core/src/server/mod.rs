@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub tcp_read_timeout: Duration,
     /// How long in-flight TCP queries get to finish on stop.
     pub drain_timeout: Duration,
+    /// Bind even when the address is not (yet) on this host (IP_FREEBIND).
+    pub bind_nonlocal: bool,
 }
 
 impl ServerConfig {
@@ -57,6 +59,7 @@ impl ServerConfig {
             tcp_idle_timeout: Duration::from_secs(8),
             tcp_read_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(5),
+            bind_nonlocal: false,
         }
     }
 }
@@ -81,7 +84,11 @@ pub struct BoundServer {
 impl BoundServer {
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let addr = config.addr;
-        let tcp = reuseport_socket(addr, Type::STREAM, true)
+        let bind = Bind {
+            only_v6: true,
+            nonlocal: config.bind_nonlocal,
+        };
+        let tcp = reuseport_socket(addr, Type::STREAM, bind)
             .and_then(|s| {
                 s.listen(1024)?;
                 TcpListener::from_std(s.into())
@@ -98,7 +105,7 @@ impl BoundServer {
         );
         let mut udp = Vec::new();
         for _ in 0..config.udp_workers.max(1) {
-            let socket = reuseport_socket(addr, Type::DGRAM, true)
+            let socket = reuseport_socket(addr, Type::DGRAM, bind)
                 .and_then(|s| UdpSocket::from_std(s.into()))
                 .map_err(|source| ServerError::Bind {
                     addr,
@@ -150,13 +157,17 @@ impl BoundServer {
     }
 }
 
-/// A bound, non-blocking socket with SO_REUSEPORT; `only_v6: false` makes an IPv6 wildcard
-/// take IPv4 too.
-pub(crate) fn reuseport_socket(
-    addr: SocketAddr,
-    ty: Type,
-    only_v6: bool,
-) -> std::io::Result<Socket> {
+/// How a listening socket binds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bind {
+    /// `false` makes an IPv6 wildcard take IPv4 too.
+    pub(crate) only_v6: bool,
+    /// Bind an address that is not (yet) on this host.
+    pub(crate) nonlocal: bool,
+}
+
+/// A bound, non-blocking socket with SO_REUSEPORT.
+pub(crate) fn reuseport_socket(addr: SocketAddr, ty: Type, bind: Bind) -> std::io::Result<Socket> {
     let proto = if ty == Type::STREAM {
         Protocol::TCP
     } else {
@@ -167,22 +178,18 @@ pub(crate) fn reuseport_socket(
     // One socket per worker, and a new process can bind beside the old one on upgrade.
     socket.set_reuse_port(true)?;
     if addr.is_ipv6() {
-        socket.set_only_v6(only_v6)?;
+        socket.set_only_v6(bind.only_v6)?;
+    }
+    if bind.nonlocal {
+        if addr.is_ipv6() {
+            socket.set_freebind_v6(true)?;
+        } else {
+            socket.set_freebind_v4(true)?;
+        }
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
-}
-
-/// Logs to stderr at `info`, or as `RUST_LOG` says: the same for every binary.
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT; an error if the handlers cannot be
