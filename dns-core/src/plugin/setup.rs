@@ -168,6 +168,23 @@ pub struct BlockSetup<'a> {
     /// The block has `ready`: its plugins' readiness counts.
     pub(crate) serves_ready: bool,
     pub(crate) process: &'a mut super::build::ProcessPlan,
+    pub(crate) notes: Vec<Note>,
+}
+
+/// Something a plugin accepts but does differently here, or not at all (a Go runtime to
+/// profile, a trace collector): logged at start and listed by `check`, so a Corefile that
+/// names it starts and its operator knows what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub location: Location,
+    pub plugin: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.location, self.plugin, self.message)
+    }
 }
 
 impl BlockSetup<'_> {
@@ -206,6 +223,16 @@ impl BlockSetup<'_> {
     pub fn serve_http(&mut self, addr: HttpAddr, endpoint: super::build::Endpoint) {
         self.serves_ready |= matches!(endpoint, super::build::Endpoint::Ready { .. });
         self.process.add_http(addr, self.current.0, endpoint);
+    }
+
+    /// The plugin accepted something at `location` that does not do here what it does in
+    /// CoreDNS: `message` says what happens instead.
+    pub fn note(&mut self, location: &Location, message: impl Into<String>) {
+        self.notes.push(Note {
+            location: location.clone(),
+            plugin: self.current.0,
+            message: message.into(),
+        });
     }
 
     /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).

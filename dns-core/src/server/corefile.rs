@@ -50,6 +50,9 @@ impl Loaded {
         if built.routers.is_empty() {
             return Err(ServeError::Empty(self.path.clone()));
         }
+        for note in &built.notes {
+            tracing::warn!("{note}");
+        }
         Ok(built)
     }
 }
