@@ -314,6 +314,7 @@ fn build_chain(
         serves_ready,
         process,
         notes,
+        limits,
         ..
     } = setup;
     process.notes.extend(notes);
@@ -329,6 +330,7 @@ fn build_chain(
         counted,
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,
+        limits,
     })
 }
 
@@ -353,6 +355,7 @@ fn block_setup<'a>(
         serves_ready: false,
         process,
         notes: Vec::new(),
+        limits: crate::wire::Limits::default(),
     }
 }
 

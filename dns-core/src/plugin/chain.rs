@@ -11,7 +11,7 @@ use hickory_proto::rr::Name;
 
 use super::metrics::{ZoneMetrics, server_label, vars};
 use super::{OnStartup, Plugin, Serving};
-use crate::wire::{Exchange, Handler, RequestInfo, reply_to};
+use crate::wire::{Exchange, Handler, Limits, RequestInfo, reply_to};
 
 /// A response, the index of the plugin that wrote it (`None`: no plugin answered and the chain
 /// itself said SERVFAIL), and the error met on the way, if any (what `errors` logs).
@@ -106,6 +106,8 @@ pub struct PluginChain {
     pub enabled: Vec<&'static str>,
     /// Started once the block's listener is up.
     pub on_startup: Vec<OnStartup>,
+    /// What the block's plugins ask of the server around the chain (`chaos`, `bufsize`).
+    pub limits: Limits,
 }
 
 impl PluginChain {
@@ -256,6 +258,11 @@ impl Handler for Router {
                 (reply_to(request, ResponseCode::ServFail), Served::Dropped)
             }
         }
+    }
+
+    fn limits(&self, query: &hickory_proto::op::Query) -> Limits {
+        self.route_for(query.name())
+            .map_or_else(Limits::default, |r| self.routes[r].chain.limits)
     }
 
     fn served(&self, tag: Option<Served>, exchange: &Exchange<'_>) {

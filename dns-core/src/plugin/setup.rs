@@ -169,6 +169,7 @@ pub struct BlockSetup<'a> {
     pub(crate) serves_ready: bool,
     pub(crate) process: &'a mut super::build::ProcessPlan,
     pub(crate) notes: Vec<Note>,
+    pub(crate) limits: crate::wire::Limits,
 }
 
 /// Something a plugin accepts but does differently here, or not at all (a Go runtime to
@@ -233,6 +234,16 @@ impl BlockSetup<'_> {
             plugin: self.current.0,
             message: message.into(),
         });
+    }
+
+    /// Queries of `class` (not only IN) reach the block's chain (`chaos`).
+    pub fn serve_class(&mut self, class: hickory_proto::rr::DNSClass) {
+        self.limits.class = Some(class);
+    }
+
+    /// The block's UDP responses are at most `size` bytes, and say so (`bufsize`).
+    pub fn cap_udp_size(&mut self, size: u16) {
+        self.limits.udp_size = self.limits.udp_size.min(size);
     }
 
     /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).

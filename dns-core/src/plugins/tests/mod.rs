@@ -3,6 +3,7 @@
 mod autopath;
 mod bind;
 mod cache;
+mod check;
 mod errors;
 mod fallthrough;
 mod forward;
@@ -11,6 +12,8 @@ mod loadbalance;
 mod observability;
 mod reload;
 mod rewrite;
+mod server_info;
+mod template;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
