@@ -828,6 +828,9 @@ fn reverse_in(
     records
 }
 
+mod external;
+pub use external::{ExternalOptions, external_answer};
+
 /// An endpoint is published when ready (an unset condition counts as ready, as the
 /// EndpointSlice API says), or when its service publishes not-ready addresses.
 fn endpoint_published(ep: &Endpoint, publish_not_ready: bool) -> bool {

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod forward;
 pub mod health;
 pub mod hosts;
+pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
@@ -77,7 +78,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("route53"),
     Registration::unsupported("azure"),
     Registration::unsupported("clouddns"),
-    Registration::unsupported("k8s_external"),
+    Registration::setup("k8s_external", k8s_external::setup),
     Registration::setup("kubernetes", kubernetes::setup),
     Registration::unsupported("file"),
     Registration::unsupported("auto"),

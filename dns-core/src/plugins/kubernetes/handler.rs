@@ -90,7 +90,7 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
 
 /// CoreDNS's nsAddrs: the cluster IPs of the services whose endpoints are this server's
 /// addresses (normally kube-dns), else the addresses themselves.
-fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
+pub fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
     let mut addrs: Vec<IpAddr> = local_ips
         .iter()
         .flat_map(|ip| snapshot.services_by_endpoint_ip(ip))

@@ -6,7 +6,7 @@
 mod handler;
 mod setup;
 
-pub use handler::{KubernetesPlugin, setup};
+pub use handler::{KubernetesPlugin, ns_addrs, setup};
 pub use setup::parse;
 
 use std::path::PathBuf;

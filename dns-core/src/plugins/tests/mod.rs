@@ -8,6 +8,7 @@ mod errors;
 mod fallthrough;
 mod forward;
 mod hosts;
+mod k8s_external;
 mod loadbalance;
 mod observability;
 mod reload;
