@@ -77,6 +77,20 @@ impl Plugin for KubernetesPlugin {
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
         let config = super::parse(d, setup.zones)?;
+        for option in d.block.iter().filter(|o| {
+            matches!(
+                o.name.as_str(),
+                "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight"
+            )
+        }) {
+            setup.note(
+                &option.location,
+                format!(
+                    "{}: not applied: the watch makes one list and one watch per kind, no request rate to limit",
+                    option.name
+                ),
+            );
+        }
         let store = setup.deps.store.clone();
         setup.add(KubernetesPlugin::new(
             config,
