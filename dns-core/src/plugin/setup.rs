@@ -137,6 +137,21 @@ pub fn http_addr_args(plugin: &str, d: &Directive, default: &str) -> Result<Http
     }
 }
 
+/// A directive written bare, as `whoami` or `debug`: no arguments, no block.
+pub fn bare(plugin: &str, d: &Directive) -> Result<(), SetupError> {
+    if let Some(arg) = d.args.first() {
+        return Err(SetupError::new(
+            plugin,
+            &arg.location,
+            format!("{} takes no arguments", d.name),
+        ));
+    }
+    match d.block.first() {
+        Some(option) => Err(unknown_property(plugin, option)),
+        None => Ok(()),
+    }
+}
+
 /// A block option the plugin does not know.
 pub fn unknown_property(plugin: &str, option: &Directive) -> SetupError {
     SetupError::new(

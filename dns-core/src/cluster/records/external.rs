@@ -47,13 +47,7 @@ pub fn external_answer(
     ns_addrs: &dyn Fn() -> Vec<IpAddr>,
 ) -> Option<Answer> {
     let qname = query.name();
-    let zone_labels = ext
-        .zones
-        .iter()
-        .filter(|z| z.zone_of(qname))
-        .map(|z| z.num_labels())
-        .max()?;
-    let zone = qname.trim_to(zone_labels as usize);
+    let zone = zone_of(&ext.zones, qname)?;
     let qtype = query.query_type();
     let join = |labels: &[&str], base: &Name| -> Option<Name> {
         let bytes: Vec<&[u8]> = labels.iter().map(|l| l.as_bytes()).collect();

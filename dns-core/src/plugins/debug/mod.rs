@@ -10,13 +10,7 @@ const PLUGIN: &str = "debug";
 
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
-        if let Some(arg) = d.args.first() {
-            return Err(SetupError::new(
-                PLUGIN,
-                &arg.location,
-                "debug takes no arguments",
-            ));
-        }
+        crate::plugin::setup::bare(PLUGIN, d)?;
         setup.note(
             &d.location,
             "accepted, no effect: Signpost always recovers from a panic (SERVFAIL, coredns_panics_total, logged); for verbose logs set RUST_LOG=debug",

@@ -14,7 +14,6 @@ use crate::corefile::Directive;
 use crate::plugin::fallthrough::{self, Fallthrough};
 use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zone_arg};
 use crate::plugin::{Next, Plugin, Serving};
-use crate::wire::reply_to;
 
 const PLUGIN: &str = "k8s_external";
 
@@ -116,12 +115,7 @@ impl K8sExternal {
         if answer.rcode == ResponseCode::NXDomain && self.config.fallthrough.through(query.name()) {
             return None;
         }
-        let mut response = reply_to(request, answer.rcode);
-        response.metadata.authoritative = true;
-        response.answers = answer.answers;
-        response.authorities = answer.authorities;
-        response.additionals = answer.additionals;
-        Some(response)
+        Some(answer.into_response(request))
     }
 }
 
@@ -135,18 +129,7 @@ impl Plugin for K8sExternal {
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
         let config = parse(d, setup.zones)?;
-        let Some(kubernetes) = setup
-            .block
-            .directives
-            .iter()
-            .find(|k| k.name == "kubernetes")
-        else {
-            return Err(err(
-                &d.location,
-                "needs the kubernetes plugin in the same server block",
-            ));
-        };
-        let kubernetes = super::kubernetes::parse(kubernetes, setup.zones)?.records;
+        let kubernetes = super::kubernetes::block_records(setup, d, "needs")?;
         setup.add(K8sExternal {
             config,
             kubernetes,

@@ -58,12 +58,7 @@ impl KubernetesPlugin {
                 return Some(reply_to(request, ResponseCode::ServFail));
             }
         }
-        let mut response = reply_to(request, answer.rcode);
-        response.metadata.authoritative = answer.rcode != ResponseCode::Refused;
-        response.answers = answer.answers;
-        response.authorities = answer.authorities;
-        response.additionals = answer.additionals;
-        Some(response)
+        Some(answer.into_response(request))
     }
 }
 

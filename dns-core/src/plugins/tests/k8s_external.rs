@@ -112,7 +112,7 @@ fn k8s_external_errors_name_the_place() {
     let e = build(&c, &deps).err().unwrap().to_string();
     assert_eq!(
         e,
-        "Corefile:2:2: k8s_external: needs the kubernetes plugin in the same server block"
+        "Corefile:2:2: k8s_external: needs a kubernetes plugin in the same server block"
     );
 }
 

@@ -55,16 +55,7 @@ impl Plugin for WhoAmI {
 
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
-        if let Some(arg) = d.args.first() {
-            return Err(SetupError::new(
-                PLUGIN,
-                &arg.location,
-                "whoami takes no arguments",
-            ));
-        }
-        if let Some(option) = d.block.first() {
-            return Err(crate::plugin::setup::unknown_property(PLUGIN, option));
-        }
+        crate::plugin::setup::bare(PLUGIN, d)?;
         setup.add(WhoAmI);
     }
     Ok(())
