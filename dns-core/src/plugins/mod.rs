@@ -2,6 +2,7 @@
 //! one list of plugin names and their order, as CoreDNS's plugin.cfg. Adding a plugin is a
 //! folder here and a row in the table.
 
+pub mod any;
 pub mod autopath;
 pub mod bind;
 pub mod bufsize;
@@ -18,6 +19,7 @@ pub mod loadbalance;
 pub mod log;
 #[path = "loop/mod.rs"]
 pub mod loop_detect;
+pub mod minimal;
 pub mod pprof;
 pub mod prometheus;
 pub mod ready;
@@ -62,7 +64,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("local"),
     Registration::unsupported("dns64"),
     Registration::unsupported("acl"),
-    Registration::unsupported("any"),
+    Registration::setup("any", any::setup),
     Registration::setup("chaos", chaos::setup),
     Registration::setup("loadbalance", loadbalance::setup),
     Registration::unsupported("tsig"),
@@ -71,7 +73,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("header"),
     Registration::unsupported("dnssec"),
     Registration::setup("autopath", autopath::setup),
-    Registration::unsupported("minimal"),
+    Registration::setup("minimal", minimal::setup),
     Registration::repeated("template", template::setup),
     Registration::unsupported("transfer"),
     Registration::setup("hosts", hosts::setup),

@@ -145,3 +145,62 @@ async fn whoami_tells_the_client_its_address_and_port() {
         ]
     );
 }
+
+/// RFC 8482: ANY gets one HINFO; other types go on (here to kubernetes).
+#[tokio::test]
+async fn any_answers_hinfo() {
+    let r = router("cluster.local:53 {\n any\n kubernetes\n}\n");
+    let m = ask_type(
+        &r,
+        "web.prod.svc.cluster.local.",
+        RecordType::ANY,
+        DNSClass::IN,
+    )
+    .await;
+    let answers: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.ttl, r.data))
+        .collect();
+    assert_eq!(
+        answers,
+        ["web.prod.svc.cluster.local. 8482 ANY obsoleted See RFC 8482"]
+    );
+    let m = ask_type(
+        &r,
+        "web.prod.svc.cluster.local.",
+        RecordType::A,
+        DNSClass::IN,
+    )
+    .await;
+    assert_eq!(m.answers.len(), 1);
+}
+
+/// Positive answers lose authority and additional; denials keep their SOA.
+#[tokio::test]
+async fn minimal_keeps_only_the_answer() {
+    let full = router("cluster.local:53 {\n kubernetes\n}\n");
+    let r = router("cluster.local:53 {\n minimal\n kubernetes\n}\n");
+    let srv = "_http._tcp.web.prod.svc.cluster.local.";
+    let m = ask_type(&full, srv, RecordType::SRV, DNSClass::IN).await;
+    assert!(!m.additionals.is_empty());
+    let m = ask_type(&r, srv, RecordType::SRV, DNSClass::IN).await;
+    assert!(!m.answers.is_empty() && m.additionals.is_empty() && m.authorities.is_empty());
+    let m = ask_type(
+        &r,
+        "nope.prod.svc.cluster.local.",
+        RecordType::A,
+        DNSClass::IN,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(m.authorities.len(), 1);
+    let m = ask_type(
+        &r,
+        "web.prod.svc.cluster.local.",
+        RecordType::TXT,
+        DNSClass::IN,
+    )
+    .await;
+    assert!(m.answers.is_empty() && m.authorities.len() == 1);
+}
