@@ -120,10 +120,7 @@ impl CorefileServer {
         let reload = self.built.reload;
         let loaded = self.loaded;
         Ok(async move {
-            match reload {
-                Some(policy) => super::reload::run(loaded, policy, listeners, stop).await,
-                None => listeners.wait().await,
-            }
+            super::reload::run(loaded, reload, listeners, stop).await;
         })
     }
 }
