@@ -167,6 +167,9 @@ pub struct Router {
     routes: Vec<Route>,
     /// Counts what no block took, when any block here has `prometheus`.
     dropped: Option<ZoneMetrics>,
+    /// Some block here has limits (`chaos`, `bufsize`): only then is a query routed for them,
+    /// so the common listener pays one branch per query.
+    limited: bool,
 }
 
 impl Router {
@@ -199,10 +202,12 @@ impl Router {
             .iter()
             .any(|r| r.metrics.is_some())
             .then(|| ZoneMetrics::new(&server, "dropped", &[]));
+        let limited = routes.iter().any(|r| r.chain.limits != Limits::default());
         Self {
             addr,
             routes,
             dropped,
+            limited,
         }
     }
 
@@ -261,6 +266,9 @@ impl Handler for Router {
     }
 
     fn limits(&self, query: &hickory_proto::op::Query) -> Limits {
+        if !self.limited {
+            return Limits::default();
+        }
         self.route_for(query.name())
             .map_or_else(Limits::default, |r| self.routes[r].chain.limits)
     }

@@ -75,7 +75,7 @@ pub fn external_answer(
     };
     let record = |name: &Name, rdata| Record::from_rdata(name.clone(), ext.ttl, rdata);
     let lower = qname.to_lowercase();
-    let below = label_count(&lower) - label_count(&zone);
+    let below = label_count(&lower).saturating_sub(label_count(&zone));
     let labels: Vec<&str> = match lower
         .iter()
         .take(below)
