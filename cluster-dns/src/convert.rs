@@ -91,6 +91,7 @@ fn port_number(p: i32) -> Result<u16, ConvertError> {
 pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
     let (namespace, name) = meta(&svc.metadata)?;
     let spec = svc.spec.clone().unwrap_or_default();
+    let external_ips = external_ips(&spec, svc.status.as_ref());
     let service_type = match spec.type_.as_deref() {
         None | Some("ClusterIP") => ServiceType::ClusterIp,
         Some("NodePort") => ServiceType::NodePort,
@@ -148,7 +149,34 @@ pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
         ports,
         external_name,
         publish_not_ready_addresses: spec.publish_not_ready_addresses.unwrap_or(false),
+        external_ips,
     })
+}
+
+/// `spec.externalIPs` and the load balancer's ingress IPs, as CoreDNS's object.Service keeps
+/// them; an address that does not parse (or an ingress given by hostname only) is left out.
+fn external_ips(spec: &core::ServiceSpec, status: Option<&core::ServiceStatus>) -> Vec<IpAddr> {
+    let ingress = status
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref());
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for text in spec
+        .external_ips
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(ingress)
+    {
+        if let Ok(ip) = text.parse::<IpAddr>()
+            && !ips.contains(&ip)
+        {
+            ips.push(ip);
+        }
+    }
+    ips
 }
 
 /// A slice, and the addresses dropped from it (each with why) — one bad address does not

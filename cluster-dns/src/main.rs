@@ -20,9 +20,15 @@ use dns_core::server::stop_signal;
 #[command(
     name = "cluster-dns",
     version,
-    about = "Kubernetes cluster DNS (a CoreDNS replacement)"
+    about = "Kubernetes cluster DNS (a CoreDNS replacement)",
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// List the plugins built in, as CoreDNS's `-plugins` does, and exit.
+    #[arg(long)]
+    plugins: bool,
     /// The Corefile to serve.
     #[arg(long = "conf", default_value = "/etc/coredns/Corefile")]
     conf: PathBuf,
@@ -35,9 +41,35 @@ struct Args {
     snapshot_poll: Duration,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Parse, build and validate a Corefile without binding anything: every server block and
+    /// plugin as supported, accepted-and-ignored or refused, with the reason and
+    /// file:line:col. Exit 0: it starts; 1: something is refused; 2: it cannot be read.
+    Check {
+        #[arg(long = "conf", default_value = "/etc/coredns/Corefile")]
+        conf: PathBuf,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     dns_core::logging::init();
-    let args = Args::parse();
+    let args = Args::parse_from(dns_core::server::cli::go_style_args(std::env::args()));
+    if args.plugins {
+        print!(
+            "{}",
+            dns_core::server::cli::plugin_list(dns_core::plugins::REGISTRY)
+        );
+        return Ok(());
+    }
+    if let Some(Command::Check { conf }) = &args.command {
+        let deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+        std::process::exit(dns_core::server::cli::check(
+            conf,
+            &deps,
+            dns_core::plugins::REGISTRY,
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

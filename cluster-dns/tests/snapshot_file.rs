@@ -241,3 +241,21 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     task.await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What k8s_external answers: `spec.externalIPs`, then the load balancer's ingress IPs (an
+/// ingress by hostname only, or an address that does not parse, is left out; repeats once).
+#[test]
+fn external_ips_and_load_balancer_ingress() {
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: ns}\nspec: {type: LoadBalancer, clusterIP: 198.18.0.5, externalIPs: [198.19.200.1, nonsense], ports: [{port: 80}]}\nstatus: {loadBalancer: {ingress: [{ip: 2001:db8:ff::1}, {hostname: lb.example.com}, {ip: 198.19.200.1}]}}\n";
+    let parsed = parse_snapshot(svc, "f").unwrap();
+    match &parsed.changes[0] {
+        Change::UpsertService(s) => assert_eq!(
+            s.external_ips,
+            [
+                "198.19.200.1".parse::<std::net::IpAddr>().unwrap(),
+                "2001:db8:ff::1".parse().unwrap()
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -36,6 +36,9 @@ use nodelocal::{changes, instances, metrics, template};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// List the plugins built in, as CoreDNS's (and node-cache's) `-plugins` does, and exit.
+    #[arg(long)]
+    plugins: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -44,6 +47,11 @@ struct Cli {
 enum Command {
     /// The sidecar: fails pod DNS over to cluster DNS when the cache stops answering.
     Guard(GuardArgs),
+    /// Fill the template (--basecorefile, else --conf) as a start would, then parse, build and
+    /// validate the Corefile without touching the node or binding anything: every server block
+    /// and plugin as supported, accepted-and-ignored or refused, with the reason and
+    /// file:line:col. Exit 0: it starts; 1: something is refused; 2: it cannot be read.
+    Check(RunArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -116,33 +124,64 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     parse_duration(text)
 }
 
-/// Go's flag package takes `-flag` as `--flag`; node-cache's DaemonSets are written that way.
-fn go_style_args(args: impl Iterator<Item = String>) -> Vec<String> {
-    args.enumerate()
-        .map(|(i, arg)| {
-            let single_dash_word = arg.len() > 2
-                && arg.starts_with('-')
-                && !arg.starts_with("--")
-                && arg[1..].starts_with(|c: char| c.is_ascii_alphabetic());
-            if i > 0 && single_dash_word {
-                format!("-{arg}")
-            } else {
-                arg
-            }
-        })
-        .collect()
-}
-
 fn main() -> anyhow::Result<()> {
     dns_core::logging::init();
-    let cli = Cli::parse_from(go_style_args(std::env::args()));
+    let cli = Cli::parse_from(dns_core::server::cli::go_style_args(std::env::args()));
+    if cli.plugins {
+        print!(
+            "{}",
+            dns_core::server::cli::plugin_list(dns_core::plugins::REGISTRY)
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Some(Command::Guard(args)) => runtime.block_on(guard::run(args)),
+        Some(Command::Check(args)) => std::process::exit(check(&args)),
         None => runtime.block_on(run(cli.run)),
     }
+}
+
+/// `nodelocal check`: the Corefile a start would serve, checked; `--localip` defaults to the
+/// link-local address here, as the check binds nothing.
+fn check(args: &RunArgs) -> i32 {
+    use dns_core::server::cli;
+    let local_ips = match local_ips(args.localip.as_deref().or(Some("169.254.20.10"))) {
+        Ok(ips) => ips,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return cli::CHECK_UNREADABLE;
+        }
+    };
+    let values = template_values(args, &local_ips);
+    let path = if args.basecorefile.exists() {
+        &args.basecorefile
+    } else {
+        &args.conf
+    };
+    let corefile = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+        .and_then(|text| {
+            template::render(&text, &values).map_err(|e| format!("{}: {e}", path.display()))
+        });
+    let corefile = match corefile {
+        Ok(text) => dns_core::corefile::parse(
+            &text,
+            path,
+            &|k| std::env::var(k).ok(),
+            &dns_core::corefile::FsReader,
+        ),
+        Err(e) => {
+            eprintln!("{e}");
+            return cli::CHECK_UNREADABLE;
+        }
+    };
+    let store = Arc::new(SnapshotStore::new());
+    let mut deps = Dependencies::new(store);
+    deps.local_ips = local_ips;
+    cli::check_parsed(path, corefile, &deps, dns_core::plugins::REGISTRY)
 }
 
 fn local_ips(text: Option<&str>) -> anyhow::Result<Vec<IpAddr>> {

@@ -181,8 +181,19 @@ impl ClusterDns {
         snapshot_yaml: Option<&str>,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::launch_on(free_port(), wrapper, corefile, snapshot_yaml, env)
+    }
+
+    /// [`Self::launch_via`] on a port the caller chose (files the Corefile imports may need
+    /// to name it before the start).
+    pub fn launch_on(
+        port: u16,
+        wrapper: &[&str],
+        corefile: &str,
+        snapshot_yaml: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = TempDir::new("cluster-dns");
-        let port = free_port();
         let corefile_path = dir.path().join("Corefile");
         let snapshot_path = dir.path().join("cluster.yaml");
         std::fs::write(

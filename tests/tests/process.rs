@@ -162,9 +162,9 @@ fn broken_inputs_fail_at_start_and_say_where() {
         err.contains("Corefile:3:14: kubernetes: invalid pods mode \"sometimes\""),
         "{err}"
     );
-    let err = run_and_fail(&format!(".:{port} {{\n    whoami\n    frob\n}}\n"), "");
+    let err = run_and_fail(&format!(".:{port} {{\n    etcd\n    frob\n}}\n"), "");
     assert!(
-        err.contains("Corefile:2:5: plugin \"whoami\" is not supported yet"),
+        err.contains("Corefile:2:5: plugin \"etcd\" is not supported yet"),
         "{err}"
     );
     let err = run_and_fail(&format!(".:{port} {{\n    kubernetes\n"), "");

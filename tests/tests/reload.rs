@@ -106,3 +106,45 @@ fn reload_keeps_the_old_config_when_the_new_one_is_broken() {
         r.answer.first().is_some_and(|a| a.ttl == 30)
     });
 }
+
+/// SIGUSR1 rebuilds the Corefile at once, without `reload` in it, as it restarts CoreDNS; an
+/// imported file's edit is read too.
+#[test]
+fn sigusr1_reloads_without_the_reload_plugin() {
+    let server = ClusterDns::start(
+        ".:{PORT} {\n    import extra/*.conf\n    kubernetes cluster.local {\n        ttl 5\n    }\n}\n",
+        &example_cluster(),
+    );
+    // The import matches nothing yet (its directory is missing, as an optional ConfigMap's).
+    assert_eq!(ttl_of(&server), Some(5));
+    std::fs::create_dir_all(server.dir.path().join("extra")).unwrap();
+    let extra = server.dir.path().join("extra/hosts.conf");
+    rewrite(
+        &server,
+        ".:{PORT} {\n    import extra/*.conf\n    kubernetes cluster.local {\n        ttl 7\n    }\n}\n",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ttl_of(&server), Some(5), "no reload plugin: no timer");
+    let usr1 = |server: &ClusterDns| {
+        let status = std::process::Command::new("kill")
+            .args(["-USR1", &server.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    usr1(&server);
+    server.dig_until(&["web.prod.svc.cluster.local", "A"], WAIT, |r| {
+        r.answer.first().is_some_and(|a| a.ttl == 7)
+    });
+    // Only the imported file changes: SIGUSR1 reads it again.
+    std::fs::write(
+        &extra,
+        "hosts {\n    198.18.0.99 imported.example.test\n    fallthrough\n}\n",
+    )
+    .unwrap();
+    usr1(&server);
+    let r = server.dig_until(&["imported.example.test", "A"], WAIT, |r| {
+        !r.answer.is_empty()
+    });
+    assert_eq!(r.answers(), ["A 198.18.0.99"], "{}", server.log());
+}

@@ -97,6 +97,9 @@ pub struct Service {
     /// `spec.externalName`, without a trailing dot, for ExternalName services.
     pub external_name: Option<String>,
     pub publish_not_ready_addresses: bool,
+    /// `spec.externalIPs`, then the IPs of `status.loadBalancer.ingress`: what `k8s_external`
+    /// answers.
+    pub external_ips: Vec<IpAddr>,
 }
 
 impl Service {
@@ -202,6 +205,7 @@ impl ServiceImport {
             ports: self.ports.clone(),
             external_name: None,
             publish_not_ready_addresses: false,
+            external_ips: Vec::new(),
         }
     }
 }

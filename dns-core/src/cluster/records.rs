@@ -73,6 +73,29 @@ pub struct Answer {
     pub additionals: Vec<Record>,
 }
 
+impl Answer {
+    /// The response to `request`: authoritative unless refused.
+    pub fn into_response(self, request: &hickory_proto::op::Message) -> hickory_proto::op::Message {
+        let mut response = crate::wire::reply_to(request, self.rcode);
+        response.metadata.authoritative = self.rcode != ResponseCode::Refused;
+        response.answers = self.answers;
+        response.authorities = self.authorities;
+        response.additionals = self.additionals;
+        response
+    }
+}
+
+/// The longest of `zones` that holds `qname`, spelled as the question spells it (owner names
+/// and targets keep its case).
+fn zone_of(zones: &[Name], qname: &Name) -> Option<Name> {
+    let labels = zones
+        .iter()
+        .filter(|z| z.zone_of(qname))
+        .map(|z| z.num_labels())
+        .max()?;
+    Some(qname.trim_to(labels as usize))
+}
+
 /// The schema version `dns-version.<zone>` TXT answers (spec 1.1.0).
 pub const DNS_SCHEMA_VERSION: &str = "1.1.0";
 /// The schema version `dns-version.<clusterset zone>` TXT answers (MCS DNS spec 1.0.0).
@@ -91,14 +114,7 @@ pub fn answer(
     ns_addrs: &dyn Fn() -> Vec<IpAddr>,
 ) -> Option<Answer> {
     let qname = query.name();
-    let zone_labels = options
-        .zones
-        .iter()
-        .filter(|z| z.zone_of(qname))
-        .map(|z| z.num_labels())
-        .max()?;
-    // The zone as the question spelled it: owner names and targets keep its case.
-    let zone = qname.trim_to(zone_labels as usize);
+    let zone = zone_of(&options.zones, qname)?;
     let multicluster = options
         .multicluster_zones
         .iter()
@@ -827,6 +843,9 @@ fn reverse_in(
     }
     records
 }
+
+mod external;
+pub use external::{ExternalOptions, external_answer};
 
 /// An endpoint is published when ready (an unset condition counts as ready, as the
 /// EndpointSlice API says), or when its service publishes not-ready addresses.

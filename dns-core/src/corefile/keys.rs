@@ -20,6 +20,13 @@ pub struct ServerKey {
 
 pub const DEFAULT_PORT: u16 = 53;
 
+/// `zone:port`, as CoreDNS names a server block in its logs.
+impl std::fmt::Display for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.zone, self.port)
+    }
+}
+
 impl ServerKey {
     pub fn parse(text: &str) -> Result<Self, String> {
         let rest = match text.split_once("://") {

@@ -123,7 +123,14 @@ impl SourceReader for FsReader {
             });
         }
         let dir = pattern.parent().unwrap_or(Path::new("."));
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+        // A glob whose directory does not exist matches nothing, as Go's filepath.Glob (and
+        // so CoreDNS) has it: k3s and AKS import from an optional ConfigMap's mount.
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| {

@@ -13,7 +13,7 @@ use super::chain::{PluginChain, Router, ServerBlock};
 use super::metrics::{server_label, vars};
 use super::readiness::{Monitor, Readiness, ReadyCheck};
 use super::registry::{Registration, Role, check_plugins, find};
-use super::setup::{BlockSetup, HttpAddr, SetupError};
+use super::setup::{BlockSetup, HttpAddr, Note, SetupError};
 use crate::cluster::SnapshotStore;
 use crate::corefile::{Corefile, CorefileError, Directive, Location};
 
@@ -131,6 +131,7 @@ pub struct ProcessPlan {
     ready_addrs: Vec<HttpAddr>,
     ready_checks: Vec<(&'static str, ReadyCheck)>,
     pub(crate) reload: Option<ReloadPolicy>,
+    notes: Vec<Note>,
 }
 
 impl ProcessPlan {
@@ -178,6 +179,8 @@ pub struct Built {
     pub routers: Vec<Router>,
     pub http: HttpPlan,
     pub reload: Option<ReloadPolicy>,
+    /// What the plugins accepted but do differently here (said at start).
+    pub notes: Vec<Note>,
 }
 
 /// Builds a Corefile with the plugins of `registry`. A block listens on every interface at its
@@ -233,7 +236,9 @@ pub fn build(
         }
     }
     let reload = process.reload;
+    let notes = std::mem::take(&mut process.notes);
     Ok(Built {
+        notes,
         routers: by_addr
             .into_iter()
             .map(|(addr, blocks)| Router::new(addr, blocks))
@@ -298,20 +303,7 @@ fn build_chain(
     deps: &Dependencies,
     process: &mut ProcessPlan,
 ) -> Result<PluginChain, BuildError> {
-    let mut setup = BlockSetup {
-        block,
-        zones,
-        server,
-        deps,
-        current: ("", 0),
-        chain: Vec::new(),
-        enabled: Vec::new(),
-        counted: false,
-        on_startup: Vec::new(),
-        ready_checks: Vec::new(),
-        serves_ready: false,
-        process,
-    };
+    let mut setup = block_setup(block, zones, server, deps, process);
     for (order, row, lines) in directives {
         if let Role::Setup(run) = row.role {
             setup.current = (row.name, *order);
@@ -326,8 +318,11 @@ fn build_chain(
         ready_checks,
         serves_ready,
         process,
+        notes,
+        limits,
         ..
     } = setup;
+    process.notes.extend(notes);
     if serves_ready {
         process.ready_checks.extend(ready_checks);
     }
@@ -340,7 +335,203 @@ fn build_chain(
         counted,
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,
+        limits,
     })
+}
+
+fn block_setup<'a>(
+    block: &'a crate::corefile::ServerBlock,
+    zones: &'a [Name],
+    server: &'a str,
+    deps: &'a Dependencies,
+    process: &'a mut ProcessPlan,
+) -> BlockSetup<'a> {
+    BlockSetup {
+        block,
+        zones,
+        server,
+        deps,
+        current: ("", 0),
+        chain: Vec::new(),
+        enabled: Vec::new(),
+        counted: false,
+        on_startup: Vec::new(),
+        ready_checks: Vec::new(),
+        serves_ready: false,
+        process,
+        notes: Vec::new(),
+        limits: crate::wire::Limits::default(),
+    }
+}
+
+/// How one part of a Corefile fares here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Supported,
+    /// Accepted, but does not do here what it does in CoreDNS: why, and what instead.
+    Ignored(String),
+    /// The Corefile does not start: why.
+    Refused(String),
+}
+
+/// One line of a check: a server block or a plugin, where it is written, and its verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub location: Location,
+    /// `server block .:53 example.org:53`, `plugin forward`, `option ...`.
+    pub what: String,
+    pub verdict: Verdict,
+}
+
+/// A Corefile checked part by part (`cluster-dns check`): every server block and plugin line,
+/// supported, accepted but ignored, or refused, with the reason and its place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Check {
+    pub lines: Vec<Checked>,
+}
+
+impl Check {
+    /// Whether the Corefile would start: nothing refused.
+    pub fn starts(&self) -> bool {
+        !self
+            .lines
+            .iter()
+            .any(|l| matches!(l.verdict, Verdict::Refused(_)))
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for line in &self.lines {
+            let (word, why) = match &line.verdict {
+                Verdict::Supported => ("supported", None),
+                Verdict::Ignored(why) => ("accepted, ignored", Some(why)),
+                Verdict::Refused(why) => ("REFUSED", Some(why)),
+            };
+            write!(f, "{}: {}: {word}", line.location, line.what)?;
+            match why {
+                Some(why) => writeln!(f, ": {why}")?,
+                None => writeln!(f)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `corefile` against `registry` without binding anything: each plugin of each block
+/// is set up on its own by its registry row's setup (the same function `build` runs), so one
+/// refused plugin does not hide the next; then the whole Corefile is built, for what only the
+/// whole shows (a zone served twice).
+pub fn check(corefile: &Corefile, deps: &Dependencies, registry: &[Registration]) -> Check {
+    let mut out = Check::default();
+    let mut refused_any = false;
+    for block in &corefile.blocks {
+        let keys: Vec<String> = block.keys.iter().map(|k| k.to_string()).collect();
+        out.lines.push(Checked {
+            location: block.location.clone(),
+            what: format!("server block {}", keys.join(" ")),
+            verdict: Verdict::Supported,
+        });
+        let zones: Vec<Name> = block.keys.iter().map(|k| k.zone.clone()).collect();
+        let server = block
+            .keys
+            .first()
+            .map(|k| server_label(SocketAddr::new(deps.listen_ip, k.port)))
+            .unwrap_or_default();
+        let mut seen: Vec<&str> = Vec::new();
+        for d in &block.directives {
+            let what = format!("plugin {}", d.name);
+            let row = find(registry, &d.name);
+            let verdict = match row {
+                None if d.name == "multicluster" => Verdict::Refused(
+                    CorefileError::MulticlusterDirective(d.location.clone()).to_string(),
+                ),
+                None => Verdict::Refused("unknown plugin".into()),
+                Some((_, row)) if !row.supported() => {
+                    Verdict::Refused("not supported yet by Signpost".into())
+                }
+                Some((_, row)) if seen.contains(&row.name) && !row.repeats => {
+                    Verdict::Refused("appears twice in one server block".into())
+                }
+                Some((_, row)) if seen.contains(&row.name) => {
+                    // Its lines were set up together with the first one.
+                    continue;
+                }
+                Some((order, row)) => {
+                    seen.push(row.name);
+                    let lines: Vec<&Directive> = block
+                        .directives
+                        .iter()
+                        .filter(|o| o.name == d.name)
+                        .collect();
+                    match check_plugin(order, row, &lines, block, &zones, &server, deps) {
+                        Ok(notes) => {
+                            out.lines.push(Checked {
+                                location: d.location.clone(),
+                                what,
+                                verdict: Verdict::Supported,
+                            });
+                            out.lines.extend(notes.into_iter().map(|n| Checked {
+                                location: n.location,
+                                what: format!("{} option", n.plugin),
+                                verdict: Verdict::Ignored(n.message),
+                            }));
+                            continue;
+                        }
+                        Err(e) => {
+                            refused_any = true;
+                            out.lines.push(Checked {
+                                location: e.location,
+                                what,
+                                verdict: Verdict::Refused(e.message),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            refused_any |= matches!(verdict, Verdict::Refused(_));
+            out.lines.push(Checked {
+                location: d.location.clone(),
+                what,
+                verdict,
+            });
+        }
+    }
+    if !refused_any && let Err(e) = build(corefile, deps, registry) {
+        let Some(first) = corefile.blocks.first() else {
+            return out;
+        };
+        out.lines.push(Checked {
+            location: first.location.clone(),
+            what: "Corefile".into(),
+            verdict: Verdict::Refused(e.to_string()),
+        });
+    }
+    out
+}
+
+/// One plugin's lines of one block, set up alone: its notes, or why it is refused.
+fn check_plugin(
+    order: usize,
+    row: &Registration,
+    lines: &[&Directive],
+    block: &crate::corefile::ServerBlock,
+    zones: &[Name],
+    server: &str,
+    deps: &Dependencies,
+) -> Result<Vec<Note>, SetupError> {
+    match row.role {
+        Role::Listen(listen) => listen(lines).map(|_| Vec::new()),
+        Role::Setup(run) => {
+            let mut process = ProcessPlan::default();
+            let mut setup = block_setup(block, zones, server, deps, &mut process);
+            setup.current = (row.name, order);
+            run(&mut setup, lines)?;
+            Ok(setup.notes)
+        }
+        Role::Unsupported => Ok(Vec::new()),
+    }
 }
 
 /// `coredns_plugin_enabled` for a block with `prometheus`, per zone, as CoreDNS sets it at start.

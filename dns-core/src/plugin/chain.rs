@@ -11,7 +11,7 @@ use hickory_proto::rr::Name;
 
 use super::metrics::{ZoneMetrics, server_label, vars};
 use super::{OnStartup, Plugin, Serving};
-use crate::wire::{Exchange, Handler, RequestInfo, reply_to};
+use crate::wire::{Exchange, Handler, Limits, RequestInfo, reply_to};
 
 /// A response, the index of the plugin that wrote it (`None`: no plugin answered and the chain
 /// itself said SERVFAIL), and the error met on the way, if any (what `errors` logs).
@@ -106,6 +106,8 @@ pub struct PluginChain {
     pub enabled: Vec<&'static str>,
     /// Started once the block's listener is up.
     pub on_startup: Vec<OnStartup>,
+    /// What the block's plugins ask of the server around the chain (`chaos`, `bufsize`).
+    pub limits: Limits,
 }
 
 impl PluginChain {
@@ -165,6 +167,9 @@ pub struct Router {
     routes: Vec<Route>,
     /// Counts what no block took, when any block here has `prometheus`.
     dropped: Option<ZoneMetrics>,
+    /// Some block here has limits (`chaos`, `bufsize`): only then is a query routed for them,
+    /// so the common listener pays one branch per query.
+    limited: bool,
 }
 
 impl Router {
@@ -197,10 +202,12 @@ impl Router {
             .iter()
             .any(|r| r.metrics.is_some())
             .then(|| ZoneMetrics::new(&server, "dropped", &[]));
+        let limited = routes.iter().any(|r| r.chain.limits != Limits::default());
         Self {
             addr,
             routes,
             dropped,
+            limited,
         }
     }
 
@@ -256,6 +263,14 @@ impl Handler for Router {
                 (reply_to(request, ResponseCode::ServFail), Served::Dropped)
             }
         }
+    }
+
+    fn limits(&self, query: &hickory_proto::op::Query) -> Limits {
+        if !self.limited {
+            return Limits::default();
+        }
+        self.route_for(query.name())
+            .map_or_else(Limits::default, |r| self.routes[r].chain.limits)
     }
 
     fn served(&self, tag: Option<Served>, exchange: &Exchange<'_>) {

@@ -137,6 +137,21 @@ pub fn http_addr_args(plugin: &str, d: &Directive, default: &str) -> Result<Http
     }
 }
 
+/// A directive written bare, as `whoami` or `debug`: no arguments, no block.
+pub fn bare(plugin: &str, d: &Directive) -> Result<(), SetupError> {
+    if let Some(arg) = d.args.first() {
+        return Err(SetupError::new(
+            plugin,
+            &arg.location,
+            format!("{} takes no arguments", d.name),
+        ));
+    }
+    match d.block.first() {
+        Some(option) => Err(unknown_property(plugin, option)),
+        None => Ok(()),
+    }
+}
+
 /// A block option the plugin does not know.
 pub fn unknown_property(plugin: &str, option: &Directive) -> SetupError {
     SetupError::new(
@@ -168,6 +183,24 @@ pub struct BlockSetup<'a> {
     /// The block has `ready`: its plugins' readiness counts.
     pub(crate) serves_ready: bool,
     pub(crate) process: &'a mut super::build::ProcessPlan,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) limits: crate::wire::Limits,
+}
+
+/// Something a plugin accepts but does differently here, or not at all (a Go runtime to
+/// profile, a trace collector): logged at start and listed by `check`, so a Corefile that
+/// names it starts and its operator knows what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub location: Location,
+    pub plugin: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.location, self.plugin, self.message)
+    }
 }
 
 impl BlockSetup<'_> {
@@ -206,6 +239,26 @@ impl BlockSetup<'_> {
     pub fn serve_http(&mut self, addr: HttpAddr, endpoint: super::build::Endpoint) {
         self.serves_ready |= matches!(endpoint, super::build::Endpoint::Ready { .. });
         self.process.add_http(addr, self.current.0, endpoint);
+    }
+
+    /// The plugin accepted something at `location` that does not do here what it does in
+    /// CoreDNS: `message` says what happens instead.
+    pub fn note(&mut self, location: &Location, message: impl Into<String>) {
+        self.notes.push(Note {
+            location: location.clone(),
+            plugin: self.current.0,
+            message: message.into(),
+        });
+    }
+
+    /// Queries of `class` (not only IN) reach the block's chain (`chaos`).
+    pub fn serve_class(&mut self, class: hickory_proto::rr::DNSClass) {
+        self.limits.class = Some(class);
+    }
+
+    /// The block's UDP responses are at most `size` bytes, and say so (`bufsize`).
+    pub fn cap_udp_size(&mut self, size: u16) {
+        self.limits.udp_size = self.limits.udp_size.min(size);
     }
 
     /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).

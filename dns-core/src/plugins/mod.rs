@@ -2,22 +2,32 @@
 //! one list of plugin names and their order, as CoreDNS's plugin.cfg. Adding a plugin is a
 //! folder here and a row in the table.
 
+pub mod any;
 pub mod autopath;
 pub mod bind;
+pub mod bufsize;
 pub mod cache;
+pub mod chaos;
+pub mod debug;
 pub mod errors;
 pub mod forward;
 pub mod health;
 pub mod hosts;
+pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
 pub mod log;
 #[path = "loop/mod.rs"]
 pub mod loop_detect;
+pub mod minimal;
+pub mod pprof;
 pub mod prometheus;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;
+pub mod template;
+pub mod trace;
+pub mod whoami;
 
 use crate::corefile::Corefile;
 use crate::plugin::Registration;
@@ -40,13 +50,13 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("multisocket"),
     Registration::setup("reload", reload::setup),
     Registration::unsupported("nsid"),
-    Registration::unsupported("bufsize"),
+    Registration::setup("bufsize", bufsize::setup),
     Registration::listen("bind", bind::listen),
-    Registration::unsupported("debug"),
-    Registration::unsupported("trace"),
+    Registration::setup("debug", debug::setup),
+    Registration::setup("trace", trace::setup),
     Registration::setup("ready", ready::setup),
     Registration::setup("health", health::setup),
-    Registration::unsupported("pprof"),
+    Registration::setup("pprof", pprof::setup),
     Registration::setup("prometheus", prometheus::setup),
     Registration::setup("errors", errors::setup),
     Registration::repeated("log", log::setup),
@@ -54,8 +64,8 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("local"),
     Registration::unsupported("dns64"),
     Registration::unsupported("acl"),
-    Registration::unsupported("any"),
-    Registration::unsupported("chaos"),
+    Registration::setup("any", any::setup),
+    Registration::setup("chaos", chaos::setup),
     Registration::setup("loadbalance", loadbalance::setup),
     Registration::unsupported("tsig"),
     Registration::setup("cache", cache::setup),
@@ -63,14 +73,14 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("header"),
     Registration::unsupported("dnssec"),
     Registration::setup("autopath", autopath::setup),
-    Registration::unsupported("minimal"),
-    Registration::unsupported("template"),
+    Registration::setup("minimal", minimal::setup),
+    Registration::repeated("template", template::setup),
     Registration::unsupported("transfer"),
     Registration::setup("hosts", hosts::setup),
     Registration::unsupported("route53"),
     Registration::unsupported("azure"),
     Registration::unsupported("clouddns"),
-    Registration::unsupported("k8s_external"),
+    Registration::setup("k8s_external", k8s_external::setup),
     Registration::setup("kubernetes", kubernetes::setup),
     Registration::unsupported("file"),
     Registration::unsupported("auto"),
@@ -80,7 +90,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::setup("forward", forward::setup),
     Registration::unsupported("grpc"),
     Registration::unsupported("erratic"),
-    Registration::unsupported("whoami"),
+    Registration::setup("whoami", whoami::setup),
     Registration::unsupported("on"),
     Registration::unsupported("sign"),
     Registration::unsupported("view"),

@@ -50,6 +50,9 @@ impl Loaded {
         if built.routers.is_empty() {
             return Err(ServeError::Empty(self.path.clone()));
         }
+        for note in &built.notes {
+            tracing::warn!("{note}");
+        }
         Ok(built)
     }
 }
@@ -117,10 +120,7 @@ impl CorefileServer {
         let reload = self.built.reload;
         let loaded = self.loaded;
         Ok(async move {
-            match reload {
-                Some(policy) => super::reload::run(loaded, policy, listeners, stop).await,
-                None => listeners.wait().await,
-            }
+            super::reload::run(loaded, reload, listeners, stop).await;
         })
     }
 }

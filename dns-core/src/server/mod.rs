@@ -5,6 +5,7 @@
 //! ([`reload`]); and [`corefile::CorefileServer`], the one way both binaries serve a Corefile.
 //! It knows the plugin contract and the wire, never a plugin.
 
+pub mod cli;
 pub mod corefile;
 pub mod http;
 pub mod listeners;

@@ -1,6 +1,7 @@
 //! The reload loop (`reload` plugin): re-reads the Corefile every period; on a change, builds
 //! and serves the new one, or keeps the old one, says why in CoreDNS's words and counts
-//! `coredns_reload_failed_total`.
+//! `coredns_reload_failed_total`. SIGUSR1 rebuilds at once, with or without `reload`, as it
+//! restarts CoreDNS (imported files are read again too).
 
 use std::sync::LazyLock;
 
@@ -13,39 +14,41 @@ use super::stop_signal;
 use crate::plugin::build::ReloadPolicy;
 use crate::plugin::metrics::vars::{register, unreachable_metric};
 
-/// Checks the Corefile every period of `policy` until the stop; a changed file is built and
-/// served by `listeners`. Then waits for the listeners to finish.
+/// Checks the Corefile every period of `policy` (when the Corefile has `reload`) and on
+/// SIGUSR1, until the stop; a changed file (any file, on SIGUSR1) is built and served by
+/// `listeners`. Then waits for the listeners to finish.
 pub(crate) async fn run(
     mut loaded: Loaded,
-    policy: ReloadPolicy,
+    mut policy: Option<ReloadPolicy>,
     mut listeners: Listeners,
     stop: watch::Receiver<bool>,
 ) {
-    let Ok(content) = tokio::fs::read(&loaded.path).await else {
-        listeners.wait().await;
-        return;
-    };
+    let content = tokio::fs::read(&loaded.path).await.unwrap_or_default();
     let mut running = hash(&content);
-    crate::coredns_line!(
-        INFO,
-        "plugin/reload: Running configuration SHA512 = {running}"
-    );
-    set_version(None, &running);
-    let mut policy = Some(policy);
+    if policy.is_some() {
+        crate::coredns_line!(
+            INFO,
+            "plugin/reload: Running configuration SHA512 = {running}"
+        );
+        set_version(None, &running);
+    }
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
-    while let Some(current) = policy {
-        let period = current.period(fastrand::u64(..));
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+    loop {
+        let period = policy.map(|p| p.period(fastrand::u64(..)));
+        let signalled = tokio::select! {
+            _ = sleep_or_never(period) => false,
+            Some(()) = recv_or_never(&mut usr1) => true,
             _ = &mut stopped => break,
-        }
+        };
         // An unreadable file (mid-rewrite, say) is tried again next time, as CoreDNS does.
         let Ok(content) = tokio::fs::read(&loaded.path).await else {
             continue;
         };
         let new = hash(&content);
-        if new == running {
+        if new == running && !signalled {
             continue;
         }
         // A broken file is not retried until it changes again.
@@ -71,6 +74,20 @@ pub(crate) async fn run(
         }
     }
     listeners.wait().await;
+}
+
+async fn sleep_or_never(period: Option<std::time::Duration>) {
+    match period {
+        Some(period) => tokio::time::sleep(period).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_or_never(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Builds the Corefile again and serves it; the new reload policy, if any.

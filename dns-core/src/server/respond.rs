@@ -62,6 +62,7 @@ pub async fn respond<H: Handler>(
         return reject(ResponseCode::FormErr);
     };
 
+    let limits = handler.limits(query);
     // `served` hears of every query that reached the routing stage (as CoreDNS's metrics
     // count them): `Some(None)` when the server answered it itself.
     let (mut response, served) =
@@ -70,7 +71,7 @@ pub async fn respond<H: Handler>(
             // match a reply to its question (RFC 5452 9.1), and CoreDNS echoes it too.
             let _ = edns;
             (reply_to(&request, ResponseCode::BADVERS), None)
-        } else if query.query_class() != DNSClass::IN {
+        } else if query.query_class() != DNSClass::IN && limits.class != Some(query.query_class()) {
             // Cluster data is class IN only; other classes (CHAOS included) are refused.
             let refused = crate::wire::reply_to(&request, ResponseCode::Refused);
             (refused, Some(None))
@@ -83,11 +84,12 @@ pub async fn respond<H: Handler>(
 
     let udp_limit = match &request.edns {
         Some(edns) => {
-            let size = edns
-                .max_payload()
+            let ours = limits
+                .udp_size
                 .clamp(CLASSIC_UDP_SIZE as u16, MAX_UDP_PAYLOAD);
+            let size = edns.max_payload().clamp(CLASSIC_UDP_SIZE as u16, ours);
             let mut opt = Edns::new();
-            opt.set_max_payload(MAX_UDP_PAYLOAD);
+            opt.set_max_payload(ours);
             opt.set_dnssec_ok(edns.flags().dnssec_ok);
             response.edns = Some(opt);
             usize::from(size)

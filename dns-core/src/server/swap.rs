@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_proto::op::Message;
+use hickory_proto::op::{Message, Query};
 
-use crate::wire::{Exchange, Handler, RequestInfo};
+use crate::wire::{Exchange, Handler, Limits, RequestInfo};
 
 pub struct Swap<H> {
     current: ArcSwap<H>,
@@ -45,5 +45,9 @@ impl<H: Handler> Handler for Swap<H> {
             Some((handler, tag)) => handler.served(Some(tag), exchange),
             None => self.current.load().served(None, exchange),
         }
+    }
+
+    fn limits(&self, query: &Query) -> Limits {
+        self.current.load().limits(query)
     }
 }

@@ -11,7 +11,8 @@ pub mod rcode;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::DNSClass;
 
 /// How a request arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,31 @@ pub trait Handler: Send + Sync + 'static {
     /// keep it cheap.
     fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
         let _ = (tag, exchange);
+    }
+
+    /// What the server block that serves `query` says before and after its chain: whether a
+    /// class other than IN reaches it (`chaos`), and the largest UDP response (`bufsize`).
+    fn limits(&self, query: &Query) -> Limits {
+        let _ = query;
+        Limits::default()
+    }
+}
+
+/// See [`Handler::limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Queries of this class reach the handler; any other but IN is REFUSED by the server.
+    pub class: Option<DNSClass>,
+    /// The largest UDP payload answered and advertised (the server's own cap when larger).
+    pub udp_size: u16,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            class: None,
+            udp_size: u16::MAX,
+        }
     }
 }
 

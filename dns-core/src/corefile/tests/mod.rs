@@ -320,3 +320,17 @@ fn durations_in_go_syntax() {
         assert!(crate::corefile::parse_duration(bad).is_err(), "{bad}");
     }
 }
+
+/// k3s and AKS import `custom/*.override` from an optional ConfigMap's mount: no directory is
+/// no match, as Go's filepath.Glob has it, not an error.
+#[test]
+fn a_glob_in_a_missing_directory_matches_nothing() {
+    use crate::corefile::{FsReader, SourceReader};
+    let dir = std::env::temp_dir().join(format!("signpost-no-such-dir-{}", std::process::id()));
+    assert!(
+        FsReader
+            .glob(&dir.join("custom/*.override"))
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -285,19 +285,8 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
         let search = match config.source {
             SearchSource::Fixed(domains) => Search::Fixed(domains),
             SearchSource::Kubernetes => {
-                let Some(kubernetes) = setup
-                    .block
-                    .directives
-                    .iter()
-                    .find(|k| k.name == "kubernetes")
-                else {
-                    return Err(SetupError::new(
-                        PLUGIN,
-                        &d.location,
-                        "@kubernetes needs a kubernetes plugin in the same server block",
-                    ));
-                };
-                let records = crate::plugins::kubernetes::parse(kubernetes, setup.zones)?.records;
+                let records =
+                    crate::plugins::kubernetes::block_records(setup, d, "@kubernetes needs")?;
                 Search::Kubernetes(KubernetesSearch {
                     store: setup.deps.store.clone(),
                     zones: records.zones,

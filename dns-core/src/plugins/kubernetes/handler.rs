@@ -58,12 +58,7 @@ impl KubernetesPlugin {
                 return Some(reply_to(request, ResponseCode::ServFail));
             }
         }
-        let mut response = reply_to(request, answer.rcode);
-        response.metadata.authoritative = answer.rcode != ResponseCode::Refused;
-        response.answers = answer.answers;
-        response.authorities = answer.authorities;
-        response.additionals = answer.additionals;
-        Some(response)
+        Some(answer.into_response(request))
     }
 }
 
@@ -77,6 +72,20 @@ impl Plugin for KubernetesPlugin {
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
         let config = super::parse(d, setup.zones)?;
+        for option in d.block.iter().filter(|o| {
+            matches!(
+                o.name.as_str(),
+                "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight"
+            )
+        }) {
+            setup.note(
+                &option.location,
+                format!(
+                    "{}: not applied: the watch makes one list and one watch per kind, no request rate to limit",
+                    option.name
+                ),
+            );
+        }
         let store = setup.deps.store.clone();
         setup.add(KubernetesPlugin::new(
             config,
@@ -90,7 +99,7 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
 
 /// CoreDNS's nsAddrs: the cluster IPs of the services whose endpoints are this server's
 /// addresses (normally kube-dns), else the addresses themselves.
-fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
+pub fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
     let mut addrs: Vec<IpAddr> = local_ips
         .iter()
         .flat_map(|ip| snapshot.services_by_endpoint_ip(ip))

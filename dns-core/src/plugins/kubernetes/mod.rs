@@ -6,7 +6,7 @@
 mod handler;
 mod setup;
 
-pub use handler::{KubernetesPlugin, setup};
+pub use handler::{KubernetesPlugin, ns_addrs, setup};
 pub use setup::parse;
 
 use std::path::PathBuf;
@@ -61,4 +61,27 @@ pub fn configs(
         }
     }
     Ok(configs)
+}
+
+/// The record options of the `kubernetes` plugin of the block being set up, for a plugin that
+/// answers from its data (`autopath @kubernetes`, `k8s_external`); `needs` says what asked, in
+/// the error when the block has none.
+pub fn block_records(
+    setup: &crate::plugin::setup::BlockSetup<'_>,
+    asking: &crate::corefile::Directive,
+    needs: &str,
+) -> Result<RecordOptions, crate::plugin::setup::SetupError> {
+    let Some(kubernetes) = setup
+        .block
+        .directives
+        .iter()
+        .find(|k| k.name == "kubernetes")
+    else {
+        return Err(crate::plugin::setup::SetupError::new(
+            &asking.name,
+            &asking.location,
+            format!("{needs} a kubernetes plugin in the same server block"),
+        ));
+    };
+    Ok(parse(kubernetes, setup.zones)?.records)
 }

@@ -43,6 +43,12 @@ pub fn parse(directive: &Directive) -> Result<PrometheusConfig, SetupError> {
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
         let config = parse(d)?;
+        for option in d.block.iter().filter(|o| o.name == "runtime_metrics") {
+            setup.note(
+                &option.location,
+                "runtime_metrics: no Go runtime here; the process's own metrics are always exported",
+            );
+        }
         setup.count_queries();
         setup.serve_http(config.addr, Endpoint::Metrics);
     }

@@ -3,14 +3,18 @@
 mod autopath;
 mod bind;
 mod cache;
+mod check;
 mod errors;
 mod fallthrough;
 mod forward;
 mod hosts;
+mod k8s_external;
 mod loadbalance;
 mod observability;
 mod reload;
 mod rewrite;
+mod server_info;
+mod template;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -366,3 +366,52 @@ async fn stopping_server_hands_over_to_its_reuseport_successor_without_loss() {
     new_task.await.unwrap();
     assert_eq!(lost, Vec::<u16>::new(), "queries lost across the hand-over");
 }
+
+/// A block's limits (`bufsize`, `chaos`) as the server applies them around the chain.
+struct Limited(crate::wire::Limits);
+
+impl Handler for Limited {
+    type Tag = ();
+
+    async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, ()) {
+        (TestHandler::answer(request, info).await, ())
+    }
+
+    fn limits(&self, _query: &Query) -> crate::wire::Limits {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn block_limits_cap_udp_and_admit_a_class() {
+    use hickory_proto::rr::DNSClass;
+    let info = RequestInfo {
+        src: "127.0.0.1:4000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: Transport::Udp,
+        request_size: 0,
+    };
+    let capped = Limited(crate::wire::Limits {
+        class: Some(DNSClass::CH),
+        udp_size: 600,
+    });
+    // bufsize 600: at most 600 bytes, and 600 advertised, whatever the client offers.
+    let (reply, _) = super::respond::respond(&capped, &query("100.test.", Some(4096)), &info).await;
+    let reply = reply.unwrap();
+    assert!(reply.len() <= 600, "{}", reply.len());
+    let m = Message::from_vec(&reply).unwrap();
+    assert!(m.metadata.truncation);
+    assert_eq!(m.edns.unwrap().max_payload(), 600);
+    // A smaller client size still wins.
+    let (reply, _) = super::respond::respond(&capped, &query("100.test.", Some(512)), &info).await;
+    assert!(reply.unwrap().len() <= 512);
+    // CH reaches the handler of a block that admits it; elsewhere it is REFUSED.
+    let mut ch = Message::from_vec(&query("1.test.", None)).unwrap();
+    ch.queries[0].set_query_class(DNSClass::CH);
+    let ch = ch.to_vec().unwrap();
+    let (reply, _) = super::respond::respond(&capped, &ch, &info).await;
+    assert_eq!(rcode(&reply.unwrap()), 0);
+    let plain = Limited(crate::wire::Limits::default());
+    let (reply, _) = super::respond::respond(&plain, &ch, &info).await;
+    assert_eq!(rcode(&reply.unwrap()), ResponseCode::Refused.low());
+}
