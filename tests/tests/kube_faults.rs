@@ -381,3 +381,87 @@ async fn slices_the_model_cannot_use_are_skipped_and_named_and_the_rest_answers(
     );
     assert!(alive(dns.pid()));
 }
+
+/// How many LISTs of the kinds cluster-dns watches the API server has served, by its own count
+/// (`apiserver_request_total`): the test's other clients only write, so a change in it during
+/// the test is cluster-dns listing.
+async fn api_lists(client: &kube::Client) -> u64 {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("metrics request");
+    let text = client
+        .request_text(request)
+        .await
+        .expect("the API server's /metrics");
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains("verb=\"LIST\""))
+        .filter(|l| {
+            ["services", "endpointslices", "namespaces", "pods"]
+                .iter()
+                .any(|r| l.contains(&format!("resource=\"{r}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_second_network_cut_resumes_the_watches_without_a_list() {
+    use signpost_tests::tcp_proxy::TcpProxy;
+    let _only = FAULTS.lock().await;
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("cut").await;
+    // Enough objects that a list shows in the bytes (each list is the whole cluster).
+    const SERVICES: usize = 100;
+    let creating = (0..SERVICES).map(|i| {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            let name = format!("svc-{i}");
+            let _: Service = create_object(&client, &ns, cluster_ip_service_json(&name)).await;
+            let address = format!("198.19.5.{}", i + 1);
+            create_service_slice(&client, &ns, &name, &format!("{name}-1"), &[&address]).await;
+        }
+    });
+    futures::future::join_all(creating).await;
+
+    let proxy = TcpProxy::start(([127, 0, 0, 1], cp.apiserver_port()).into());
+    let dir = TempDir::new("cut");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let text = std::fs::read_to_string(cp.kubeconfig()).expect("admin kubeconfig");
+    let proxied = text.replace(&cp.server_url(), &format!("https://{}", proxy.addr()));
+    std::fs::write(&kubeconfig, proxied).expect("write kubeconfig");
+    let dns = ClusterDns::start_watching(COREFILE, &kubeconfig);
+    let last = svc(&format!("svc-{}", SERVICES - 1), &ns);
+    dns.dig_until(&[&last, "A"], WAIT, answers_a);
+    // The initial lists and watches are done; what follows is the cut's cost.
+    std::thread::sleep(Duration::from_secs(3));
+    let lists_before = api_lists(&client).await;
+    let before = proxy.traffic();
+    let log_before = dns.log().len();
+
+    let cut = Instant::now();
+    proxy.cut(Duration::from_secs(1));
+    // Written while cluster-dns cannot see the API: it must arrive when the watch resumes.
+    let _: Service = create_object(&client, &ns, cluster_ip_service_json("during")).await;
+    delete_object::<Service>(&client, &ns, "svc-0").await;
+    let during = svc("during", &ns);
+    dns.dig_until(&[&during, "A"], WAIT, answers_a);
+    dns.dig_until(&[&svc("svc-0", &ns), "A"], WAIT, nxdomain);
+    let caught_up = cut.elapsed();
+    // The same window for every run: the cut, the reconnection, and a quiet tail.
+    let window = Duration::from_secs(8);
+    std::thread::sleep(window.saturating_sub(cut.elapsed()));
+    let cost = proxy.traffic() - before;
+    let lists = api_lists(&client).await - lists_before;
+    let log = dns.log()[log_before..].to_string();
+    eprintln!(
+        "one-second cut, {SERVICES} services + {SERVICES} slices: changes made during the cut \
+         answered {caught_up:.1?} after it began; in the {window:?} from the cut: {lists} \
+         LISTs of watched kinds (the API's count), {} new connections, {} bytes up, \
+         {} bytes down (through the proxy)",
+        cost.connections, cost.up, cost.down
+    );
+    assert_eq!(lists, 0, "the cut made cluster-dns list again:\n{log}");
+    assert!(!log.contains(LISTING_AGAIN), "{log}");
+    assert!(alive(dns.pid()));
+}
