@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use dns_core::cluster::{Change, ObjectKey, SnapshotStore};
+use dns_core::server::limits::{self, Limit};
 
 use crate::convert::{self, ConvertError};
 use crate::mcs;
@@ -173,7 +174,7 @@ impl WatchCache {
     /// Starts the watchers, the applier and the health probe on `tasks`. The store is marked
     /// synced once every kind has been listed once.
     pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
-        let (tx, rx) = mpsc::channel::<Seen>(4096);
+        let (tx, rx) = mpsc::channel::<Seen>(APPLIER_QUEUE);
         for kind in self.plan.kinds.iter().copied() {
             // `labels` selects Services and EndpointSlices only, as in CoreDNS.
             let labels = self.plan.labels.clone();
@@ -446,17 +447,40 @@ async fn watch_kind<K>(
                 }
             };
             if let Some(update) = update
-                && tx
-                    .send(Seen {
+                && send(
+                    &tx,
+                    Seen {
                         update,
                         at: seen,
                         trigger,
-                    })
-                    .await
-                    .is_err()
+                    },
+                )
+                .await
+                .is_err()
             {
                 return; // the applier stopped: shutting down
             }
+        }
+    }
+}
+
+/// Updates waiting for the applier; a watcher that finds the queue full waits, so a burst
+/// the applier cannot keep up with slows the watches instead of growing memory.
+const APPLIER_QUEUE: usize = 4096;
+
+/// Hands `seen` to the applier, counting and logging when the queue is full.
+async fn send(tx: &mpsc::Sender<Seen>, seen: Seen) -> Result<(), mpsc::error::SendError<Seen>> {
+    match tx.try_send(seen) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(seen)) => Err(mpsc::error::SendError(seen)),
+        Err(mpsc::error::TrySendError::Full(seen)) => {
+            limits::reached(
+                Limit::ApplierQueue,
+                format_args!(
+                    "watch: {APPLIER_QUEUE} updates wait for the applier, the most allowed; the watches wait"
+                ),
+            );
+            tx.send(seen).await
         }
     }
 }

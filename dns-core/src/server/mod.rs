@@ -7,6 +7,7 @@
 
 pub mod corefile;
 pub mod http;
+pub mod limits;
 pub mod listeners;
 pub mod reload;
 mod respond;
@@ -27,6 +28,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::wire::{Handler, RequestInfo, Transport};
+use limits::Limit;
 
 /// Limits of one listening address.
 #[derive(Clone, Debug)]
@@ -43,6 +45,9 @@ pub struct ServerConfig {
     pub tcp_read_timeout: Duration,
     /// How long in-flight TCP queries get to finish on stop.
     pub drain_timeout: Duration,
+    /// Queries answered on one TCP connection before it is closed (miekg/dns's default, 128),
+    /// so a client that never lets go still moves between replicas and frees its slot.
+    pub max_tcp_queries: usize,
 }
 
 impl ServerConfig {
@@ -57,6 +62,7 @@ impl ServerConfig {
             tcp_idle_timeout: Duration::from_secs(8),
             tcp_read_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(5),
+            max_tcp_queries: 128,
         }
     }
 }
@@ -336,6 +342,14 @@ pub(crate) async fn accept_loop<F, Fut>(
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     loop {
+        if permits.available_permits() == 0 {
+            limits::reached(
+                Limit::TcpConnections,
+                format_args!(
+                    "{what}: {max} connections open, the most allowed; new ones wait in the kernel's accept queue"
+                ),
+            );
+        }
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p,
             _ = &mut stopped => break,
@@ -376,7 +390,7 @@ async fn tcp_connection<H: Handler>(
     let mut buf = Vec::with_capacity(512);
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
-    loop {
+    for answered in 1..=config.max_tcp_queries.max(1) {
         let mut len = [0u8; 2];
         let first = tokio::select! {
             r = tokio::time::timeout(config.tcp_idle_timeout, stream.read_exact(&mut len)) => r,
@@ -413,6 +427,14 @@ async fn tcp_connection<H: Handler>(
         framed.extend_from_slice(&reply);
         if stream.write_all(&framed).await.is_err() {
             return;
+        }
+        if answered == config.max_tcp_queries {
+            limits::reached(
+                Limit::TcpQueriesPerConnection,
+                format_args!(
+                    "tcp: {answered} queries answered on the connection from {src}, the most allowed; closing it"
+                ),
+            );
         }
     }
 }
