@@ -324,6 +324,9 @@ async fn tcp_accept_loop<H: Handler>(
     .await;
 }
 
+/// How long the accept loop waits after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
 /// Accepts until `stop`, serving each connection with `serve` in its own task, at most `max`
 /// at once (more wait in the kernel's accept queue). On stop the listener closes and open
 /// connections finish what they are on.
@@ -362,7 +365,10 @@ pub(crate) async fn accept_loop<F, Fut>(
         let (stream, src) = match accepted {
             Ok(a) => a,
             Err(e) => {
+                // Out of file descriptors (or memory) the connection stays queued and accept
+                // fails again at once: pause rather than spin, as Go's net/http does.
                 debug!(error = %e, "{what} accept error");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
