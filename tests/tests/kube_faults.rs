@@ -12,7 +12,7 @@ use signpost_tests::kube_fixtures::{
     cluster_ip_service_json, create_object, create_ready_pod, create_service_slice, delete_object,
     endpoint_slice_json, headless_service_json, write_unreachable_kubeconfig,
 };
-use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port};
+use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port, http_get, sample};
 use tokio::sync::Mutex;
 
 /// The tests stop, kill and compact what the others watch: one at a time.
@@ -118,11 +118,21 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
     )
     .await;
 
-    let dns = ClusterDns::start_watching(COREFILE, cp.kubeconfig());
+    // The probes an operator watches: readiness and the snapshot age.
+    let (ready, metrics) = (free_port(), free_port());
+    let corefile = COREFILE.replace(
+        "    kubernetes",
+        &format!("    ready 127.0.0.1:{ready}\n    prometheus 127.0.0.1:{metrics}\n    kubernetes"),
+    );
+    let dns = ClusterDns::start_watching(&corefile, cp.kubeconfig());
     let web = svc("web", &ns);
     let db = svc("db", &ns);
     let web_answer = dns.dig_until(&[&web, "A"], WAIT, answers_a).answers();
     let db_answer = vec!["A 198.19.1.10".to_string()];
+    let snapshot_age = || {
+        let (_, body) = http_get(metrics, "/metrics").expect("metrics");
+        sample(&body, "signpost_kubernetes_snapshot_age_seconds", &[]).expect("snapshot age")
+    };
     dns.dig_until(&[&db, "A"], WAIT, |r| r.answers() == db_answer);
 
     cp.pause_apiserver();
@@ -141,8 +151,16 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
         + keeps_answering(&dns, &db, &db_answer, Duration::from_millis(2500));
     assert!(alive(dns.pid()), "cluster-dns died while the API was gone");
     log_shows(&dns, SERVING_LAST_STATE, Duration::from_secs(5));
+    let age = snapshot_age();
+    assert!(age > 0.0, "snapshot age {age} with the API gone");
+    assert_eq!(
+        http_get(ready, "/ready").map(|(status, _)| status),
+        Some(200),
+        "readiness must stay while the last state answers"
+    );
     eprintln!(
-        "killed API: {asked} answers over {:.1?}, all from the last state",
+        "killed API: {asked} answers over {:.1?}, all from the last state; /ready 200, \
+         snapshot age {age} s",
         killed.elapsed()
     );
 
@@ -167,6 +185,12 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
         "Kubernetes API reachable again",
         Duration::from_secs(5),
     );
+    // The probe runs every 2 s: the age is back to 0 within a few.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while snapshot_age() > 0.0 {
+        assert!(Instant::now() < deadline, "the snapshot age stayed above 0");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
