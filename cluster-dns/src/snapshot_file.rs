@@ -15,6 +15,7 @@ use dns_core::cluster::{Change, SnapshotStore};
 use crate::convert;
 use crate::mcs::IMPORT_SERVICE_NAME_LABEL;
 use crate::now_unix;
+use dns_core::server::limits::{self, Limit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotFileError {
@@ -32,6 +33,8 @@ pub enum SnapshotFileError {
     },
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
+    #[error("{file}: larger than {max} bytes: not read (split the cluster state or trim the file)")]
+    TooLarge { file: String, max: u64 },
 }
 
 /// An object left out of the snapshot, and why.
@@ -198,6 +201,10 @@ pub struct SnapshotFileStats {
     pub skipped_objects: AtomicU64,
 }
 
+/// The largest snapshot file read: far above the YAML of any cluster DNS serves, while a
+/// runaway file (a log written to the wrong path) cannot take the process's memory.
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// A snapshot file feeding a store.
 pub struct SnapshotFileSource {
     path: PathBuf,
@@ -206,6 +213,8 @@ pub struct SnapshotFileSource {
     /// What the serving state was loaded from: a change between the first load and the first
     /// poll is not missed.
     loaded: Option<Fingerprint>,
+    /// The largest file read ([`MAX_SNAPSHOT_BYTES`] unless a test sets less).
+    max_bytes: u64,
 }
 
 /// What a file looked like when last read: a change to any of these triggers a reload.
@@ -235,14 +244,38 @@ impl SnapshotFileSource {
             store,
             stats: Arc::default(),
             loaded: None,
+            max_bytes: MAX_SNAPSHOT_BYTES,
         }
     }
 
+    /// Reads files of at most `max` bytes instead of [`MAX_SNAPSHOT_BYTES`].
+    pub fn max_bytes(mut self, max: u64) -> Self {
+        self.max_bytes = max;
+        self
+    }
+
     fn read(&self) -> Result<String, SnapshotFileError> {
-        std::fs::read_to_string(&self.path).map_err(|source| SnapshotFileError::Read {
-            file: self.path.display().to_string(),
+        use std::io::Read;
+        let file = self.path.display().to_string();
+        let read_error = |source| SnapshotFileError::Read {
+            file: file.clone(),
             source,
-        })
+        };
+        let mut text = String::new();
+        // One byte past the limit tells a file at the limit from a larger one, without
+        // reading (or holding) more than that whatever the file grows to.
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(self.max_bytes + 1).read_to_string(&mut text))
+            .map_err(read_error)?;
+        if text.len() as u64 > self.max_bytes {
+            let max = self.max_bytes;
+            limits::reached(
+                Limit::SnapshotFileSize,
+                format_args!("{file}: larger than {max} bytes, the most read; not loaded"),
+            );
+            return Err(SnapshotFileError::TooLarge { file, max });
+        }
+        Ok(text)
     }
 
     fn apply(&self, text: &str) -> Result<(), SnapshotFileError> {

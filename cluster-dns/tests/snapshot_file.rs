@@ -183,7 +183,8 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     std::fs::write(&path, svc("198.18.0.20")).unwrap();
 
     let store = Arc::new(SnapshotStore::new());
-    let mut source = SnapshotFileSource::new(path.clone(), store.clone());
+    const MAX: u64 = 4096;
+    let mut source = SnapshotFileSource::new(path.clone(), store.clone()).max_bytes(MAX);
     source.load_initial().unwrap();
     let stats = source.stats.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -237,6 +238,33 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     std::fs::write(&tmp, svc("198.18.0.22")).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     wait_for(Some("198.18.0.22")).await;
+    let failed = |n: u64| {
+        let stats = stats.clone();
+        async move {
+            for _ in 0..200 {
+                if stats.failures.load(Ordering::Relaxed) >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("failures stayed below {n}");
+        }
+    };
+    // Deleted: the last good state stays; written again: picked up.
+    std::fs::remove_file(&path).unwrap();
+    failed(3).await;
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.22"));
+    std::fs::write(&path, svc("198.18.0.23")).unwrap();
+    wait_for(Some("198.18.0.23")).await;
+    // Larger than the limit (a valid file, padded with a comment): not read, counted, the
+    // last good state stays.
+    use dns_core::server::limits::{Limit, count};
+    let before = count(Limit::SnapshotFileSize);
+    let padded = format!("{}#{}\n", svc("198.18.0.24"), "x".repeat(MAX as usize));
+    std::fs::write(&path, padded).unwrap();
+    failed(4).await;
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.23"));
+    assert!(count(Limit::SnapshotFileSize) > before);
     let _ = tx.send(());
     task.await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

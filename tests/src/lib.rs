@@ -13,6 +13,7 @@ pub mod mcs;
 pub mod netns;
 pub mod node;
 pub mod nodelocal;
+pub mod tcp_proxy;
 
 pub use control_plane::ControlPlane;
 

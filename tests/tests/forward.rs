@@ -565,3 +565,64 @@ fn forwarding_to_itself_is_a_fatal_loop() {
         "{out}"
     );
 }
+
+#[test]
+fn an_upstream_gone_leaves_cluster_names_answering_and_serve_stale_answering_what_it_had() {
+    let upstream = Responder::start(Mode::Answer([198, 18, 7, 7], Duration::ZERO));
+    let metrics = free_port();
+    // The cache keeps answers for at most 1 s, then serves them stale for up to an hour.
+    let server = start_with_forward(
+        &format!(
+            "cache 1 {{\n        serve_stale 1h immediate 30s\n    }}\n    forward . {}",
+            upstream.addr
+        ),
+        metrics,
+    );
+    let external = ["+time=15", "+tries=1", "www.example.test", "A"];
+    let fresh = server.dig(&external);
+    assert_eq!(fresh.answers(), ["A 198.18.7.7"], "{}", fresh.raw);
+    drop(upstream);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Stale: at once, with the response TTL, while the refresh fails in the background.
+    let started = Instant::now();
+    let stale = server.dig(&external);
+    let stale_took = started.elapsed();
+    assert_eq!(stale.answers(), ["A 198.18.7.7"], "{}", stale.raw);
+    assert_eq!(stale.answer[0].ttl, 30, "{}", stale.raw);
+    assert!(
+        stale_took < Duration::from_secs(1),
+        "stale after {stale_took:?}"
+    );
+
+    // A name never asked before: SERVFAIL within the forward deadline.
+    let started = Instant::now();
+    let unknown = server.dig(&["+time=15", "+tries=1", "other.example.test", "A"]);
+    let servfail_took = started.elapsed();
+    assert_eq!(
+        unknown.status.as_deref(),
+        Some("SERVFAIL"),
+        "{}",
+        unknown.raw
+    );
+    assert!(
+        servfail_took < Duration::from_millis(6500),
+        "SERVFAIL after {servfail_took:?}"
+    );
+
+    // Cluster names do not go upstream.
+    let started = Instant::now();
+    let cluster = server.dig(&["+time=2", "+tries=1", "web.prod.svc.cluster.local", "A"]);
+    let cluster_took = started.elapsed();
+    assert_eq!(
+        cluster.status.as_deref(),
+        Some("NOERROR"),
+        "{}",
+        cluster.raw
+    );
+    assert!(!cluster.answers().is_empty(), "{}", cluster.raw);
+    eprintln!(
+        "upstream gone: stale answer in {stale_took:.1?}, SERVFAIL for a new name in \
+         {servfail_took:.1?}, a cluster name in {cluster_took:.1?}"
+    );
+}

@@ -12,7 +12,7 @@ use signpost_tests::kube_fixtures::{
     cluster_ip_service_json, create_object, create_ready_pod, create_service_slice, delete_object,
     endpoint_slice_json, headless_service_json, write_unreachable_kubeconfig,
 };
-use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port};
+use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port, http_get, sample};
 use tokio::sync::Mutex;
 
 /// The tests stop, kill and compact what the others watch: one at a time.
@@ -118,11 +118,21 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
     )
     .await;
 
-    let dns = ClusterDns::start_watching(COREFILE, cp.kubeconfig());
+    // The probes an operator watches: readiness and the snapshot age.
+    let (ready, metrics) = (free_port(), free_port());
+    let corefile = COREFILE.replace(
+        "    kubernetes",
+        &format!("    ready 127.0.0.1:{ready}\n    prometheus 127.0.0.1:{metrics}\n    kubernetes"),
+    );
+    let dns = ClusterDns::start_watching(&corefile, cp.kubeconfig());
     let web = svc("web", &ns);
     let db = svc("db", &ns);
     let web_answer = dns.dig_until(&[&web, "A"], WAIT, answers_a).answers();
     let db_answer = vec!["A 198.19.1.10".to_string()];
+    let snapshot_age = || {
+        let (_, body) = http_get(metrics, "/metrics").expect("metrics");
+        sample(&body, "signpost_kubernetes_snapshot_age_seconds", &[]).expect("snapshot age")
+    };
     dns.dig_until(&[&db, "A"], WAIT, |r| r.answers() == db_answer);
 
     cp.pause_apiserver();
@@ -141,8 +151,16 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
         + keeps_answering(&dns, &db, &db_answer, Duration::from_millis(2500));
     assert!(alive(dns.pid()), "cluster-dns died while the API was gone");
     log_shows(&dns, SERVING_LAST_STATE, Duration::from_secs(5));
+    let age = snapshot_age();
+    assert!(age > 0.0, "snapshot age {age} with the API gone");
+    assert_eq!(
+        http_get(ready, "/ready").map(|(status, _)| status),
+        Some(200),
+        "readiness must stay while the last state answers"
+    );
     eprintln!(
-        "killed API: {asked} answers over {:.1?}, all from the last state",
+        "killed API: {asked} answers over {:.1?}, all from the last state; /ready 200, \
+         snapshot age {age} s",
         killed.elapsed()
     );
 
@@ -167,6 +185,12 @@ async fn paused_then_killed_api_keeps_the_last_state_and_catches_up() {
         "Kubernetes API reachable again",
         Duration::from_secs(5),
     );
+    // The probe runs every 2 s: the age is back to 0 within a few.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while snapshot_age() > 0.0 {
+        assert!(Instant::now() < deadline, "the snapshot age stayed above 0");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,5 +403,89 @@ async fn slices_the_model_cannot_use_are_skipped_and_named_and_the_rest_answers(
         WAIT,
         answers_a,
     );
+    assert!(alive(dns.pid()));
+}
+
+/// How many LISTs of the kinds cluster-dns watches the API server has served, by its own count
+/// (`apiserver_request_total`): the test's other clients only write, so a change in it during
+/// the test is cluster-dns listing.
+async fn api_lists(client: &kube::Client) -> u64 {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("metrics request");
+    let text = client
+        .request_text(request)
+        .await
+        .expect("the API server's /metrics");
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{") && l.contains("verb=\"LIST\""))
+        .filter(|l| {
+            ["services", "endpointslices", "namespaces", "pods"]
+                .iter()
+                .any(|r| l.contains(&format!("resource=\"{r}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_second_network_cut_resumes_the_watches_without_a_list() {
+    use signpost_tests::tcp_proxy::TcpProxy;
+    let _only = FAULTS.lock().await;
+    let cp = ControlPlane::shared();
+    let client = cp.client().await;
+    let ns = cp.namespace("cut").await;
+    // Enough objects that a list shows in the bytes (each list is the whole cluster).
+    const SERVICES: usize = 100;
+    let creating = (0..SERVICES).map(|i| {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            let name = format!("svc-{i}");
+            let _: Service = create_object(&client, &ns, cluster_ip_service_json(&name)).await;
+            let address = format!("198.19.5.{}", i + 1);
+            create_service_slice(&client, &ns, &name, &format!("{name}-1"), &[&address]).await;
+        }
+    });
+    futures::future::join_all(creating).await;
+
+    let proxy = TcpProxy::start(([127, 0, 0, 1], cp.apiserver_port()).into());
+    let dir = TempDir::new("cut");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let text = std::fs::read_to_string(cp.kubeconfig()).expect("admin kubeconfig");
+    let proxied = text.replace(&cp.server_url(), &format!("https://{}", proxy.addr()));
+    std::fs::write(&kubeconfig, proxied).expect("write kubeconfig");
+    let dns = ClusterDns::start_watching(COREFILE, &kubeconfig);
+    let last = svc(&format!("svc-{}", SERVICES - 1), &ns);
+    dns.dig_until(&[&last, "A"], WAIT, answers_a);
+    // The initial lists and watches are done; what follows is the cut's cost.
+    std::thread::sleep(Duration::from_secs(3));
+    let lists_before = api_lists(&client).await;
+    let before = proxy.traffic();
+    let log_before = dns.log().len();
+
+    let cut = Instant::now();
+    proxy.cut(Duration::from_secs(1));
+    // Written while cluster-dns cannot see the API: it must arrive when the watch resumes.
+    let _: Service = create_object(&client, &ns, cluster_ip_service_json("during")).await;
+    delete_object::<Service>(&client, &ns, "svc-0").await;
+    let during = svc("during", &ns);
+    dns.dig_until(&[&during, "A"], WAIT, answers_a);
+    dns.dig_until(&[&svc("svc-0", &ns), "A"], WAIT, nxdomain);
+    let caught_up = cut.elapsed();
+    // The same window for every run: the cut, the reconnection, and a quiet tail.
+    let window = Duration::from_secs(8);
+    std::thread::sleep(window.saturating_sub(cut.elapsed()));
+    let cost = proxy.traffic() - before;
+    let lists = api_lists(&client).await - lists_before;
+    let log = dns.log()[log_before..].to_string();
+    eprintln!(
+        "one-second cut, {SERVICES} services + {SERVICES} slices: changes made during the cut \
+         answered {caught_up:.1?} after it began; in the {window:?} from the cut: {lists} \
+         LISTs of watched kinds (the API's count), {} new connections, {} bytes up, \
+         {} bytes down (through the proxy)",
+        cost.connections, cost.up, cost.down
+    );
+    assert_eq!(lists, 0, "the cut made cluster-dns list again:\n{log}");
+    assert!(!log.contains(LISTING_AGAIN), "{log}");
     assert!(alive(dns.pid()));
 }

@@ -27,6 +27,9 @@ pub struct WatchMetrics {
     pub watch_errors: IntCounterVec,
     /// Seconds from start to the first complete list of every watched kind.
     pub initial_sync: Gauge,
+    /// Lists started, the first and each re-list (a failed watch resumes without one; only
+    /// 410 Gone or a failed list lists again).
+    pub lists: IntCounterVec,
 }
 
 /// The registered metrics (registered once per process).
@@ -100,9 +103,17 @@ impl WatchMetrics {
                 "Seconds from start until every watched kind was listed once.",
             ))
             .unwrap_or_else(|e| unreachable_metric("initial_sync", e)),
+            lists: IntCounterVec::new(
+                Opts::new(
+                    "signpost_kubernetes_lists_total",
+                    "Lists of the Kubernetes API started, by kind: the first, then one per re-list (410 Gone, or a failed list).",
+                ),
+                &["kind"],
+            )
+            .unwrap_or_else(|e| unreachable_metric("lists", e)),
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(m.dns_programming.clone()),
             Box::new(m.apply.clone()),
             Box::new(m.snapshot_age.clone()),
@@ -111,6 +122,7 @@ impl WatchMetrics {
             Box::new(m.warnings.clone()),
             Box::new(m.watch_errors.clone()),
             Box::new(m.initial_sync.clone()),
+            Box::new(m.lists.clone()),
         ];
         for c in collectors {
             if let Err(e) = registry.register(c) {

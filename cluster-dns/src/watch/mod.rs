@@ -20,12 +20,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use dns_core::cluster::{Change, ObjectKey, SnapshotStore};
+use dns_core::server::limits::{self, Limit};
 
 use crate::convert::{self, ConvertError};
 use crate::mcs;
@@ -135,7 +137,8 @@ impl ApiHealth {
         failing.insert(kind);
     }
 
-    fn kind_listed(&self, kind: Kind) {
+    /// `kind` listed in full, or its resumed watch works: it matches the API again.
+    fn kind_current(&self, kind: Kind) {
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
         if failing.remove(&kind) && failing.is_empty() {
             info!("Kubernetes API reachable again: cluster cache current");
@@ -171,7 +174,7 @@ impl WatchCache {
     /// Starts the watchers, the applier and the health probe on `tasks`. The store is marked
     /// synced once every kind has been listed once.
     pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
-        let (tx, rx) = mpsc::channel::<Seen>(4096);
+        let (tx, rx) = mpsc::channel::<Seen>(APPLIER_QUEUE);
         for kind in self.plan.kinds.iter().copied() {
             // `labels` selects Services and EndpointSlices only, as in CoreDNS.
             let labels = self.plan.labels.clone();
@@ -298,11 +301,45 @@ fn convert_logged<K: Resource>(
     }
 }
 
-const BACKOFF_START: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How a failed watch gets back to the API's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// kube-runtime's watcher watches again from the last resourceVersion it saw (a dropped
+    /// connection, a refused one, an API server restarting): no list.
+    Resume,
+    /// The watcher lists the kind again: the list itself failed, or the API no longer has the
+    /// history to resume from (410 Gone after etcd compaction).
+    List,
+    /// The watcher would retry a watch the API has refused for good (410 Gone as the watch
+    /// request's own status: kube-runtime retries that resourceVersion for ever): drop it
+    /// and start over with a list.
+    Restart,
+}
 
-/// Lists and watches one kind for ever, sending model updates. On any error the kind keeps
-/// its last state; the task backs off and starts over with a fresh list.
+pub(crate) fn recovery(e: &watcher::Error) -> Recovery {
+    match e {
+        watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 410 => Recovery::Restart,
+        watcher::Error::WatchError(s) if s.code == 410 => Recovery::List,
+        watcher::Error::InitialListFailed(_) | watcher::Error::NoResourceVersion => Recovery::List,
+        watcher::Error::WatchStartFailed(_)
+        | watcher::Error::WatchError(_)
+        | watcher::Error::WatchFailed(_) => Recovery::Resume,
+    }
+}
+
+/// After a failed watch resumes, how long it must stay quiet (or deliver an event) before its
+/// kind counts as current again: a resumed watch says nothing when it starts, and one that
+/// cannot start fails within this.
+const RESUME_SETTLE: Duration = Duration::from_secs(1);
+
+/// The wait before a retry should kube-runtime's backoff ever run dry (it does not).
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Lists and watches one kind for ever, sending model updates. A failed watch resumes from the
+/// last resourceVersion (kube-runtime's watcher keeps it, bookmarks keep it fresh) after
+/// kube-runtime's jittered backoff (client-go's: 0.8 s doubling to 30 s); the kind is listed
+/// again only when the API cannot resume it (410 Gone) or a list failed. Meanwhile the kind
+/// keeps its last state.
 async fn watch_kind<K>(
     api: Api<K>,
     labels: Option<String>,
@@ -313,20 +350,43 @@ async fn watch_kind<K>(
 ) where
     K: Resource + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
 {
-    let mut backoff = BACKOFF_START;
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(labels) = &labels {
+        config = config.labels(labels);
+    }
+    let mut backoff = watcher::DefaultBackoff::default();
     loop {
-        let mut config = watcher::Config::default().any_semantic();
-        if let Some(labels) = &labels {
-            config = config.labels(labels);
-        }
-        let stream = watcher::watcher(api.clone(), config);
+        let stream = watcher::watcher(api.clone(), config.clone());
         futures_util::pin_mut!(stream);
         let mut listing: Option<Vec<(ObjectKey, Change)>> = None;
-        while let Some(item) = stream.next().await {
+        // Set while a resumed watch has not yet shown that it works.
+        let mut resuming = false;
+        loop {
+            let next = if resuming {
+                match tokio::time::timeout(RESUME_SETTLE, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_quiet) => {
+                        resuming = false;
+                        backoff.reset();
+                        health.kind_current(kind);
+                        continue;
+                    }
+                }
+            } else {
+                stream.next().await
+            };
+            // kube-runtime's watcher stream never ends; were it to, start it over.
+            let Some(item) = next else { break };
+            if resuming && matches!(item, Ok(Event::Apply(_) | Event::Delete(_))) {
+                resuming = false;
+                backoff.reset();
+                health.kind_current(kind);
+            }
             let seen = Instant::now();
             let mut trigger = None;
             let update = match item {
                 Ok(Event::Init) => {
+                    metrics().lists.with_label_values(&[kind.as_str()]).inc();
                     listing = Some(Vec::new());
                     None
                 }
@@ -339,8 +399,9 @@ async fn watch_kind<K>(
                     None
                 }
                 Ok(Event::InitDone) => {
-                    backoff = BACKOFF_START;
-                    health.kind_listed(kind);
+                    resuming = false;
+                    backoff.reset();
+                    health.kind_current(kind);
                     Some(Update::Listed {
                         kind,
                         objects: listing.take().unwrap_or_default(),
@@ -361,36 +422,72 @@ async fn watch_kind<K>(
                     key: model_key(kind, &obj),
                 }),
                 Err(e) => {
+                    let recovery = recovery(&e);
+                    let delay = backoff.next().unwrap_or(BACKOFF_MAX);
                     metrics()
                         .watch_errors
                         .with_label_values(&[kind.as_str()])
                         .inc();
                     health.kind_failed(kind);
+                    let then = match recovery {
+                        Recovery::Resume => RESUMING,
+                        Recovery::List | Recovery::Restart => LISTING_AGAIN,
+                    };
                     warn!(
                         kind = kind.as_str(),
-                        "Kubernetes API: {e}{}; serving the last cluster state, listing again in {backoff:?}",
+                        "Kubernetes API: {e}{}; serving the last cluster state, {then} in {delay:?}",
                         hint(kind, &e)
                     );
-                    break;
+                    tokio::time::sleep(delay).await;
+                    if recovery == Recovery::Restart {
+                        break;
+                    }
+                    resuming = recovery == Recovery::Resume;
+                    None
                 }
             };
             if let Some(update) = update
-                && tx
-                    .send(Seen {
+                && send(
+                    &tx,
+                    Seen {
                         update,
                         at: seen,
                         trigger,
-                    })
-                    .await
-                    .is_err()
+                    },
+                )
+                .await
+                .is_err()
             {
                 return; // the applier stopped: shutting down
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
+
+/// Updates waiting for the applier; a watcher that finds the queue full waits, so a burst
+/// the applier cannot keep up with slows the watches instead of growing memory.
+const APPLIER_QUEUE: usize = 4096;
+
+/// Hands `seen` to the applier, counting and logging when the queue is full.
+async fn send(tx: &mpsc::Sender<Seen>, seen: Seen) -> Result<(), mpsc::error::SendError<Seen>> {
+    match tx.try_send(seen) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(seen)) => Err(mpsc::error::SendError(seen)),
+        Err(mpsc::error::TrySendError::Full(seen)) => {
+            limits::reached(
+                Limit::ApplierQueue,
+                format_args!(
+                    "watch: {APPLIER_QUEUE} updates wait for the applier, the most allowed; the watches wait"
+                ),
+            );
+            tx.send(seen).await
+        }
+    }
+}
+
+/// What the log says a failed kind does next (operators and tests look for these).
+const RESUMING: &str = "resuming the watch";
+const LISTING_AGAIN: &str = "listing again";
 
 /// What an operator can do about a failed list or watch, where we can tell.
 fn hint(kind: Kind, e: &watcher::Error) -> &'static str {

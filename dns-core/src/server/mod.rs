@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod corefile;
 pub mod http;
+pub mod limits;
 pub mod listeners;
 pub mod reload;
 mod respond;
@@ -28,6 +29,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use crate::wire::{Handler, RequestInfo, Transport};
+use limits::Limit;
 
 /// Limits of one listening address.
 #[derive(Clone, Debug)]
@@ -46,6 +48,9 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Bind even when the address is not (yet) on this host (IP_FREEBIND).
     pub bind_nonlocal: bool,
+    /// Queries answered on one TCP connection before it is closed (miekg/dns's default, 128),
+    /// so a client that never lets go still moves between replicas and frees its slot.
+    pub max_tcp_queries: usize,
 }
 
 impl ServerConfig {
@@ -61,6 +66,7 @@ impl ServerConfig {
             tcp_read_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(5),
             bind_nonlocal: false,
+            max_tcp_queries: 128,
         }
     }
 }
@@ -326,6 +332,9 @@ async fn tcp_accept_loop<H: Handler>(
     .await;
 }
 
+/// How long the accept loop waits after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
 /// Accepts until `stop`, serving each connection with `serve` in its own task, at most `max`
 /// at once (more wait in the kernel's accept queue). On stop the listener closes and open
 /// connections finish what they are on.
@@ -344,6 +353,14 @@ pub(crate) async fn accept_loop<F, Fut>(
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     loop {
+        if permits.available_permits() == 0 {
+            limits::reached(
+                Limit::TcpConnections,
+                format_args!(
+                    "{what}: {max} connections open, the most allowed; new ones wait in the kernel's accept queue"
+                ),
+            );
+        }
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p,
             _ = &mut stopped => break,
@@ -356,7 +373,10 @@ pub(crate) async fn accept_loop<F, Fut>(
         let (stream, src) = match accepted {
             Ok(a) => a,
             Err(e) => {
+                // Out of file descriptors (or memory) the connection stays queued and accept
+                // fails again at once: pause rather than spin, as Go's net/http does.
                 debug!(error = %e, "{what} accept error");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
@@ -384,7 +404,7 @@ async fn tcp_connection<H: Handler>(
     let mut buf = Vec::with_capacity(512);
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
-    loop {
+    for answered in 1..=config.max_tcp_queries.max(1) {
         let mut len = [0u8; 2];
         let first = tokio::select! {
             r = tokio::time::timeout(config.tcp_idle_timeout, stream.read_exact(&mut len)) => r,
@@ -421,6 +441,14 @@ async fn tcp_connection<H: Handler>(
         framed.extend_from_slice(&reply);
         if stream.write_all(&framed).await.is_err() {
             return;
+        }
+        if answered == config.max_tcp_queries {
+            limits::reached(
+                Limit::TcpQueriesPerConnection,
+                format_args!(
+                    "tcp: {answered} queries answered on the connection from {src}, the most allowed; closing it"
+                ),
+            );
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Table tests for the pure parts of the watch cache: the plan and the re-list arithmetic.
+//! Table tests for the pure parts of the watch cache: the plan, the re-list arithmetic, and
+//! which failures resume a watch and which list again.
 
 mod plan;
+mod recovery;
 mod relist;
 mod trigger;

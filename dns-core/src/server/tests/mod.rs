@@ -55,9 +55,20 @@ async fn start() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
+    start_with(|_| {}).await
+}
+
+async fn start_with(
+    configure: impl FnOnce(&mut ServerConfig),
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap());
     config.udp_workers = 2;
     config.tcp_read_timeout = Duration::from_millis(300);
+    configure(&mut config);
     let bound = BoundServer::bind(config).unwrap();
     let addr = bound.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -274,6 +285,94 @@ async fn tcp_pipelines_and_survives_lying_length() {
     assert!(udp_exchange(addr, &query("1.test.", None)).is_some());
     let _ = stop.send(());
     task.await.unwrap();
+}
+
+/// Writes `names` as pipelined TCP queries and reads answers until the server closes (or
+/// `want + 1` arrived); returns how many arrived.
+async fn tcp_answers(stream: &mut tokio::net::TcpStream, names: &[&str], want: usize) -> usize {
+    let mut bytes = Vec::new();
+    for name in names {
+        let q = query(name, None);
+        bytes.extend((q.len() as u16).to_be_bytes());
+        bytes.extend(q);
+    }
+    stream.write_all(&bytes).await.unwrap();
+    let mut answers = 0;
+    while answers <= want {
+        let mut len = [0u8; 2];
+        let read = tokio::time::timeout(Duration::from_secs(3), stream.read_exact(&mut len)).await;
+        if !matches!(read, Ok(Ok(_))) {
+            break;
+        }
+        let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut body).await.unwrap();
+        answers += 1;
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_closes_a_connection_after_its_last_allowed_query_and_counts_it() {
+    let (addr, stop, task) = start_with(|c| c.max_tcp_queries = 3).await;
+    let before = limits::count(Limit::TcpQueriesPerConnection);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let names = ["1.test."; 5];
+    assert_eq!(tcp_answers(&mut stream, &names, 3).await, 3);
+    assert!(limits::count(Limit::TcpQueriesPerConnection) > before);
+    // A new connection gets its own three.
+    let mut again = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(tcp_answers(&mut again, &names[..2], 2).await, 2);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_beyond_the_limit_wait_until_one_closes_and_are_counted() {
+    let (addr, stop, task) = start_with(|c| c.max_tcp_connections = 2).await;
+    let before = limits::count(Limit::TcpConnections);
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(tcp_answers(&mut s, &["1.test."], 1).await, 1);
+        open.push(s);
+    }
+    // The kernel accepts the third, but nothing reads it while two are open.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let q = query("1.test.", None);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend(q);
+    third.write_all(&framed).await.unwrap();
+    let mut len = [0u8; 2];
+    let early = tokio::time::timeout(Duration::from_millis(300), third.read_exact(&mut len)).await;
+    assert!(early.is_err(), "served beyond the limit: {early:?}");
+    assert!(limits::count(Limit::TcpConnections) > before);
+    drop(open.pop());
+    tokio::time::timeout(Duration::from_secs(3), third.read_exact(&mut len))
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[test]
+fn a_reached_limit_logs_at_most_once_per_period() {
+    let every = limits::LOG_EVERY.as_millis() as u64;
+    let cases = [
+        ("never logged", 0, 1, true),
+        ("just logged", 1000, 1001, false),
+        (
+            "a moment before the period ends",
+            1000,
+            1000 + every - 1,
+            false,
+        ),
+        ("the period is over", 1000, 1000 + every, true),
+        ("a clock that went back", 5000, 10, false),
+    ];
+    for (what, last, now, want) in cases {
+        assert_eq!(limits::should_log(last, now), want, "{what}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
