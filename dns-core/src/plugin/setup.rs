@@ -168,6 +168,8 @@ pub struct BlockSetup<'a> {
     /// The block has `ready`: its plugins' readiness counts.
     pub(crate) serves_ready: bool,
     pub(crate) process: &'a mut super::build::ProcessPlan,
+    /// Made by the first plugin that asks this server questions; `build` fills it.
+    pub(crate) upstream: Option<std::sync::Arc<super::upstream::Upstream>>,
 }
 
 impl BlockSetup<'_> {
@@ -206,6 +208,13 @@ impl BlockSetup<'_> {
     pub fn serve_http(&mut self, addr: HttpAddr, endpoint: super::build::Endpoint) {
         self.serves_ready |= matches!(endpoint, super::build::Endpoint::Ready { .. });
         self.process.add_http(addr, self.current.0, endpoint);
+    }
+
+    /// A handle for asking this block's listener questions (CoreDNS's `upstream.New()`).
+    pub fn upstream(&mut self) -> std::sync::Arc<super::upstream::Upstream> {
+        self.upstream
+            .get_or_insert_with(super::upstream::Upstream::new)
+            .clone()
     }
 
     /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).
