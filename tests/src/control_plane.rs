@@ -373,7 +373,7 @@ impl ControlPlane {
             Flavour::Default => "127.0.0.1",
             Flavour::Node => "0.0.0.0",
         };
-        let apiserver_args = vec![
+        let mut apiserver_args = vec![
             format!("--bind-address={bind}"),
             format!("--secure-port={apiserver_port}"),
             format!("--advertise-address={APISERVER_ADVERTISE_ADDRESS}"),
@@ -390,6 +390,14 @@ impl ControlPlane {
             format!("--service-cluster-ip-range={SERVICE_CIDRS}"),
             "--profiling=false".to_string(),
         ];
+        if flavour == Flavour::Node {
+            // `kubectl exec`, logs and port-forward reach kubelet at the node's InternalIP; the
+            // default order tries its Hostname first, which no resolver here knows.
+            apiserver_args.push("--kubelet-preferred-address-types=InternalIP".to_string());
+            // Service names that start with a digit (alpha in 1.35): Kubernetes' DNS e2e suite
+            // has a spec asking the cluster DNS for one (tests/tests/conformance.rs).
+            apiserver_args.push("--feature-gates=RelaxedServiceNameValidation=true".to_string());
+        }
         let apiserver_program = bin.join("kube-apiserver");
         let apiserver_log = dir.join("kube-apiserver.log");
         let mut apiserver = spawn(&apiserver_program, &apiserver_args, &apiserver_log)?;

@@ -32,6 +32,31 @@ pub struct Knot {
     _dir: TempDir,
 }
 
+/// Zones that stand in for the internet's DNS in Kubernetes' DNS e2e tests (the real node's
+/// upstream serves them for `tests/tests/conformance.rs`): the forward tests ask the cluster
+/// DNS for the PTR of 8.8.8.8 and expect `dns.google.`, and an ExternalName Service names
+/// `dns.google`. Only names and data: nothing is sent to these addresses.
+pub const INTERNET_ZONES: &[(&str, &str)] = &[
+    (
+        "8.8.8.in-addr.arpa",
+        "$ORIGIN 8.8.8.in-addr.arpa.
+$TTL 300
+@    SOA ns.example.test. admin.example.test. 1 3600 600 86400 300
+@    NS  ns.example.test.
+8    PTR dns.google.
+",
+    ),
+    (
+        "dns.google",
+        "$ORIGIN dns.google.
+$TTL 300
+@    SOA ns.example.test. admin.example.test. 1 3600 600 86400 300
+@    NS  ns.example.test.
+@    A   198.18.0.88
+",
+    ),
+];
+
 impl Knot {
     pub fn start(addr: SocketAddr) -> Knot {
         Self::start_via(&[], addr)
@@ -39,6 +64,11 @@ impl Knot {
 
     /// Starts knotd through `wrapper` (e.g. `ip netns exec NS`), asking it through the same.
     pub fn start_via(wrapper: &[&str], addr: SocketAddr) -> Knot {
+        Self::start_serving(wrapper, addr, &[])
+    }
+
+    /// As [`Knot::start_via`], serving `zones` (domain, zone file text) beside example.test.
+    pub fn start_serving(wrapper: &[&str], addr: SocketAddr, zones: &[(&str, &str)]) -> Knot {
         let bin = knotd_binary().expect("knotd (scripts/install-deps installs the knot package)");
         let dir = TempDir::new("knot");
         let mut zone = ZONE.to_string();
@@ -49,13 +79,17 @@ impl Knot {
         }
         std::fs::write(dir.path().join("example.test.zone"), zone).expect("zone");
         let d = dir.path().display();
-        let conf = format!(
+        let mut conf = format!(
             "server:\n    listen: {}@{}\n    rundir: {d}\ncontrol:\n    listen: {d}/knot.sock\n\
              database:\n    storage: {d}/db\nlog:\n  - target: stderr\n    any: warning\n\
              template:\n  - id: default\n    storage: {d}\nzone:\n  - domain: example.test\n    file: example.test.zone\n",
             addr.ip(),
             addr.port()
         );
+        for (domain, text) in zones {
+            std::fs::write(dir.path().join(format!("{domain}.zone")), text).expect("zone");
+            conf.push_str(&format!("  - domain: {domain}\n    file: {domain}.zone\n"));
+        }
         std::fs::write(dir.path().join("knot.conf"), conf).expect("knot.conf");
         let mut command = match wrapper.split_first() {
             Some((program, rest)) => {

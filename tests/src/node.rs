@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::control_plane::{APISERVER_ADVERTISE_ADDRESS, ControlPlane};
 use crate::knot::Knot;
 use crate::load::{Load, LoadReport};
-use crate::{free_port, host_lock};
+use crate::{free_port, host_lock, workspace_root};
 
 pub const NODE_NAME: &str = "signpost-node";
 /// The node's InternalIP: the control plane's advertise address, on [`HOST_LINK`].
@@ -148,6 +148,16 @@ pub fn images_dir() -> PathBuf {
         "SIGNPOST_IMAGES",
         "run scripts/image/build --test-images and export SIGNPOST_IMAGES=<its output directory>",
     )
+}
+
+/// The `clusterIP` of deploy/cluster-dns/service.yaml.
+fn deploy_cluster_ip() -> String {
+    let path = workspace_root().join("deploy/cluster-dns/service.yaml");
+    let text = std::fs::read_to_string(&path).expect("deploy/cluster-dns/service.yaml");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("clusterIP:"))
+        .map(|ip| ip.trim().to_string())
+        .expect("a clusterIP in deploy/cluster-dns/service.yaml")
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -322,6 +332,12 @@ impl RealNode {
     /// Starts the node with kube-proxy in `mode` and waits until it is Ready. Panics with the
     /// tail of the failing process's log.
     pub fn start(cp: &ControlPlane, mode: ProxyMode) -> RealNode {
+        Self::start_serving(cp, mode, &[])
+    }
+
+    /// As [`RealNode::start`], the node's upstream (knotd) serving `zones` (domain, zone file
+    /// text) beside example.test.
+    pub fn start_serving(cp: &ControlPlane, mode: ProxyMode, zones: &[(&str, &str)]) -> RealNode {
         host_lock::hold();
         let began = Instant::now();
         let bin = node_bin();
@@ -381,8 +397,10 @@ impl RealNode {
             ],
         );
         run_ok("ip", &["link", "set", HOST_LINK, "up"]);
-        node.knot = Some(Knot::start(
+        node.knot = Some(Knot::start_serving(
+            &[],
             format!("{UPSTREAM_IP}:53").parse().expect("knot address"),
+            zones,
         ));
 
         node.write_config();
@@ -803,6 +821,49 @@ nodeStatusUpdateFrequency: 2s
             }
         }
         left
+    }
+
+    /// `kubectl kustomize deploy/<dir>` with the kube-dns ClusterIP of deploy/ (the usual
+    /// default, in service.yaml) rewritten to the test's [`CLUSTER_DNS_IP`].
+    pub fn rendered_deploy(&self, dir: &str) -> String {
+        let path = workspace_root().join("deploy").join(dir);
+        self.kubectl(&["kustomize", &path.display().to_string()])
+            .replace(&deploy_cluster_ip(), CLUSTER_DNS_IP)
+    }
+
+    /// `kubectl apply -f -` of `yaml`, panicking on failure.
+    pub fn apply(&self, yaml: &str) {
+        let out = self.kubectl_output(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "kubectl apply: {}\n{yaml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `kubectl -n kube-system rollout status <what>`, panicking with pods, events and the
+    /// node's logs when it does not finish within `limit` (a kubectl duration).
+    pub fn rollout(&self, what: &str, limit: &str) {
+        let out = self.kubectl_output(
+            &[
+                "-n",
+                "kube-system",
+                "rollout",
+                "status",
+                what,
+                &format!("--timeout={limit}"),
+            ],
+            None,
+        );
+        if !out.status.success() {
+            let pods = self.kubectl(&["get", "pods", "-A", "-o", "wide"]);
+            let events = self.kubectl(&["get", "events", "-A"]);
+            panic!(
+                "rollout {what}: {}\n{pods}\n{events}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                self.logs()
+            );
+        }
     }
 
     /// The tails of the node's logs, for failure messages.

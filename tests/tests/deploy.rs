@@ -141,6 +141,11 @@ async fn manifests_apply_and_the_service_account_is_enough_and_no_more() {
             "prometheus :9153",
             &format!("prometheus 127.0.0.1:{}", free_port()),
         )
+        // No upstream here: nothing leaves loopback.
+        .replace(
+            "forward . /etc/resolv.conf",
+            &format!("forward . 127.0.0.1:{}", free_port()),
+        )
         // With Multi-Cluster Services on, so the account must read ServiceImports too.
         .replace(
             "kubernetes cluster.local in-addr.arpa ip6.arpa {",

@@ -16,59 +16,8 @@ use signpost_tests::ControlPlane;
 use signpost_tests::node::{
     CLIENT_IMAGE, CLUSTER_DNS_IP, LOCAL_IP, ProxyMode, RealNode, load_from,
 };
-use signpost_tests::workspace_root;
 
 const APP: &str = "app";
-
-/// `kubectl kustomize deploy/<dir>` with the kube-dns ClusterIP of deploy/ (the usual
-/// default, in service.yaml) rewritten to the test's.
-fn rendered(node: &RealNode, dir: &str) -> String {
-    let path = workspace_root().join("deploy").join(dir);
-    node.kubectl(&["kustomize", &path.display().to_string()])
-        .replace(&deploy_cluster_ip(), CLUSTER_DNS_IP)
-}
-
-/// The `clusterIP` of deploy/cluster-dns/service.yaml.
-fn deploy_cluster_ip() -> String {
-    let path = workspace_root().join("deploy/cluster-dns/service.yaml");
-    let text = std::fs::read_to_string(&path).expect("deploy/cluster-dns/service.yaml");
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("clusterIP:"))
-        .map(|ip| ip.trim().to_string())
-        .expect("a clusterIP in deploy/cluster-dns/service.yaml")
-}
-
-fn apply(node: &RealNode, yaml: &str) {
-    let out = node.kubectl_output(&["apply", "-f", "-"], Some(yaml));
-    assert!(
-        out.status.success(),
-        "kubectl apply: {}\n{yaml}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn rollout(node: &RealNode, what: &str, limit: &str) {
-    let out = node.kubectl_output(
-        &[
-            "-n",
-            "kube-system",
-            "rollout",
-            "status",
-            what,
-            &format!("--timeout={limit}"),
-        ],
-        None,
-    );
-    if !out.status.success() {
-        let pods = node.kubectl(&["get", "pods", "-A", "-o", "wide"]);
-        let events = node.kubectl(&["get", "events", "-A"]);
-        panic!(
-            "rollout {what}: {}\n{pods}\n{events}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            node.logs()
-        );
-    }
-}
 
 /// The client pod and the Services the queries name, in namespace `app`.
 fn fixtures() -> String {
@@ -425,7 +374,7 @@ fn roll_nodelocal(node: &RealNode, client: i32) {
         "restart",
         "daemonset/node-local-dns",
     ]);
-    rollout(node, "daemonset/node-local-dns", "120s");
+    node.rollout("daemonset/node-local-dns", "120s");
     // The rollout is done when the new pod is available; the old one then stops (hands over).
     let deadline = Instant::now() + Duration::from_secs(60);
     while node_pods(node, "k8s-app=node-local-dns") > 1 {
@@ -481,7 +430,7 @@ fn delete_cluster_dns_pod(node: &RealNode, client: i32) {
         "--wait=false",
     ]);
     std::thread::sleep(Duration::from_secs(12));
-    rollout(node, "deployment/cluster-dns", "120s");
+    node.rollout("deployment/cluster-dns", "120s");
     let report = load.finish();
     eprintln!(
         "FIGURE delete a cluster-dns pod ({}): {} of {} queries to kube-dns-upstream {upstream} \
@@ -500,10 +449,10 @@ fn signpost_on_a_real_node() {
     eprintln!("FIGURE node start: {:.1?}", node.startup_time());
 
     let began = Instant::now();
-    apply(&node, &rendered(&node, "cluster-dns"));
-    rollout(&node, "deployment/cluster-dns", "180s");
-    apply(&node, &rendered(&node, "nodelocal"));
-    rollout(&node, "daemonset/node-local-dns", "180s");
+    node.apply(&node.rendered_deploy("cluster-dns"));
+    node.rollout("deployment/cluster-dns", "180s");
+    node.apply(&node.rendered_deploy("nodelocal"));
+    node.rollout("daemonset/node-local-dns", "180s");
     assert!(
         node_has_nodelocal_within(&node, Duration::from_secs(30)).is_some(),
         "nodelocal's link, addresses or NOTRACK table missing on the node"
@@ -517,7 +466,7 @@ fn signpost_on_a_real_node() {
         began.elapsed()
     );
 
-    apply(&node, &fixtures());
+    node.apply(&fixtures());
     let ready = node.kubectl_output(
         &[
             "-n",

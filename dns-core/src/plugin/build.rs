@@ -14,6 +14,7 @@ use super::metrics::{server_label, vars};
 use super::readiness::{Monitor, Readiness, ReadyCheck};
 use super::registry::{Registration, Role, check_plugins, find};
 use super::setup::{BlockSetup, HttpAddr, Note, SetupError};
+use super::upstream::Upstream;
 use crate::cluster::SnapshotStore;
 use crate::corefile::{Corefile, CorefileError, Directive, Location};
 
@@ -196,6 +197,7 @@ pub fn build(
     let mut process = ProcessPlan::default();
     let mut by_addr: BTreeMap<SocketAddr, Vec<ServerBlock>> = BTreeMap::new();
     let mut seen: BTreeMap<(SocketAddr, String), ()> = BTreeMap::new();
+    let mut upstreams: Vec<(SocketAddr, Arc<Upstream>)> = Vec::new();
     for block in &corefile.blocks {
         let directives = by_plugin(block, registry)?;
         let listen_ips = listen_ips(&directives, deps)?;
@@ -215,14 +217,12 @@ pub fn build(
         }
         for (port, zones) in ports {
             let server = server_label(SocketAddr::new(listen_ips[0], port));
-            let chain = Arc::new(build_chain(
-                block,
-                &directives,
-                &zones,
-                &server,
-                deps,
-                &mut process,
-            )?);
+            let (chain, upstream) =
+                build_chain(block, &directives, &zones, &server, deps, &mut process)?;
+            let chain = Arc::new(chain);
+            if let Some(upstream) = upstream {
+                upstreams.push((SocketAddr::new(listen_ips[0], port), upstream));
+            }
             for ip in &listen_ips {
                 let addr = SocketAddr::new(*ip, port);
                 if chain.counted {
@@ -234,6 +234,20 @@ pub fn build(
                 });
             }
         }
+    }
+    // A block asking its server (upstream) asks the blocks of its first listening address.
+    for (addr, upstream) in upstreams {
+        let routes = by_addr
+            .get(&addr)
+            .into_iter()
+            .flatten()
+            .flat_map(|b| {
+                b.zones
+                    .iter()
+                    .map(|z| (z.to_lowercase(), Arc::downgrade(&b.chain)))
+            })
+            .collect();
+        upstream.fill(routes);
     }
     let reload = process.reload;
     let notes = std::mem::take(&mut process.notes);
@@ -302,7 +316,7 @@ fn build_chain(
     server: &str,
     deps: &Dependencies,
     process: &mut ProcessPlan,
-) -> Result<PluginChain, BuildError> {
+) -> Result<(PluginChain, Option<Arc<Upstream>>), BuildError> {
     let mut setup = block_setup(block, zones, server, deps, process);
     for (order, row, lines) in directives {
         if let Role::Setup(run) = row.role {
@@ -320,6 +334,7 @@ fn build_chain(
         process,
         notes,
         limits,
+        upstream,
         ..
     } = setup;
     process.notes.extend(notes);
@@ -330,13 +345,14 @@ fn build_chain(
     chain.sort_by_key(|(order, _)| *order);
     enabled.sort_by_key(|(order, _)| *order);
     enabled.dedup();
-    Ok(PluginChain {
+    let chain = PluginChain {
         plugins: chain.into_iter().map(|(_, link)| link).collect(),
         counted,
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,
         limits,
-    })
+    };
+    Ok((chain, upstream))
 }
 
 fn block_setup<'a>(
@@ -361,6 +377,7 @@ fn block_setup<'a>(
         process,
         notes: Vec::new(),
         limits: crate::wire::Limits::default(),
+        upstream: None,
     }
 }
 

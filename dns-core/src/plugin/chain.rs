@@ -111,7 +111,7 @@ pub struct PluginChain {
 }
 
 impl PluginChain {
-    fn run_from<'b>(
+    pub(crate) fn run_from<'b>(
         self: &'b Arc<Self>,
         index: usize,
         request: &'b Message,

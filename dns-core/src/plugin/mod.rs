@@ -3,7 +3,7 @@
 //! ([`chain`]), the registry row a plugin is listed by ([`registry`]), what a plugin's setup
 //! gets and gives ([`setup`]), and turning a Corefile into routers ([`build`]). Shared by the
 //! plugins: the metric families ([`metrics`]), readiness, `fallthrough`, and work tied to a
-//! plugin's life ([`periodic`]).
+//! plugin's life ([`periodic`]), and a plugin's questions to its own server ([`upstream`]).
 //!
 //! This layer sits on `wire`, `corefile` and `cluster`; it names no plugin. The plugins sit on
 //! it (`plugins/<name>/`), the server above them.
@@ -17,6 +17,7 @@ pub mod periodic;
 pub mod readiness;
 pub mod registry;
 pub mod setup;
+pub mod upstream;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -185,6 +185,8 @@ pub struct BlockSetup<'a> {
     pub(crate) process: &'a mut super::build::ProcessPlan,
     pub(crate) notes: Vec<Note>,
     pub(crate) limits: crate::wire::Limits,
+    /// Made by the first plugin that asks this server questions; `build` fills it.
+    pub(crate) upstream: Option<std::sync::Arc<super::upstream::Upstream>>,
 }
 
 /// Something a plugin accepts but does differently here, or not at all (a Go runtime to
@@ -259,6 +261,13 @@ impl BlockSetup<'_> {
     /// The block's UDP responses are at most `size` bytes, and say so (`bufsize`).
     pub fn cap_udp_size(&mut self, size: u16) {
         self.limits.udp_size = self.limits.udp_size.min(size);
+    }
+
+    /// A handle for asking this block's listener questions (CoreDNS's `upstream.New()`).
+    pub fn upstream(&mut self) -> std::sync::Arc<super::upstream::Upstream> {
+        self.upstream
+            .get_or_insert_with(super::upstream::Upstream::new)
+            .clone()
     }
 
     /// The process re-reads its Corefile by `policy` (`reload`; the last one wins).

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::KubernetesConfig;
 use crate::cluster::records;
@@ -11,6 +12,7 @@ use crate::cluster::{Snapshot, SnapshotStore};
 use crate::corefile::Directive;
 use crate::plugin::readiness::ReadyCheck;
 use crate::plugin::setup::{BlockSetup, SetupError};
+use crate::plugin::upstream::Upstream;
 use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::reply_to;
 
@@ -21,6 +23,8 @@ pub struct KubernetesPlugin {
     /// Addresses this server listens on; `ns.dns.<zone>` answers with the cluster IPs of the
     /// services these addresses are endpoints of, or with the addresses themselves.
     local_ips: Vec<IpAddr>,
+    /// Resolves an ExternalName target outside the plugin's zones through this server.
+    upstream: Option<Arc<Upstream>>,
 }
 
 impl KubernetesPlugin {
@@ -33,7 +37,14 @@ impl KubernetesPlugin {
             config,
             store,
             local_ips,
+            upstream: None,
         }
+    }
+
+    /// Appends the records of an ExternalName target outside the zones, asked of `upstream`.
+    pub fn with_upstream(mut self, upstream: Arc<Upstream>) -> Self {
+        self.upstream = Some(upstream);
+        self
     }
 
     pub fn config(&self) -> &KubernetesConfig {
@@ -64,8 +75,41 @@ impl KubernetesPlugin {
 
 impl Plugin for KubernetesPlugin {
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
-        next.answer_or_run(request, self.resolve(request))
+        let Some(response) = self.resolve(request) else {
+            return next.run(request);
+        };
+        let (Some(upstream), Some((target, rtype))) = (
+            &self.upstream,
+            external_target(&response, &self.config.records.zones),
+        ) else {
+            return Serving::ready(next.answered_here(response));
+        };
+        Serving::pending(async move {
+            let mut response = response;
+            // As CoreDNS: the target's answers when the lookup gives any, else the CNAME alone.
+            if let Some(found) = upstream.lookup(&target, rtype, next.info).await {
+                response.answers.extend(found.answers);
+            }
+            next.answered_here(response)
+        })
     }
+}
+
+/// The name and type to look up when `response` answers an A or AAAA question with a CNAME
+/// chain that leaves `zones` (CoreDNS's backend lookup asks its upstream only then).
+fn external_target(response: &Message, zones: &[Name]) -> Option<(Name, RecordType)> {
+    let rtype = response.queries.first()?.query_type();
+    if !matches!(rtype, RecordType::A | RecordType::AAAA)
+        || response.metadata.response_code != ResponseCode::NoError
+        || response.answers.iter().any(|r| r.record_type() == rtype)
+    {
+        return None;
+    }
+    let RData::CNAME(target) = &response.answers.last()?.data else {
+        return None;
+    };
+    let target = target.0.clone();
+    (!zones.iter().any(|z| z.zone_of(&target))).then_some((target, rtype))
 }
 
 /// The plugin reads the process's one store; it is ready once that store has synced.
@@ -87,11 +131,11 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
             );
         }
         let store = setup.deps.store.clone();
-        setup.add(KubernetesPlugin::new(
-            config,
-            store.clone(),
-            setup.deps.local_ips.clone(),
-        ));
+        let upstream = setup.upstream();
+        setup.add(
+            KubernetesPlugin::new(config, store.clone(), setup.deps.local_ips.clone())
+                .with_upstream(upstream),
+        );
         setup.ready_check(ReadyCheck::Synced(store));
     }
     Ok(())

@@ -1,12 +1,11 @@
 //! autopath: the search path rules, setup, and the one-round-trip walk through the chain.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use super::no_env;
+use super::{no_env, render_answers};
 use crate::cluster::SnapshotStore;
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
@@ -14,7 +13,6 @@ use crate::plugin::Router;
 use crate::plugin::build::Dependencies;
 use crate::plugins::autopath::{base_name, kubernetes_search_path, search_domains};
 use crate::plugins::build;
-use crate::wire::{Handler, RequestInfo, Transport};
 
 fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
@@ -134,24 +132,7 @@ fn router(pods: &str) -> Router {
 }
 
 async fn ask_from(router: &Router, client: &str, qname: &str) -> Message {
-    let mut request = Message::new(7, MessageType::Query, OpCode::Query);
-    request
-        .queries
-        .push(Query::query(name(qname), RecordType::A));
-    let info = RequestInfo {
-        src: SocketAddr::new(client.parse().unwrap(), 40000),
-        local: SocketAddr::from(([127, 0, 0, 1], 53)),
-        transport: Transport::Udp,
-        request_size: 0,
-    };
-    router.handle(&request, &info).await.0
-}
-
-fn render(m: &Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
-        .collect()
+    super::ask_as(router, client, qname, RecordType::A).await
 }
 
 /// The web pod (198.19.1.1, namespace prod) looks up `kubernetes.default`: its resolver asks
@@ -167,7 +148,7 @@ async fn a_pods_search_walk_in_one_answer() {
     .await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(
-        render(&m),
+        render_answers(&m),
         [
             "kubernetes.default.prod.svc.cluster.local. CNAME kubernetes.default.svc.cluster.local.",
             "kubernetes.default.svc.cluster.local. A 198.18.0.1",
@@ -180,7 +161,10 @@ async fn a_pods_search_walk_in_one_answer() {
 
     // Found at the first candidate: no CNAME.
     let m = ask_from(&r, "198.19.1.1", "web.prod.svc.cluster.local.").await;
-    assert_eq!(render(&m), ["web.prod.svc.cluster.local. A 198.18.0.20"]);
+    assert_eq!(
+        render_answers(&m),
+        ["web.prod.svc.cluster.local. A 198.18.0.20"]
+    );
 
     // Nothing along the path answers: the first answer as it was (NXDOMAIN), so the client
     // walks its search path itself.

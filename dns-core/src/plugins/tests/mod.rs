@@ -15,6 +15,7 @@ mod reload;
 mod rewrite;
 mod server_info;
 mod template;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -284,17 +285,30 @@ fn router(corefile: &str) -> Router {
 }
 
 async fn ask(router: &Router, name: &str) -> Message {
+    ask_as(router, "127.0.0.1", name, RecordType::A).await
+}
+
+/// `router`'s answer to `name`/`qtype` asked over UDP from `client`.
+async fn ask_as(router: &Router, client: &str, name: &str, qtype: RecordType) -> Message {
     let mut request = Message::new(1, MessageType::Query, OpCode::Query);
     request
         .queries
-        .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        .push(Query::query(Name::from_ascii(name).unwrap(), qtype));
     let info = RequestInfo {
-        src: SocketAddr::from(([127, 0, 0, 1], 1)),
+        src: SocketAddr::new(client.parse().unwrap(), 40000),
         local: SocketAddr::from(([127, 0, 0, 1], 53)),
         transport: Transport::Udp,
         request_size: 0,
     };
     router.handle(&request, &info).await.0
+}
+
+/// The answer section as `owner TYPE data` lines.
+fn render_answers(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
 }
 
 #[tokio::test]
