@@ -25,7 +25,7 @@ const QUESTIONS: [(&str, &str); 7] = [
     ("big.prod.svc.cluster.local", "A"),
     ("_http._tcp.web.prod.svc.cluster.local", "SRV"),
     ("nope.prod.svc.cluster.local", "A"),
-    ("10.0.19.198.in-addr.arpa", "PTR"),
+    ("20.0.18.198.in-addr.arpa", "PTR"),
     ("prod.svc.cluster.local", "SOA"),
 ];
 
@@ -105,7 +105,7 @@ fn hostile(rng: &mut Rng) -> Vec<u8> {
         "web.prod.svc.cluster.local",
         "big.prod.svc.cluster.local",
         "_http._tcp.web.prod.svc.cluster.local",
-        "10.0.19.198.in-addr.arpa",
+        "20.0.18.198.in-addr.arpa",
         "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.svc.cluster.local",
     ];
     let name = names[rng.below(names.len())];
