@@ -449,8 +449,36 @@ async fn tcp_connection<H: Handler>(
                     "tcp: {answered} queries answered on the connection from {src}, the most allowed; closing it"
                 ),
             );
+            close_after_last_answer(stream, config.tcp_read_timeout).await;
+            return;
         }
     }
+}
+
+/// The most a closing connection reads and throws away before it gives up on a clean close.
+const CLOSE_DRAIN_BYTES: usize = 64 * 1024;
+
+/// Closes a connection whose client may still have queries in flight. A plain close with
+/// unread bytes makes the kernel send a reset at once and discard the answers still in the send
+/// queue, so a pipelining client would lose answers it was owed. Instead: send FIN after the
+/// queued answers, then read and discard until the client closes, `wait` passes, or
+/// [`CLOSE_DRAIN_BYTES`] arrive.
+async fn close_after_last_answer(mut stream: TcpStream, wait: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < CLOSE_DRAIN_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, drain).await;
 }
 
 #[cfg(test)]

@@ -326,6 +326,40 @@ async fn tcp_closes_a_connection_after_its_last_allowed_query_and_counts_it() {
     task.await.unwrap();
 }
 
+/// A client that pipelines more than the limit still gets every answer it is owed and a clean
+/// end of stream: a close with its surplus queries unread would reset the connection and drop
+/// answers still queued for sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_closes_cleanly_under_a_client_pipelining_past_the_limit() {
+    let (addr, stop, task) = start_with(|c| c.max_tcp_queries = 3).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut bytes = Vec::new();
+    for _ in 0..200 {
+        let q = query("1.test.", None);
+        bytes.extend((q.len() as u16).to_be_bytes());
+        bytes.extend(q);
+    }
+    stream.write_all(&bytes).await.unwrap();
+    // Let the server answer its three and close before anything is read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut everything = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut everything))
+        .await
+        .expect("the server closes within its drain time");
+    assert!(read.is_ok(), "a clean end of stream, not {read:?}");
+    let mut answers = 0;
+    let mut rest = everything.as_slice();
+    while let [hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        assert!(tail.len() >= len, "a whole answer");
+        rest = &tail[len..];
+        answers += 1;
+    }
+    assert_eq!(answers, 3);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_connections_beyond_the_limit_wait_until_one_closes_and_are_counted() {
     let (addr, stop, task) = start_with(|c| c.max_tcp_connections = 2).await;
