@@ -77,6 +77,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown =
+        dns_core::server::ShutdownSignal::install().context("install SIGTERM/SIGINT handlers")?;
     let store = Arc::new(SnapshotStore::new());
     let mut deps = Dependencies::new(store.clone());
     if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
@@ -107,9 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tasks.spawn(server.listen(stop_rx.clone())?);
 
-    dns_core::server::shutdown_signal()
-        .await
-        .context("install SIGTERM/SIGINT handlers")?;
+    shutdown.received().await;
     lameduck.run().await;
     info!("stopping: draining in-flight queries");
     let _ = stop_tx.send(true);

@@ -5,7 +5,9 @@
 //! removes the rules (`rules::remove`) and every local IP but the link-local ones
 //! (`link::remove_addrs`), once. It never adds anything back: nodelocal re-asserts its rules
 //! and addresses itself when it runs again, so the guard never fights a healthy cache. When the
-//! guard dies nothing changes.
+//! guard dies nothing changes. A cache that has not answered within `--start-grace` of the
+//! guard's start is failed over too: when both died together, what the cache left behind
+//! would otherwise black-hole pod DNS until it answered again.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
@@ -53,6 +55,11 @@ pub struct GuardArgs {
     /// Consecutive failed probes that make a fail-over (4 × 250 ms: within about 1.2 s).
     #[arg(long, default_value_t = 4)]
     pub failure_threshold: u32,
+    /// How long a cache that has not answered since the guard started gets before the guard
+    /// fails over anyway: when the cache and the guard died together, the rules and ClusterIP
+    /// the cache left would black-hole pod DNS until it answered again.
+    #[arg(long, default_value = "5s", value_parser = dns_core::corefile::parse_duration)]
+    pub start_grace: Duration,
     /// The name the probe asks for (type SOA). Any answer counts, SERVFAIL too.
     #[arg(long, default_value = "cluster.local.")]
     pub probe_name: String,
@@ -123,13 +130,11 @@ pub fn kept_ips(local_ips: &[IpAddr]) -> Vec<IpAddr> {
 
 /// Runs the guard until SIGTERM/SIGINT.
 pub async fn run(args: GuardArgs) -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
+    let shutdown =
+        dns_core::server::ShutdownSignal::install().context("install SIGTERM/SIGINT handlers")?;
     let stop = async move {
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: stopping"),
-            _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
-        }
+        shutdown.received().await;
+        info!("SIGTERM or SIGINT: stopping");
     };
     run_until(args, stop).await
 }
@@ -190,7 +195,10 @@ pub async fn run_until(args: GuardArgs, stop: impl Future<Output = ()>) -> anyho
     );
     let target = SocketAddr::new(probed, args.dns_port);
     let ip_label = probed.to_string();
-    let mut machine = Machine::new(args.failure_threshold);
+    let mut machine = Machine::new(
+        args.failure_threshold,
+        probes_within(args.start_grace, args.probe_interval),
+    );
     let mut ticker = tokio::time::interval(args.probe_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -220,9 +228,14 @@ pub async fn run_until(args: GuardArgs, stop: impl Future<Output = ()>) -> anyho
                 metrics.failed_over.set(0);
                 info!(probe = %target, "the cache answers again; guard re-armed");
             }
-            Action::FailOver => {
+            action @ (Action::FailOver | Action::StartFailOver) => {
+                let why = if action == Action::FailOver {
+                    "the cache stopped answering"
+                } else {
+                    "the cache has not answered since the guard started"
+                };
                 if let Err(e) =
-                    fail_over(args.rules, &spec, &args.interfacename, &cluster_ips).await
+                    fail_over(args.rules, &spec, &args.interfacename, &cluster_ips, why).await
                 {
                     error!(error = %e, "fail-over incomplete; retrying at the next failed probe");
                     machine.step(Event::FailOverFailed);
@@ -246,6 +259,14 @@ pub async fn run_until(args: GuardArgs, stop: impl Future<Output = ()>) -> anyho
     Ok(())
 }
 
+/// How many probes `interval` apart fit in `grace` (at least one).
+pub fn probes_within(grace: Duration, interval: Duration) -> u32 {
+    let interval = interval.as_millis().max(1);
+    u32::try_from(grace.as_millis().div_ceil(interval))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 #[derive(Debug, thiserror::Error)]
 enum FailOverError {
     #[error("removing the rules: {0}")]
@@ -262,6 +283,7 @@ async fn fail_over(
     spec: &RuleSpec,
     interface: &str,
     cluster_ips: &[IpAddr],
+    why: &str,
 ) -> Result<(), FailOverError> {
     let rule_spec = spec.clone();
     let rules_result = tokio::task::spawn_blocking(move || rules::remove(mode, &rule_spec)).await;
@@ -272,8 +294,8 @@ async fn fail_over(
         rules = ?mode,
         rules_removed,
         addresses_removed = ?addrs_removed,
-        "FAIL-OVER: the cache stopped answering; removed its NOTRACK rules and ClusterIP \
-         addresses, so pod DNS goes to cluster-dns through kube-proxy"
+        "FAIL-OVER: {why}; removed its NOTRACK rules and ClusterIP addresses, so pod DNS goes \
+         to cluster-dns through kube-proxy"
     );
     Ok(())
 }

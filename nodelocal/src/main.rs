@@ -323,6 +323,8 @@ impl NodeSetup {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let shutdown =
+        dns_core::server::ShutdownSignal::install().context("install SIGTERM/SIGINT handlers")?;
     metrics::init();
     let local_ips = local_ips(args.localip.as_deref())?;
     // Everything that can be checked is checked before the node is touched.
@@ -429,9 +431,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         background.spawn(template_sync(args, values, stop_rx.clone()));
     }
 
-    dns_core::server::shutdown_signal()
-        .await
-        .context("install SIGTERM/SIGINT handlers")?;
+    shutdown.received().await;
     lameduck.run().await;
     let _ = stop_tx.send(true);
     background.abort_all();

@@ -249,6 +249,53 @@ fn drills(node: &RealNode, kills: usize) {
     pod_resolves(node);
 }
 
+/// Issue 14: deploy/ runs every Signpost container with `readOnlyRootFilesystem: true`, and
+/// each of them is serving, so nothing of theirs needs to write there. Shown from the host: the
+/// root mount in each container process's mount namespace is read-only.
+fn read_only_roots(node: &RealNode) {
+    let cluster_dns = cluster_dns_pod(node);
+    let nodelocal = nodelocal_pod(node);
+    for (pod, container) in [
+        (cluster_dns.as_str(), "cluster-dns"),
+        (nodelocal.as_str(), "nodelocal"),
+        (nodelocal.as_str(), "guard"),
+    ] {
+        let pid = node
+            .container_pid("kube-system", pod, container)
+            .unwrap_or_else(|| panic!("no PID for {pod}/{container}"));
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .unwrap_or_else(|e| panic!("{pod}/{container} mountinfo: {e}"));
+        // Fields: id, parent, major:minor, root, mount point, mount options, ...
+        let root = mountinfo
+            .lines()
+            .map(|l| l.split(' ').collect::<Vec<_>>())
+            .find(|f| f.get(4) == Some(&"/"))
+            .unwrap_or_else(|| panic!("{pod}/{container}: no root mount in\n{mountinfo}"));
+        let options = root.get(5).copied().unwrap_or_default();
+        assert!(
+            options.split(',').any(|o| o == "ro"),
+            "{pod}/{container}: the root is mounted {options}, not read-only"
+        );
+    }
+    eprintln!("FIGURE read-only root: cluster-dns, nodelocal and guard serve from a read-only /");
+}
+
+/// The name of (the first) cluster-dns pod.
+fn cluster_dns_pod(node: &RealNode) -> String {
+    node.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=cluster-dns",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ])
+    .trim()
+    .to_string()
+}
+
 const NAME: &str = "web.app.svc.cluster.local";
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -406,19 +453,7 @@ fn delete_cluster_dns_pod(node: &RealNode, client: i32) {
         "service/kube-dns-upstream",
         "{.spec.clusterIP}",
     );
-    let victim = node
-        .kubectl(&[
-            "-n",
-            "kube-system",
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=cluster-dns",
-            "-o",
-            "jsonpath={.items[0].metadata.name}",
-        ])
-        .trim()
-        .to_string();
+    let victim = cluster_dns_pod(node);
     let load = load_from(client, &upstream, NAME, TIMEOUT);
     std::thread::sleep(Duration::from_secs(1));
     node.kubectl(&[
@@ -465,6 +500,8 @@ fn signpost_on_a_real_node() {
         "FIGURE deploy (apply → Deployment and DaemonSet ready): {:.1?}",
         began.elapsed()
     );
+
+    read_only_roots(&node);
 
     node.apply(&fixtures());
     let ready = node.kubectl_output(

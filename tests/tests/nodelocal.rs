@@ -21,6 +21,23 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Dura
     start.elapsed()
 }
 
+/// Waits for the guard's fail-over (the rules gone within `limit`, then the ClusterIP off the
+/// link) and for cluster-dns to answer through the DNAT; (rules gone, answering) after the call.
+fn failed_over(node: &Node, limit: Duration) -> (Duration, Duration) {
+    let failover = wait_for("the guard removes the rules", limit, || {
+        !node.nft_tables().contains("nodelocaldns")
+    });
+    wait_for(
+        "the ClusterIP leaves the link",
+        Duration::from_secs(2),
+        || !node.link_addrs().contains(KUBE_DNS_IP),
+    );
+    let recovered = wait_for("cluster-dns answers", Duration::from_secs(3), || {
+        answered(node, KUBE_DNS_IP)
+    });
+    (failover, recovered)
+}
+
 /// (1) answered locally with no conntrack entry; (2) `kill -9` → the guard fails over within
 /// 2 s and cluster-dns answers through the DNAT; (3) restarted → rules back, local again;
 /// (4) a restart (new process beside the old, then SIGTERM to the old) under continuous load
@@ -52,19 +69,7 @@ fn nodelocal_answers_locally_fails_over_comes_back_and_upgrades_without_loss() {
     std::thread::sleep(Duration::from_millis(300));
     let killed = Instant::now();
     nodelocal.kill();
-    let failover = wait_for(
-        "the guard removes the rules",
-        Duration::from_secs(2),
-        || !node.nft_tables().contains("nodelocaldns"),
-    );
-    wait_for(
-        "the ClusterIP leaves the link",
-        Duration::from_secs(2),
-        || !node.link_addrs().contains(KUBE_DNS_IP),
-    );
-    let recovered = wait_for("cluster-dns answers", Duration::from_secs(3), || {
-        answered(&node, KUBE_DNS_IP)
-    });
+    let (failover, recovered) = failed_over(&node, Duration::from_secs(2));
     std::thread::sleep(Duration::from_millis(300));
     let report = load.finish();
     let gap = report.failures.iter().filter(|t| **t >= killed).count();
@@ -397,4 +402,110 @@ fn a_cluster_ip_off_the_link_does_not_stop_a_start() {
         ],
     );
     assert!(answered(&node, KUBE_DNS_IP), "{}", n.log());
+}
+
+/// Issue 14's drill: nodelocal killed ten times in a row under continuous load. Each time the
+/// guard fails over, and the only queries lost are those sent within the reaction time (from
+/// one query timeout before the kill until cluster-dns answers through the DNAT).
+#[test]
+fn ten_kills_in_a_row_under_load_lose_queries_only_within_the_reaction_time() {
+    const KILLS: usize = 10;
+    const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
+    let node = Node::new("nlkill");
+    let guard = node.start_guard("nftables");
+    let load = node.load(KUBE_DNS_IP, QUERY_TIMEOUT);
+    let mut windows = Vec::new();
+    let mut failovers = Vec::new();
+    for round in 1..=KILLS {
+        let mut nodelocal = node.start_nodelocal("nftables");
+        // Armed (first answer) or re-armed: the guard has seen this cache answer.
+        wait_for(
+            "the guard sees the cache answer",
+            Duration::from_secs(3),
+            || {
+                let log = guard.log();
+                log.matches("guard armed").count() + log.matches("re-armed").count() >= round
+            },
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = Instant::now();
+        nodelocal.kill();
+        let (failover, _) = failed_over(&node, Duration::from_secs(2));
+        windows.push((killed - QUERY_TIMEOUT, Instant::now()));
+        failovers.push(failover);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.finish();
+    let outside: Vec<_> = report
+        .failures
+        .iter()
+        .filter(|t| !windows.iter().any(|(from, to)| *t >= from && *t <= to))
+        .collect();
+    let (fastest, slowest) = (
+        failovers.iter().min().copied().unwrap_or_default(),
+        failovers.iter().max().copied().unwrap_or_default(),
+    );
+    println!(
+        "FIGURE ten kills: fail-over after {fastest:?} to {slowest:?}; {} of {} queries \
+         (500 ms timeout, no retry) lost, {} of them outside the reaction windows",
+        report.failed,
+        report.sent,
+        outside.len()
+    );
+    assert!(
+        outside.is_empty(),
+        "queries lost outside the reaction windows:\n{}",
+        guard.log()
+    );
+    assert_eq!(guard.log().matches("FAIL-OVER").count(), KILLS);
+    assert!(!guard.log().contains("panic"));
+}
+
+/// Issue 14's drill: nodelocal and its guard die together (a node OOM, say). What nodelocal
+/// left (NOTRACK rules, the ClusterIP on its link) black-holes pod DNS, exactly as a
+/// node-local-dns killed with SIGKILL does. The guard restarted without its cache fails over
+/// after its start grace (5 s), so the node resolves through cluster-dns until nodelocal is
+/// back.
+#[test]
+fn nodelocal_and_its_guard_killed_together_the_restarted_guard_fails_over() {
+    let node = Node::new("nlboth");
+    let mut nodelocal = node.start_nodelocal("nftables");
+    let mut guard = node.start_guard("nftables");
+    wait_for("the guard arms", Duration::from_secs(3), || {
+        guard.log().contains("guard armed")
+    });
+    nodelocal.kill();
+    guard.kill();
+
+    // What pods see with neither running: the rules and the ClusterIP stay, nothing listens.
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    assert!(node.link_addrs().contains(KUBE_DNS_IP));
+    assert!(!answered(&node, KUBE_DNS_IP), "nothing should answer");
+
+    // The guard comes back first (nodelocal waits out a crash-loop back-off).
+    let started = Instant::now();
+    let guard = node.start_guard("nftables");
+    let (failover, recovered) = failed_over(&node, Duration::from_secs(8));
+    println!(
+        "FIGURE both killed: pod DNS down until the guard restarts; then fail-over {failover:?} \
+         after its start, cluster-dns answering {:?} after it",
+        started.elapsed().min(failover + recovered)
+    );
+    assert!(
+        guard
+            .log()
+            .contains("the cache has not answered since the guard started"),
+        "{}",
+        guard.log()
+    );
+
+    // nodelocal back: local again, the guard re-armed.
+    let nodelocal = node.start_nodelocal("nftables");
+    assert!(node.nft_tables().contains("table inet nodelocaldns"));
+    node.flush_conntrack();
+    assert!(answered(&node, KUBE_DNS_IP), "{}", nodelocal.log());
+    assert!(node.pod_dns_conntrack().is_empty());
+    wait_for("the guard re-arms", Duration::from_secs(3), || {
+        guard.log().contains("re-armed")
+    });
 }

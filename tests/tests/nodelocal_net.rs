@@ -555,6 +555,7 @@ fn guard_fails_over_within_two_seconds_and_rearms_without_touching_rules() {
             probe_interval: Duration::from_millis(250),
             probe_timeout: Duration::from_millis(200),
             failure_threshold: 4,
+            start_grace: Duration::from_secs(5),
             probe_name: "cluster.local.".to_string(),
             metrics_listen_address: "127.0.0.1:9254".to_string(),
         };

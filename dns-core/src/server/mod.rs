@@ -199,17 +199,32 @@ pub(crate) fn reuseport_socket(addr: SocketAddr, ty: Type, bind: Bind) -> std::i
     Ok(socket)
 }
 
-/// Resolves on SIGTERM (what the kubelet sends) or SIGINT; an error if the handlers cannot be
-/// installed.
-pub async fn shutdown_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM (what the kubelet sends) or SIGINT, caught from the moment it is installed. A
+/// binary installs it first thing: a signal that arrives while it is still starting is then
+/// kept for [`ShutdownSignal::received`], instead of ending the process by the default action
+/// before it can undo what it set up (nodelocal's link and rules).
+pub struct ShutdownSignal {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// An error if the handlers cannot be installed.
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    /// Resolves at the first of the signals since [`install`](Self::install).
+    pub async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// Resolves once `stop` turns true (the process-wide stop). Each loop pins one for its whole life: a fresh

@@ -548,3 +548,19 @@ async fn block_limits_cap_udp_and_admit_a_class() {
     let (reply, _) = super::respond::respond(&plain, &ch, &info).await;
     assert_eq!(rcode(&reply.unwrap()), ResponseCode::Refused.low());
 }
+
+/// A SIGTERM that arrives after the handler is installed but before anyone waits for it (a
+/// binary still starting) is kept, not lost, and does not end the process.
+#[tokio::test]
+async fn a_shutdown_signal_during_the_start_is_kept_for_later() {
+    let shutdown = crate::server::ShutdownSignal::install().expect("install");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &std::process::id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), shutdown.received())
+        .await
+        .expect("the early SIGTERM is received");
+}

@@ -10,10 +10,22 @@ fn guard_state_machine() {
     use Event::*;
     let cases: &[(&str, &[Event], Action, Phase)] = &[
         (
-            "starting cache: no fail-over",
-            &[ProbeFailed; 10],
+            "starting cache within the start grace: no fail-over",
+            &[ProbeFailed; 7],
             Nothing,
-            Phase::Waiting,
+            Phase::Waiting { failures: 7 },
+        ),
+        (
+            "no answer within the start grace: fail over what a dead cache left",
+            &[ProbeFailed; 8],
+            StartFailOver,
+            Phase::FailedOver,
+        ),
+        (
+            "after the start fail-over: once only",
+            &[ProbeFailed; 12],
+            Nothing,
+            Phase::FailedOver,
         ),
         (
             "first answer arms",
@@ -80,8 +92,38 @@ fn guard_state_machine() {
             Phase::FailedOver,
         ),
     ];
+    // After the start grace (8 probes here): the cache answers; the fail-over fails.
+    let start_cases: &[(&str, Event, Action, Phase)] = &[
+        (
+            "the cache answers after the start fail-over: re-armed",
+            ProbeOk,
+            Rearmed,
+            Phase::Armed { failures: 0 },
+        ),
+        (
+            "a failed start fail-over is retried at the next failed probe",
+            FailOverFailed,
+            Nothing,
+            Phase::Armed { failures: 2 },
+        ),
+    ];
+    for (why, event, action, phase) in start_cases {
+        let mut machine = Machine::new(3, 8);
+        for _ in 0..8 {
+            machine.step(ProbeFailed);
+        }
+        assert_eq!(machine.phase, Phase::FailedOver, "{why}");
+        assert_eq!(
+            (machine.step(*event), machine.phase),
+            (*action, *phase),
+            "{why}"
+        );
+        if *event == FailOverFailed {
+            assert_eq!(machine.step(ProbeFailed), FailOver, "{why}");
+        }
+    }
     for (why, events, action, phase) in cases {
-        let mut machine = Machine::new(3);
+        let mut machine = Machine::new(3, 8);
         let mut last = Nothing;
         for &event in *events {
             last = machine.step(event);
@@ -93,9 +135,32 @@ fn guard_state_machine() {
 #[test]
 fn threshold_of_one_and_zero() {
     for threshold in [0, 1] {
-        let mut machine = Machine::new(threshold);
+        let mut machine = Machine::new(threshold, 0);
+        assert_eq!(
+            machine.start_grace, 1,
+            "the grace is at least the threshold"
+        );
         machine.step(Event::ProbeOk);
         assert_eq!(machine.step(Event::ProbeFailed), Action::FailOver);
+    }
+}
+
+#[test]
+fn start_grace_in_probes() {
+    let ms = Duration::from_millis;
+    for (grace, interval, probes) in [
+        (ms(5000), ms(250), 20),
+        (ms(5100), ms(250), 21),
+        (ms(0), ms(250), 1),
+        (ms(100), ms(250), 1),
+        (ms(5000), ms(0), 5000),
+        (Duration::MAX, ms(1), u32::MAX),
+    ] {
+        assert_eq!(
+            super::probes_within(grace, interval),
+            probes,
+            "{grace:?} / {interval:?}"
+        );
     }
 }
 
