@@ -129,6 +129,10 @@ struct ApiHealth {
     probe_failing: AtomicBool,
     /// Milliseconds since `start` when the cache was last known current.
     last_current_ms: AtomicU64,
+    /// Counts the probe's "answering again": a kind waiting out its backoff (up to a minute
+    /// with jitter after a long outage) retries at once instead, so the cache catches up
+    /// within a probe interval of the API's return.
+    answering_again: tokio::sync::watch::Sender<u64>,
 }
 
 impl ApiHealth {
@@ -142,6 +146,20 @@ impl ApiHealth {
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
         if failing.remove(&kind) && failing.is_empty() {
             info!("Kubernetes API reachable again: cluster cache current");
+        }
+    }
+
+    /// Sleeps `delay`, or until the probe sees the API answer again and then a spread of up to
+    /// [`RETRY_SPREAD`] (per process and kind), so that the replicas and kinds that all waited
+    /// through one outage do not all list at the same instant.
+    async fn wait_to_retry(&self, delay: Duration, kind: Kind) {
+        let mut again = self.answering_again.subscribe();
+        let woken = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            changed = again.changed() => changed.is_ok(),
+        };
+        if woken {
+            tokio::time::sleep(retry_spread(std::process::id(), kind)).await;
         }
     }
 
@@ -438,7 +456,7 @@ async fn watch_kind<K>(
                         "Kubernetes API: {e}{}; serving the last cluster state, {then} in {delay:?}",
                         hint(kind, &e)
                     );
-                    tokio::time::sleep(delay).await;
+                    health.wait_to_retry(delay, kind).await;
                     if recovery == Recovery::Restart {
                         break;
                     }
@@ -559,6 +577,19 @@ fn service_kind(snapshot: &dns_core::cluster::Snapshot, trigger: &Trigger) -> &'
     }
 }
 
+/// The most a watch waits after the API answers again before it retries.
+const RETRY_SPREAD: Duration = Duration::from_millis(1000);
+
+/// Where in [`RETRY_SPREAD`] this process's `kind` retries: fixed per process and kind, spread
+/// across both.
+fn retry_spread(pid: u32, kind: Kind) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (pid, kind.as_str()).hash(&mut hasher);
+    let spread_ms = RETRY_SPREAD.as_millis().max(1) as u64;
+    Duration::from_millis(hasher.finish() % spread_ms)
+}
+
 /// Probes the API server's /version so a hung or vanished server shows in the snapshot age
 /// even while its watch connections sit open and silent.
 async fn probe(client: Client, health: Arc<ApiHealth>, start: Instant) {
@@ -572,7 +603,10 @@ async fn probe(client: Client, health: Arc<ApiHealth>, start: Instant) {
         if !ok && !was_failing {
             warn!("Kubernetes API not answering; serving the last cluster state");
         } else if ok && was_failing {
-            info!("Kubernetes API answering again");
+            info!("Kubernetes API answering again; the watches waiting to retry retry now");
+            health
+                .answering_again
+                .send_modify(|n| *n = n.wrapping_add(1));
         }
         let now_ms = start.elapsed().as_millis() as u64;
         if health.is_current() {

@@ -67,3 +67,29 @@ fn failures_resume_the_watch_and_only_a_lost_history_lists_again() {
         assert_eq!(recovery(&error), want, "{what}: {error}");
     }
 }
+
+/// After an outage every kind retries within the spread of the API's return, at a point fixed
+/// per process and kind, so kinds (and replicas) do not all list in the same instant.
+#[test]
+fn retries_after_the_api_returns_are_spread_within_a_second() {
+    use super::super::plan::Kind;
+    use super::super::{RETRY_SPREAD, retry_spread};
+    let kinds = [
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Pod,
+        Kind::Namespace,
+        Kind::ServiceImport,
+        Kind::ImportSlice,
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for pid in [1, 2, 4242] {
+        for kind in kinds {
+            let at = retry_spread(pid, kind);
+            assert!(at < RETRY_SPREAD, "{pid} {kind:?}: {at:?}");
+            assert_eq!(at, retry_spread(pid, kind), "fixed per process and kind");
+            seen.insert(at);
+        }
+    }
+    assert!(seen.len() > kinds.len(), "spread: {seen:?}");
+}
