@@ -10,6 +10,7 @@ pub mod cache;
 pub mod chaos;
 pub mod debug;
 pub mod errors;
+pub mod file;
 pub mod forward;
 pub mod health;
 pub mod hosts;
@@ -82,7 +83,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("clouddns"),
     Registration::setup("k8s_external", k8s_external::setup),
     Registration::setup("kubernetes", kubernetes::setup),
-    Registration::unsupported("file"),
+    Registration::repeated("file", file::setup),
     Registration::unsupported("auto"),
     Registration::unsupported("secondary"),
     Registration::unsupported("etcd"),

@@ -6,6 +6,7 @@ mod cache;
 mod check;
 mod errors;
 mod fallthrough;
+mod file;
 mod forward;
 mod hosts;
 mod k8s_external;
