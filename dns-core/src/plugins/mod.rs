@@ -28,6 +28,7 @@ pub mod reload;
 pub mod rewrite;
 pub mod template;
 pub mod trace;
+pub mod transfer;
 pub mod whoami;
 
 use crate::corefile::Corefile;
@@ -76,7 +77,7 @@ pub static REGISTRY: &[Registration] = &[
     Registration::setup("autopath", autopath::setup),
     Registration::setup("minimal", minimal::setup),
     Registration::repeated("template", template::setup),
-    Registration::unsupported("transfer"),
+    Registration::repeated("transfer", transfer::setup),
     Registration::setup("hosts", hosts::setup),
     Registration::unsupported("route53"),
     Registration::unsupported("azure"),

@@ -16,6 +16,7 @@ mod reload;
 mod rewrite;
 mod server_info;
 mod template;
+mod transfer;
 mod upstream;
 
 use std::net::SocketAddr;
