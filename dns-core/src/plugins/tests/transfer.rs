@@ -219,6 +219,30 @@ async fn transfer_of_the_cluster_zone() {
     ] {
         assert!(lines.iter().any(|l| l == want), "{want} not in {lines:#?}");
     }
+    // A multicluster zone is not transferred (D-TRANSFER-MULTICLUSTER): refused.
+    let r = router(
+        "cluster.local:53 clusterset.local:53 {\n kubernetes cluster.local clusterset.local {\n  multicluster clusterset.local\n }\n transfer {\n  to *\n }\n}\n",
+    );
+    let m = ask(
+        &r,
+        "198.18.0.5",
+        Transport::Tcp,
+        "clusterset.local.",
+        RecordType::AXFR,
+        None,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    let m = ask(
+        &r,
+        "198.18.0.5",
+        Transport::Tcp,
+        "cluster.local.",
+        RecordType::AXFR,
+        None,
+    )
+    .await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     // Without `transfer` the kubernetes plugin refuses transfers.
     let r = router("cluster.local:53 {\n kubernetes\n}\n");
     let m = ask(
