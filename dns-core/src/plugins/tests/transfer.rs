@@ -120,6 +120,19 @@ async fn ask(
     router.handle(&request, &info).await.0
 }
 
+/// An AXFR of `zone` over TCP from a client `transfer { to * }` allows.
+async fn axfr(router: &Router, zone: &str) -> Message {
+    ask(
+        router,
+        "198.18.0.5",
+        Transport::Tcp,
+        zone,
+        RecordType::AXFR,
+        None,
+    )
+    .await
+}
+
 fn types(m: &Message) -> Vec<String> {
     m.answers
         .iter()
@@ -184,15 +197,7 @@ async fn transfers_of_a_file_zone() {
 #[tokio::test]
 async fn transfer_of_the_cluster_zone() {
     let r = router("cluster.local:53 {\n kubernetes\n transfer {\n  to *\n }\n}\n");
-    let m = ask(
-        &r,
-        "198.18.0.5",
-        Transport::Tcp,
-        "cluster.local.",
-        RecordType::AXFR,
-        None,
-    )
-    .await;
+    let m = axfr(&r, "cluster.local.").await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     let lines: Vec<String> = m
         .answers
@@ -223,37 +228,13 @@ async fn transfer_of_the_cluster_zone() {
     let r = router(
         "cluster.local:53 clusterset.local:53 {\n kubernetes cluster.local clusterset.local {\n  multicluster clusterset.local\n }\n transfer {\n  to *\n }\n}\n",
     );
-    let m = ask(
-        &r,
-        "198.18.0.5",
-        Transport::Tcp,
-        "clusterset.local.",
-        RecordType::AXFR,
-        None,
-    )
-    .await;
+    let m = axfr(&r, "clusterset.local.").await;
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
-    let m = ask(
-        &r,
-        "198.18.0.5",
-        Transport::Tcp,
-        "cluster.local.",
-        RecordType::AXFR,
-        None,
-    )
-    .await;
+    let m = axfr(&r, "cluster.local.").await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     // Without `transfer` the kubernetes plugin refuses transfers.
     let r = router("cluster.local:53 {\n kubernetes\n}\n");
-    let m = ask(
-        &r,
-        "198.18.0.5",
-        Transport::Tcp,
-        "cluster.local.",
-        RecordType::AXFR,
-        None,
-    )
-    .await;
+    let m = axfr(&r, "cluster.local.").await;
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 }
 
