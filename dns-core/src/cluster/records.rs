@@ -846,6 +846,8 @@ fn reverse_in(
 
 mod external;
 pub use external::{ExternalOptions, external_answer};
+mod transfer;
+pub use transfer::zone_transfer;
 
 /// An endpoint is published when ready (an unset condition counts as ready, as the
 /// EndpointSlice API says), or when its service publishes not-ready addresses.

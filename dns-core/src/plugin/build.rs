@@ -378,6 +378,7 @@ fn block_setup<'a>(
         notes: Vec::new(),
         limits: crate::wire::Limits::default(),
         upstream: None,
+        transfers: None,
     }
 }
 

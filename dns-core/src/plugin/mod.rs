@@ -3,7 +3,8 @@
 //! ([`chain`]), the registry row a plugin is listed by ([`registry`]), what a plugin's setup
 //! gets and gives ([`setup`]), and turning a Corefile into routers ([`build`]). Shared by the
 //! plugins: the metric families ([`metrics`]), readiness, `fallthrough`, and work tied to a
-//! plugin's life ([`periodic`]), and a plugin's questions to its own server ([`upstream`]).
+//! plugin's life ([`periodic`]), a plugin's questions to its own server ([`upstream`]), and
+//! zone transfers between a block's plugins ([`transfer`]).
 //!
 //! This layer sits on `wire`, `corefile` and `cluster`; it names no plugin. The plugins sit on
 //! it (`plugins/<name>/`), the server above them.
@@ -17,6 +18,7 @@ pub mod periodic;
 pub mod readiness;
 pub mod registry;
 pub mod setup;
+pub mod transfer;
 pub mod upstream;
 
 use std::future::Future;

@@ -53,6 +53,23 @@ pub fn zone_arg(plugin: &str, arg: &Arg) -> Result<Name, SetupError> {
     ))
 }
 
+/// ZONES arguments as lowercase FQDNs, or the block's zones when there are none (CoreDNS's
+/// `OriginsFromArgsOrServerBlock`).
+pub fn zones_or_block<'a>(
+    plugin: &str,
+    args: impl IntoIterator<Item = &'a Arg>,
+    block_zones: &[Name],
+) -> Result<Vec<Name>, SetupError> {
+    let zones: Vec<Name> = args
+        .into_iter()
+        .map(|a| zone_arg(plugin, a))
+        .collect::<Result<_, _>>()?;
+    if zones.is_empty() {
+        return Ok(block_zones.iter().map(Name::to_lowercase).collect());
+    }
+    Ok(zones)
+}
+
 /// `30s`, `5m`, `1h`, `500ms` (Go duration syntax, the units CoreDNS users write).
 pub fn duration_arg(plugin: &str, arg: &Arg) -> Result<std::time::Duration, SetupError> {
     crate::corefile::parse_duration(&arg.value).map_err(|_| {
@@ -187,6 +204,8 @@ pub struct BlockSetup<'a> {
     pub(crate) limits: crate::wire::Limits,
     /// Made by the first plugin that asks this server questions; `build` fills it.
     pub(crate) upstream: Option<std::sync::Arc<super::upstream::Upstream>>,
+    /// Made by the first plugin that offers or transfers zones.
+    pub(crate) transfers: Option<std::sync::Arc<super::transfer::Transfers>>,
 }
 
 /// Something a plugin accepts but does differently here, or not at all (a Go runtime to
@@ -267,6 +286,14 @@ impl BlockSetup<'_> {
     pub fn upstream(&mut self) -> std::sync::Arc<super::upstream::Upstream> {
         self.upstream
             .get_or_insert_with(super::upstream::Upstream::new)
+            .clone()
+    }
+
+    /// The block's zone transfers: where plugins holding zones offer them and the `transfer`
+    /// plugin finds them (CoreDNS's `transfer.Transferer` handlers of a block).
+    pub fn transfers(&mut self) -> std::sync::Arc<super::transfer::Transfers> {
+        self.transfers
+            .get_or_insert_with(super::transfer::Transfers::new)
             .clone()
     }
 

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod chaos;
 pub mod debug;
 pub mod errors;
+pub mod file;
 pub mod forward;
 pub mod health;
 pub mod hosts;
@@ -27,6 +28,7 @@ pub mod reload;
 pub mod rewrite;
 pub mod template;
 pub mod trace;
+pub mod transfer;
 pub mod whoami;
 
 use crate::corefile::Corefile;
@@ -75,14 +77,14 @@ pub static REGISTRY: &[Registration] = &[
     Registration::setup("autopath", autopath::setup),
     Registration::setup("minimal", minimal::setup),
     Registration::repeated("template", template::setup),
-    Registration::unsupported("transfer"),
+    Registration::repeated("transfer", transfer::setup),
     Registration::setup("hosts", hosts::setup),
     Registration::unsupported("route53"),
     Registration::unsupported("azure"),
     Registration::unsupported("clouddns"),
     Registration::setup("k8s_external", k8s_external::setup),
     Registration::setup("kubernetes", kubernetes::setup),
-    Registration::unsupported("file"),
+    Registration::repeated("file", file::setup),
     Registration::unsupported("auto"),
     Registration::unsupported("secondary"),
     Registration::unsupported("etcd"),

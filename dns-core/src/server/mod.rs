@@ -14,7 +14,7 @@ pub mod reload;
 mod respond;
 pub mod swap;
 
-pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond};
+pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond, respond_stream};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -441,21 +441,23 @@ async fn tcp_connection<H: Handler>(
             transport: Transport::Tcp,
             request_size: len,
         };
-        let (reply, disposition) = respond(handler.as_ref(), &buf, &info).await;
-        let Some(reply) = reply else {
+        let (replies, disposition) = respond_stream(handler.as_ref(), &buf, &info).await;
+        if replies.is_empty() {
             if disposition == Disposition::Dropped {
                 return;
             }
             continue;
-        };
-        let Ok(reply_len) = u16::try_from(reply.len()) else {
-            return;
-        };
-        let mut framed = Vec::with_capacity(reply.len() + 2);
-        framed.extend_from_slice(&reply_len.to_be_bytes());
-        framed.extend_from_slice(&reply);
-        if stream.write_all(&framed).await.is_err() {
-            return;
+        }
+        for reply in replies {
+            let Ok(reply_len) = u16::try_from(reply.len()) else {
+                return;
+            };
+            let mut framed = Vec::with_capacity(reply.len() + 2);
+            framed.extend_from_slice(&reply_len.to_be_bytes());
+            framed.extend_from_slice(&reply);
+            if stream.write_all(&framed).await.is_err() {
+                return;
+            }
         }
         if answered == config.max_tcp_queries {
             limits::reached(

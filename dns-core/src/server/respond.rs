@@ -2,9 +2,9 @@
 //! truncation. No sockets here, so the fuzz target drives exactly this path.
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::{DNSClass, RecordType};
 
-use crate::wire::encode::{HEADER_LEN, encode_within, header_only};
+use crate::wire::encode::{HEADER_LEN, encode_stream, encode_within, header_only};
 use crate::wire::{Exchange, Handler, RequestInfo, Transport, reply_to};
 
 /// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
@@ -28,21 +28,32 @@ pub async fn respond<H: Handler>(
     bytes: &[u8],
     info: &RequestInfo,
 ) -> (Option<Vec<u8>>, Disposition) {
+    let (messages, disposition) = respond_stream(handler, bytes, info).await;
+    (messages.into_iter().next(), disposition)
+}
+
+/// [`respond`] for TCP, where a zone transfer's answer is a stream of messages (RFC 5936
+/// §2.2); every other answer is one message. Empty means send nothing.
+pub async fn respond_stream<H: Handler>(
+    handler: &H,
+    bytes: &[u8],
+    info: &RequestInfo,
+) -> (Vec<Vec<u8>>, Disposition) {
     if bytes.len() < HEADER_LEN {
-        return (None, Disposition::Dropped);
+        return (Vec::new(), Disposition::Dropped);
     }
     let started = std::time::Instant::now();
     let id = u16::from_be_bytes([bytes[0], bytes[1]]);
     let flags = bytes[2];
     if flags & 0x80 != 0 {
-        return (None, Disposition::Dropped);
+        return (Vec::new(), Disposition::Dropped);
     }
     let opcode = OpCode::from_u8((flags >> 3) & 0x0f);
     let recursion_desired = flags & 0x01 != 0;
     let count = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
     let reject = |rcode| {
         let reply = header_only(id, opcode, recursion_desired, rcode);
-        (Some(reply), Disposition::Rejected)
+        (vec![reply], Disposition::Rejected)
     };
     // miekg/dns's default accept function: only QUERY and NOTIFY get past it; anything but one
     // question, or more records than a query carries, is FORMERR.
@@ -103,10 +114,26 @@ pub async fn respond<H: Handler>(
         Transport::Udp => udp_limit,
         Transport::Tcp => usize::from(u16::MAX),
     };
-    let (reply, rcode) = match encode_within(&response, limit) {
-        Some(bytes) => (bytes, response.metadata.response_code),
+    // A zone transfer carries records in its answer sections alone; anything else (a forwarded
+    // answer with an authority section) goes as one message.
+    let transfer = info.transport == Transport::Tcp
+        && matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR)
+        && response.authorities.is_empty()
+        && response.additionals.is_empty();
+    let encoded = if transfer {
+        encode_stream(&response, limit)
+    } else {
+        encode_within(&response, limit).map(|bytes| vec![bytes])
+    };
+    let (replies, rcode) = match encoded {
+        Some(replies) => (replies, response.metadata.response_code),
         None => (
-            header_only(id, opcode, recursion_desired, ResponseCode::ServFail),
+            vec![header_only(
+                id,
+                opcode,
+                recursion_desired,
+                ResponseCode::ServFail,
+            )],
             ResponseCode::ServFail,
         ),
     };
@@ -115,10 +142,10 @@ pub async fn respond<H: Handler>(
             request: &request,
             info,
             rcode,
-            response_size: reply.len(),
+            response_size: replies.iter().map(Vec::len).sum(),
             started,
         };
         handler.served(tag, &exchange);
     }
-    (Some(reply), Disposition::Answered)
+    (replies, Disposition::Answered)
 }

@@ -15,15 +15,7 @@ pub const HEADER_LEN: usize = 12;
 /// bare question and OPT do not fit goes without the OPT; `None` when even that fails.
 pub fn encode_within(response: &Message, limit: usize) -> Option<Vec<u8>> {
     let limit = u16::try_from(limit).unwrap_or(u16::MAX);
-    let opt = response.edns.as_ref().map(|edns| {
-        let mut edns = edns.clone();
-        edns.set_rcode_high(response.metadata.response_code.high());
-        Record::from(&edns)
-    });
-    let opt_len = opt
-        .as_ref()
-        .and_then(|r| r.to_bytes().ok())
-        .map_or(0, |b| b.len());
+    let (opt, opt_len) = opt_record(response);
     match u16::try_from(opt_len)
         .ok()
         .and_then(|reserve| limit.checked_sub(reserve))
@@ -32,6 +24,20 @@ pub fn encode_within(response: &Message, limit: usize) -> Option<Vec<u8>> {
         Some(bytes) => Some(bytes),
         None => encode_records(response, None, limit, limit),
     }
+}
+
+/// The response's OPT record (its rcode's high bits in it) and its length on the wire.
+fn opt_record(response: &Message) -> (Option<Record>, usize) {
+    let opt = response.edns.as_ref().map(|edns| {
+        let mut edns = edns.clone();
+        edns.set_rcode_high(response.metadata.response_code.high());
+        Record::from(&edns)
+    });
+    let len = opt
+        .as_ref()
+        .and_then(|r| r.to_bytes().ok())
+        .map_or(0, |b| b.len());
+    (opt, len)
 }
 
 /// The records of `response` in `room` bytes, then `opt` within `limit`.
@@ -87,6 +93,60 @@ fn encode_records(
     place.replace(&mut encoder, header).ok()?;
     drop(encoder);
     Some(buffer)
+}
+
+/// Encodes a zone transfer's `response` as a stream of messages of at most `limit` bytes each
+/// (RFC 5936 §2.2): each carries the header, the question, as many of the next answers as fit,
+/// and the OPT record when the response has one. `None` when one record alone does not fit.
+pub fn encode_stream(response: &Message, limit: usize) -> Option<Vec<Vec<u8>>> {
+    let limit = u16::try_from(limit).unwrap_or(u16::MAX);
+    let (opt, opt_len) = opt_record(response);
+    let room = limit.checked_sub(u16::try_from(opt_len).ok()?)?;
+    let mut messages = Vec::new();
+    let mut next = 0;
+    loop {
+        let mut buffer = Vec::with_capacity(4096);
+        let mut encoder = BinEncoder::new(&mut buffer);
+        encoder.set_max_size(room);
+        let place = encoder.place::<Header>().ok()?;
+        for query in &response.queries {
+            query.emit(&mut encoder).ok()?;
+        }
+        let first = next;
+        while let Some(record) = response.answers.get(next) {
+            let start = encoder.offset();
+            if record.emit(&mut encoder).is_err() {
+                encoder.set_offset(start);
+                encoder.trim();
+                break;
+            }
+            next += 1;
+        }
+        if next == first && next < response.answers.len() {
+            return None;
+        }
+        let mut additionals = 0;
+        if let Some(opt) = &opt {
+            encoder.set_max_size(limit);
+            opt.emit(&mut encoder).ok()?;
+            additionals = 1;
+        }
+        let header = Header {
+            metadata: response.metadata,
+            counts: HeaderCounts {
+                queries: u16::try_from(response.queries.len()).ok()?,
+                answers: u16::try_from(next - first).ok()?,
+                authorities: 0,
+                additionals,
+            },
+        };
+        place.replace(&mut encoder, header).ok()?;
+        drop(encoder);
+        messages.push(buffer);
+        if next >= response.answers.len() {
+            return Some(messages);
+        }
+    }
 }
 
 /// A response of only a header: for messages too broken to echo their question.

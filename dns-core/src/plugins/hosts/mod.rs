@@ -17,7 +17,7 @@ use prometheus::{Gauge, IntGauge, Opts};
 use crate::corefile::Directive;
 use crate::plugin::fallthrough::{self, Fallthrough};
 use crate::plugin::metrics::vars::{register, unreachable_metric};
-use crate::plugin::setup::{BlockSetup, SetupError, duration_arg, zone_arg};
+use crate::plugin::setup::{BlockSetup, SetupError, duration_arg, zones_or_block};
 use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::reply_to;
 pub use table::{HostsTable, Lookup, lookup};
@@ -42,14 +42,7 @@ pub fn parse(d: &Directive, block_zones: &[Name]) -> Result<HostsConfig, SetupEr
     let path = args
         .next()
         .map_or_else(|| PathBuf::from("/etc/hosts"), |a| PathBuf::from(&a.value));
-    let origins: Vec<Name> = args
-        .map(|a| zone_arg(PLUGIN, a))
-        .collect::<Result<_, _>>()?;
-    let origins = if origins.is_empty() {
-        block_zones.iter().map(Name::to_lowercase).collect()
-    } else {
-        origins
-    };
+    let origins = zones_or_block(PLUGIN, args, block_zones)?;
     let mut config = HostsConfig {
         path,
         origins,

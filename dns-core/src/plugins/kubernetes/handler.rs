@@ -1,10 +1,10 @@
 //! Serving side of the `kubernetes` plugin: snapshot + question -> response, fallthrough.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::KubernetesConfig;
 use crate::cluster::records;
@@ -12,6 +12,7 @@ use crate::cluster::{Snapshot, SnapshotStore};
 use crate::corefile::Directive;
 use crate::plugin::readiness::ReadyCheck;
 use crate::plugin::setup::{BlockSetup, SetupError};
+use crate::plugin::transfer::Transferer;
 use crate::plugin::upstream::Upstream;
 use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::reply_to;
@@ -95,6 +96,20 @@ impl Plugin for KubernetesPlugin {
     }
 }
 
+/// The cluster zone whole for the block's `transfer` (CoreDNS's kubernetes Transfer).
+impl Transferer for KubernetesPlugin {
+    fn transfer(&self, zone: &Name) -> Option<Vec<Record>> {
+        let snapshot = self.store.load();
+        let ns_addrs = || ns_addrs(&snapshot, &self.local_ips);
+        records::zone_transfer(
+            &snapshot,
+            &self.config.records,
+            &zone.to_lowercase(),
+            &ns_addrs,
+        )
+    }
+}
+
 /// The name and type to look up when `response` answers an A or AAAA question with a CNAME
 /// chain that leaves `zones` (CoreDNS's backend lookup asks its upstream only then).
 fn external_target(response: &Message, zones: &[Name]) -> Option<(Name, RecordType)> {
@@ -132,10 +147,15 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
         }
         let store = setup.deps.store.clone();
         let upstream = setup.upstream();
-        setup.add(
+        let plugin = Arc::new(
             KubernetesPlugin::new(config, store.clone(), setup.deps.local_ips.clone())
                 .with_upstream(upstream),
         );
+        if setup.block.directives.iter().any(|d| d.name == "transfer") {
+            let source: Weak<KubernetesPlugin> = Arc::downgrade(&plugin);
+            setup.transfers().offer(source);
+        }
+        setup.add(plugin);
         setup.ready_check(ReadyCheck::Synced(store));
     }
     Ok(())

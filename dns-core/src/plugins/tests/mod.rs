@@ -6,6 +6,7 @@ mod cache;
 mod check;
 mod errors;
 mod fallthrough;
+mod file;
 mod forward;
 mod hosts;
 mod k8s_external;
@@ -15,6 +16,7 @@ mod reload;
 mod rewrite;
 mod server_info;
 mod template;
+mod transfer;
 mod upstream;
 
 use std::net::SocketAddr;
