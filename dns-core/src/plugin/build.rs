@@ -334,9 +334,15 @@ fn build_chain(
         process,
         notes,
         limits,
+        timeouts,
         upstream,
+        metadata_providers,
+        metadata,
         ..
     } = setup;
+    if let Some(slot) = metadata {
+        let _ = slot.set(metadata_providers);
+    }
     process.notes.extend(notes);
     if serves_ready {
         process.ready_checks.extend(ready_checks);
@@ -351,6 +357,7 @@ fn build_chain(
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,
         limits,
+        timeouts,
     };
     Ok((chain, upstream))
 }
@@ -377,6 +384,9 @@ fn block_setup<'a>(
         process,
         notes: Vec::new(),
         limits: crate::wire::Limits::default(),
+        timeouts: Default::default(),
+        metadata_providers: Vec::new(),
+        metadata: None,
         upstream: None,
     }
 }

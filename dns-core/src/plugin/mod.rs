@@ -2,7 +2,7 @@
 //! trait ([`Plugin`]: `serve(request, next)`), the chain and router that run plugins
 //! ([`chain`]), the registry row a plugin is listed by ([`registry`]), what a plugin's setup
 //! gets and gives ([`setup`]), and turning a Corefile into routers ([`build`]). Shared by the
-//! plugins: the metric families ([`metrics`]), readiness, `fallthrough`, and work tied to a
+//! plugins: the metric families ([`metrics`]), values published about a query ([`metadata`]), readiness, `fallthrough`, and work tied to a
 //! plugin's life ([`periodic`]), and a plugin's questions to its own server ([`upstream`]).
 //!
 //! This layer sits on `wire`, `corefile` and `cluster`; it names no plugin. The plugins sit on
@@ -12,6 +12,7 @@ pub mod build;
 pub mod chain;
 pub mod fallthrough;
 pub mod file;
+pub mod metadata;
 pub mod metrics;
 pub mod periodic;
 pub mod readiness;
@@ -26,7 +27,7 @@ use std::task::{Context, Poll};
 
 use hickory_proto::op::Message;
 
-pub use chain::{Answered, Detached, Next, PluginChain, Router};
+pub use chain::{Answered, Detached, Next, PluginChain, Router, TcpTimeouts};
 pub use registry::Registration;
 
 /// A plugin that handles queries (CoreDNS's `plugin.Handler`). It answers
