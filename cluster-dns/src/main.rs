@@ -63,7 +63,8 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(Command::Check { conf }) = &args.command {
-        let deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+        let mut deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+        deps.resolve_hosts = true;
         std::process::exit(dns_core::server::cli::check(
             conf,
             &deps,
@@ -79,6 +80,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let store = Arc::new(SnapshotStore::new());
     let mut deps = Dependencies::new(store.clone());
+    deps.resolve_hosts = true;
     if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
         deps.local_ips = vec![ip];
     }

@@ -47,6 +47,9 @@ pub struct Dependencies {
     /// ClusterIP, which its guard takes off the link whenever the cache stops answering, so
     /// a cache (re)starting during a fail-over would otherwise fail to bind and crash-loop.
     pub bind_nonlocal: bool,
+    /// `forward` upstreams given by host name are resolved (the binaries turn it on); off,
+    /// such a Corefile is refused, so tests and fuzzing never ask the host's resolver.
+    pub resolve_hosts: bool,
 }
 
 impl Dependencies {
@@ -57,6 +60,7 @@ impl Dependencies {
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host_search: Vec::new(),
             bind_nonlocal: false,
+            resolve_hosts: false,
         }
     }
 }
