@@ -135,7 +135,7 @@ async fn start_watch(
         store.mark_synced();
         return Ok(());
     };
-    let client = watch::connect(&plan.source).await?;
+    let client = watch::connect(&plan.source, &plan.limits).await?;
     let timeout = plan.startup_timeout;
     WatchCache::new(client, plan, store.clone()).spawn(tasks);
     let synced = store.wait_synced();
