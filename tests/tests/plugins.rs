@@ -122,3 +122,52 @@ fn api_limits_still_sync_the_watch() {
     });
     assert_eq!(r.answers(), [format!("A {ip}")], "{}", r.raw);
 }
+
+/// `nodelocal check --kubednscm DIR`: the kube-dns ConfigMap's stub domains become server
+/// blocks of the Corefile nodelocal would serve; a broken one is refused with the reason.
+#[test]
+fn nodelocal_merges_the_kube_dns_configmap() {
+    use signpost_tests::{TempDir, nodelocal_binary, run, workspace_root};
+    let dir = TempDir::new("kubednscm");
+    std::fs::write(
+        dir.path().join("stubDomains"),
+        r#"{"acme.test": ["198.18.0.60", "198.18.0.61:5353"]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("upstreamNameservers"), r#"["198.18.0.53"]"#).unwrap();
+    let template = workspace_root().join("tests/corefiles/node-local-dns.Corefile");
+    let template = template.display().to_string();
+    let cm = dir.path().display().to_string();
+    let check = || {
+        run(
+            &nodelocal_binary(),
+            &[
+                "check",
+                "--basecorefile",
+                &template,
+                "--localip",
+                "169.254.20.10,198.18.0.10",
+                "--kubednscm",
+                &cm,
+            ],
+            &[("KUBE_DNS_SERVICE_HOST", "198.18.0.11")],
+        )
+    };
+    let (code, out) = check();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("server block acme.test.:53: supported"),
+        "{out}"
+    );
+    std::fs::write(
+        dir.path().join("stubDomains"),
+        r#"{"acme.test": ["https://198.18.0.60"]}"#,
+    )
+    .unwrap();
+    let (code, out) = check();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("invalid nameserver \"https://198.18.0.60\""),
+        "{out}"
+    );
+}
