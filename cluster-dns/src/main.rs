@@ -63,7 +63,8 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(Command::Check { conf }) = &args.command {
-        let deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+        let mut deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+        deps.resolve_hosts = true;
         std::process::exit(dns_core::server::cli::check(
             conf,
             &deps,
@@ -81,6 +82,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         dns_core::server::ShutdownSignal::install().context("install SIGTERM/SIGINT handlers")?;
     let store = Arc::new(SnapshotStore::new());
     let mut deps = Dependencies::new(store.clone());
+    deps.resolve_hosts = true;
     if let Some(ip) = std::env::var("POD_IP").ok().and_then(|v| v.parse().ok()) {
         deps.local_ips = vec![ip];
     }
@@ -133,7 +135,7 @@ async fn start_watch(
         store.mark_synced();
         return Ok(());
     };
-    let client = watch::connect(&plan.source).await?;
+    let client = watch::connect(&plan.source, &plan.limits).await?;
     let timeout = plan.startup_timeout;
     WatchCache::new(client, plan, store.clone()).spawn(tasks);
     let synced = store.wait_synced();

@@ -22,6 +22,7 @@ use dns_core::server::stop_signal;
 use nodelocal::guard::{self, GuardArgs};
 use nodelocal::link::{self, LinkConfig};
 use nodelocal::rules::{self, RuleMode, RuleSpec, RulesError};
+use nodelocal::template::kubedns::KubeDnsConfig;
 use nodelocal::{changes, instances, metrics, template};
 
 #[derive(Parser, Debug)]
@@ -115,6 +116,15 @@ struct RunArgs {
     /// Write this process's pid here.
     #[arg(long)]
     pidfile: Option<PathBuf>,
+    /// The directory where the kube-dns ConfigMap is mounted (its stubDomains and
+    /// upstreamNameservers are merged into the Corefile); /etc/kube-dns when it exists.
+    #[arg(long)]
+    kubednscm: Option<PathBuf>,
+    /// After writing a new Corefile, send SIGUSR1 to this process to serve it at once,
+    /// instead of waiting for the reload plugin.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    reloadwithsignal: bool,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
@@ -156,15 +166,22 @@ fn check(args: &RunArgs) -> i32 {
         }
     };
     let values = template_values(args, &local_ips);
-    let path = if args.basecorefile.exists() {
-        &args.basecorefile
+    let (path, kube_dns) = if args.basecorefile.exists() {
+        match read_kube_dns(args) {
+            Ok(kube_dns) => (&args.basecorefile, kube_dns),
+            Err(e) => {
+                eprintln!("{e:#}");
+                return cli::CHECK_REFUSED;
+            }
+        }
     } else {
-        &args.conf
+        (&args.conf, KubeDnsConfig::default())
     };
     let corefile = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))
         .and_then(|text| {
-            template::render(&text, &values).map_err(|e| format!("{}: {e}", path.display()))
+            merge(&text, &values, &kube_dns, args.dns_port)
+                .map_err(|e| format!("{}: {e}", path.display()))
         });
     let corefile = match corefile {
         Ok(text) => dns_core::corefile::parse(
@@ -180,6 +197,7 @@ fn check(args: &RunArgs) -> i32 {
     };
     let store = Arc::new(SnapshotStore::new());
     let mut deps = Dependencies::new(store);
+    deps.resolve_hosts = true;
     deps.local_ips = local_ips;
     cli::check_parsed(path, corefile, &deps, dns_core::plugins::REGISTRY)
 }
@@ -200,24 +218,74 @@ fn local_ips(text: Option<&str>) -> anyhow::Result<Vec<IpAddr>> {
     Ok(ips)
 }
 
-/// The Corefile to serve: the template filled in and written to `--conf` when the template
-/// exists (as node-cache does), else `--conf` itself, which must then have no variables.
-fn write_corefile(args: &RunArgs, values: &template::TemplateValues) -> anyhow::Result<()> {
+/// The kube-dns ConfigMap directory: `--kubednscm`, else /etc/kube-dns when it exists, as
+/// node-cache looks.
+fn kube_dns_dir(args: &RunArgs) -> Option<PathBuf> {
+    args.kubednscm
+        .clone()
+        .filter(|p| !p.as_os_str().is_empty())
+        .or_else(|| {
+            let default = PathBuf::from(template::kubedns::DEFAULT_DIR);
+            default.exists().then_some(default)
+        })
+}
+
+/// The kube-dns ConfigMap's stubDomains and upstreamNameservers (empty without the directory;
+/// a missing key is empty).
+fn read_kube_dns(args: &RunArgs) -> anyhow::Result<KubeDnsConfig> {
+    let Some(dir) = kube_dns_dir(args) else {
+        return Ok(KubeDnsConfig::default());
+    };
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    template::kubedns::parse(
+        read(template::kubedns::STUB_DOMAINS_FILE).as_deref(),
+        read(template::kubedns::UPSTREAM_NAMESERVERS_FILE).as_deref(),
+    )
+    .with_context(|| format!("the kube-dns ConfigMap in {}", dir.display()))
+}
+
+/// What node-cache writes: the template with the kube-dns ConfigMap's upstreams, filled in,
+/// then a server block per stub domain.
+fn merge(
+    template_text: &str,
+    values: &template::TemplateValues,
+    kube_dns: &KubeDnsConfig,
+    port: u16,
+) -> Result<String, template::TemplateError> {
+    let (text, upstream_servers) = kube_dns.upstreams(template_text, &values.upstream_servers);
+    let values = template::TemplateValues {
+        upstream_servers,
+        ..values.clone()
+    };
+    let mut corefile = template::render(&text, &values)?;
+    corefile.push_str(&kube_dns.stub_blocks(&values.local_list(), port));
+    Ok(corefile)
+}
+
+/// The Corefile to serve: the template filled in (with the kube-dns ConfigMap merged) and
+/// written to `--conf` when the template exists (as node-cache does), else `--conf` itself,
+/// which must then have no variables. Whether `--conf` changed.
+fn write_corefile(
+    args: &RunArgs,
+    values: &template::TemplateValues,
+    kube_dns: &KubeDnsConfig,
+) -> anyhow::Result<bool> {
     if args.basecorefile.exists() {
         let base = std::fs::read_to_string(&args.basecorefile)
             .with_context(|| format!("read {}", args.basecorefile.display()))?;
-        let text = template::render(&base, values)
+        let text = merge(&base, values, kube_dns, args.dns_port)
             .with_context(|| format!("{}", args.basecorefile.display()))?;
         let current = std::fs::read_to_string(&args.conf).unwrap_or_default();
-        if current != text {
-            // Written whole and renamed, so the reload plugin never reads half a file.
-            let tmp = args.conf.with_extension("nodelocal-tmp");
-            std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
-            std::fs::rename(&tmp, &args.conf)
-                .with_context(|| format!("write {}", args.conf.display()))?;
-            info!(from = %args.basecorefile.display(), to = %args.conf.display(), "Corefile written from the template");
+        if current == text {
+            return Ok(false);
         }
-        return Ok(());
+        // Written whole and renamed, so the reload plugin never reads half a file.
+        let tmp = args.conf.with_extension("nodelocal-tmp");
+        std::fs::write(&tmp, &text).with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &args.conf)
+            .with_context(|| format!("write {}", args.conf.display()))?;
+        info!(from = %args.basecorefile.display(), to = %args.conf.display(), stub_domains = kube_dns.stub_domains.len(), "Corefile written from the template");
+        return Ok(true);
     }
     let text = std::fs::read_to_string(&args.conf).with_context(|| {
         format!(
@@ -232,7 +300,7 @@ fn write_corefile(args: &RunArgs, values: &template::TemplateValues) -> anyhow::
             args.conf.display()
         )
     })?;
-    Ok(())
+    Ok(false)
 }
 
 fn template_values(args: &RunArgs, local_ips: &[IpAddr]) -> template::TemplateValues {
@@ -329,13 +397,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let local_ips = local_ips(args.localip.as_deref())?;
     // Everything that can be checked is checked before the node is touched.
     let values = template_values(&args, &local_ips);
-    if let Err(e) = write_corefile(&args, &values) {
+    // A broken kube-dns ConfigMap does not stop the start: node-cache serves its template
+    // without it, and says so.
+    let kube_dns = read_kube_dns(&args).unwrap_or_else(|e| {
+        error!(
+            error = format!("{e:#}"),
+            "invalid kube-dns ConfigMap: serving without it"
+        );
+        metrics::setup_error("configmap");
+        KubeDnsConfig::default()
+    });
+    if let Err(e) = write_corefile(&args, &values, &kube_dns) {
         metrics::setup_error("configmap");
         return Err(e);
     }
     let store = Arc::new(SnapshotStore::new());
     store.mark_synced();
     let mut deps = Dependencies::new(store);
+    deps.resolve_hosts = true;
     deps.local_ips = local_ips.clone();
     deps.bind_nonlocal = true;
     let mut server = CorefileServer::load(&args.conf, deps, dns_core::plugins::REGISTRY)?;
@@ -508,8 +587,9 @@ async fn reassert(
     }
 }
 
-/// Re-renders the template into `--conf` when the template changes (the ConfigMap was edited),
-/// every 10 s as node-cache does; the reload plugin then serves the new Corefile.
+/// Re-renders the template into `--conf` when the template or the kube-dns ConfigMap changes
+/// (a ConfigMap was edited), every 10 s as node-cache does; the reload plugin (or, with
+/// `--reloadwithsignal`, SIGUSR1 at once) then serves the new Corefile.
 async fn template_sync(
     args: RunArgs,
     values: template::TemplateValues,
@@ -517,24 +597,57 @@ async fn template_sync(
 ) {
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
-    let mut last = read_or_empty(&args.basecorefile);
+    let mut last = sources(&args);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             _ = &mut stopped => return,
         }
-        let now = read_or_empty(&args.basecorefile);
+        let now = sources(&args);
         if now == last {
             continue;
         }
         last = now;
-        if let Err(e) = write_corefile(&args, &values) {
-            error!(
-                error = format!("{e:#}"),
-                "the template changed but cannot be rendered; serving the last Corefile"
-            );
-            metrics::setup_error("configmap");
+        let written =
+            read_kube_dns(&args).and_then(|kube_dns| write_corefile(&args, &values, &kube_dns));
+        match written {
+            Ok(true) if args.reloadwithsignal => reload_now(),
+            Ok(_) => {}
+            Err(e) => {
+                error!(
+                    error = format!("{e:#}"),
+                    "a ConfigMap changed but the Corefile cannot be made from it; serving the last Corefile"
+                );
+                metrics::setup_error("configmap");
+            }
         }
+    }
+}
+
+/// Everything the Corefile is made from, to notice a change.
+fn sources(args: &RunArgs) -> Vec<String> {
+    let mut files = vec![read_or_empty(&args.basecorefile)];
+    if let Some(dir) = kube_dns_dir(args) {
+        files.push(read_or_empty(
+            &dir.join(template::kubedns::STUB_DOMAINS_FILE),
+        ));
+        files.push(read_or_empty(
+            &dir.join(template::kubedns::UPSTREAM_NAMESERVERS_FILE),
+        ));
+    }
+    files
+}
+
+/// SIGUSR1 to this process: the server rebuilds from the Corefile at once.
+fn reload_now() {
+    // SAFETY: kill(2) with our own pid and a signal number has no memory effects; the
+    // server's SIGUSR1 handler is installed by the time the sync task runs (it starts after
+    // the listeners), so the signal is caught, not fatal.
+    let sent = unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+    if sent != 0 {
+        warn!(error = %std::io::Error::last_os_error(), "could not signal myself to reload");
+    } else {
+        info!("Corefile changed: reloading now (SIGUSR1)");
     }
 }
 

@@ -404,6 +404,22 @@ impl DigResult {
     }
 }
 
+/// Runs `binary` with `args` and extra `env` to its end: its exit code (-1 for a signal) and
+/// its stdout then stderr (`check`, `-plugins`).
+pub fn run(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(binary)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// Runs dig against 127.0.0.1:`port` and parses its output.
 pub fn dig(port: u16, args: &[&str]) -> DigResult {
     dig_via(&[], "127.0.0.1", port, args)

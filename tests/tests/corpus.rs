@@ -17,7 +17,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
@@ -25,7 +24,7 @@ use signpost_tests::knot::Knot;
 use signpost_tests::kube_fixtures::TestNamespace;
 use signpost_tests::{
     ClusterDns, ControlPlane, TempDir, cluster_dns_binary, free_port, http_get, nodelocal_binary,
-    workspace_root,
+    run, workspace_root,
 };
 
 const DISTRIBUTIONS: &[&str] = &[
@@ -273,20 +272,6 @@ fn every_corpus_corefile_starts_and_answers() {
         );
         drop(dns);
     }
-}
-
-fn run(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(binary)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
 }
 
 /// `check` on the corpus as an operator runs it on the ConfigMap they have: every one starts,

@@ -9,6 +9,7 @@
 
 pub mod metrics;
 pub mod plan;
+pub mod ratelimit;
 pub mod relist;
 
 use std::fmt::Debug;
@@ -55,8 +56,12 @@ pub enum ConnectError {
 }
 
 /// Builds the client the plan names, in CoreDNS's precedence: `kubeconfig`, then `endpoint`
-/// (with `tls`), then the in-cluster service account (or `$KUBECONFIG`).
-pub async fn connect(source: &ApiSource) -> Result<Client, ConnectError> {
+/// (with `tls`), then the in-cluster service account (or `$KUBECONFIG`); with the plan's
+/// request limits (`apiserver_qps`, `apiserver_burst`, `apiserver_max_inflight`).
+pub async fn connect(
+    source: &ApiSource,
+    limits: &ratelimit::ApiLimits,
+) -> Result<Client, ConnectError> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let config = match source {
         ApiSource::Kubeconfig { path, context } => {
@@ -117,7 +122,19 @@ pub async fn connect(source: &ApiSource) -> Result<Client, ConnectError> {
         }
         ApiSource::Infer => kube::Config::infer().await?,
     };
-    Ok(Client::try_from(config)?)
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    let inflight = limits
+        .max_inflight
+        .map(|n| tower::limit::ConcurrencyLimitLayer::new(n.max(1) as usize));
+    let bucket = limits
+        .bucket()
+        .map(|(qps, burst)| ratelimit::RateLimitLayer::new(qps, burst));
+    Ok(match (bucket, inflight) {
+        (None, None) => builder.build(),
+        (Some(bucket), None) => builder.with_layer(&bucket).build(),
+        (None, Some(inflight)) => builder.with_layer(&inflight).build(),
+        (Some(bucket), Some(inflight)) => builder.with_layer(&inflight).with_layer(&bucket).build(),
+    })
 }
 
 /// Whether the cache matches the API right now, for the snapshot-age metric and the logs.

@@ -62,6 +62,9 @@ pub struct WatchPlan {
     pub kinds: Vec<Kind>,
     /// `startup_timeout`: how long to wait for the first full list before serving anyway.
     pub startup_timeout: Duration,
+    /// `apiserver_qps`, `apiserver_burst`, `apiserver_max_inflight`: the smallest any block
+    /// gives (one client serves them all).
+    pub limits: super::ratelimit::ApiLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,5 +128,16 @@ pub fn plan(configs: &[KubernetesConfig]) -> Result<Option<WatchPlan>, PlanError
             .map(|c| c.startup_timeout)
             .max()
             .unwrap_or(first.startup_timeout),
+        limits: super::ratelimit::ApiLimits {
+            qps: configs
+                .iter()
+                .filter_map(|c| c.apiserver_qps)
+                .min_by(f64::total_cmp),
+            burst: configs.iter().filter_map(|c| c.apiserver_burst).min(),
+            max_inflight: configs
+                .iter()
+                .filter_map(|c| c.apiserver_max_inflight)
+                .min(),
+        },
     }))
 }

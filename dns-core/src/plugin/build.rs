@@ -47,6 +47,9 @@ pub struct Dependencies {
     /// ClusterIP, which its guard takes off the link whenever the cache stops answering, so
     /// a cache (re)starting during a fail-over would otherwise fail to bind and crash-loop.
     pub bind_nonlocal: bool,
+    /// `forward` upstreams given by host name are resolved (the binaries turn it on); off,
+    /// such a Corefile is refused, so tests and fuzzing never ask the host's resolver.
+    pub resolve_hosts: bool,
 }
 
 impl Dependencies {
@@ -57,6 +60,7 @@ impl Dependencies {
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host_search: Vec::new(),
             bind_nonlocal: false,
+            resolve_hosts: false,
         }
     }
 }
@@ -334,9 +338,15 @@ fn build_chain(
         process,
         notes,
         limits,
+        timeouts,
         upstream,
+        metadata_providers,
+        metadata,
         ..
     } = setup;
+    if let Some(slot) = metadata {
+        let _ = slot.set(metadata_providers);
+    }
     process.notes.extend(notes);
     if serves_ready {
         process.ready_checks.extend(ready_checks);
@@ -351,6 +361,7 @@ fn build_chain(
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,
         limits,
+        timeouts,
     };
     Ok((chain, upstream))
 }
@@ -377,6 +388,9 @@ fn block_setup<'a>(
         process,
         notes: Vec::new(),
         limits: crate::wire::Limits::default(),
+        timeouts: Default::default(),
+        metadata_providers: Vec::new(),
+        metadata: None,
         upstream: None,
         transfers: None,
     }

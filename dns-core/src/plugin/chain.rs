@@ -19,6 +19,9 @@ pub struct Answered {
     pub response: Message,
     pub plugin: Option<usize>,
     pub error: Option<String>,
+    /// Nothing is sent to the client (`acl`'s `drop`): `response` is only what the plugins
+    /// before it see.
+    pub silent: bool,
 }
 
 /// The rest of the chain after the plugin that holds it.
@@ -64,6 +67,15 @@ impl<'a> Next<'a> {
             response,
             plugin: self.index.checked_sub(1),
             error: None,
+            silent: false,
+        }
+    }
+
+    /// The current plugin decided that `request` gets no response at all.
+    pub fn dropped_here(self, request: &Message) -> Answered {
+        Answered {
+            silent: true,
+            ..self.answered_here(reply_to(request, ResponseCode::Refused))
         }
     }
 
@@ -108,6 +120,19 @@ pub struct PluginChain {
     pub on_startup: Vec<OnStartup>,
     /// What the block's plugins ask of the server around the chain (`chaos`, `bufsize`).
     pub limits: Limits,
+    /// The listener's TCP timeouts the block sets (`timeouts`).
+    pub timeouts: TcpTimeouts,
+}
+
+/// A listener's TCP timeouts from the Corefile (`timeouts`); `None` keeps the server's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpTimeouts {
+    /// For the rest of a message once its first bytes came.
+    pub read: Option<std::time::Duration>,
+    /// For a response to be taken by the client.
+    pub write: Option<std::time::Duration>,
+    /// Between two queries on one connection.
+    pub idle: Option<std::time::Duration>,
 }
 
 impl PluginChain {
@@ -123,6 +148,7 @@ impl PluginChain {
                 response: reply_to(request, ResponseCode::ServFail),
                 plugin: None,
                 error: Some("no next plugin found".to_string()),
+                silent: false,
             });
         };
         let next = Next {
@@ -158,6 +184,8 @@ pub enum Served {
     Block { route: usize, plugin: Option<usize> },
     /// No server block took it (REFUSED), or the chain panicked: CoreDNS's zone `dropped`.
     Dropped,
+    /// A plugin chose to send nothing (`acl`'s `drop`); counted by that plugin only.
+    Silent,
 }
 
 /// Everything that listens on one address: queries go to the block with the longest zone
@@ -226,6 +254,18 @@ impl Router {
         }
     }
 
+    /// The TCP timeouts the listener's blocks set; where two blocks set one, the block of the
+    /// longest zone wins.
+    pub fn tcp_timeouts(&self) -> TcpTimeouts {
+        let mut out = TcpTimeouts::default();
+        for t in self.routes.iter().map(|r| r.chain.timeouts) {
+            out.read = out.read.or(t.read);
+            out.write = out.write.or(t.write);
+            out.idle = out.idle.or(t.idle);
+        }
+        out
+    }
+
     fn route_for(&self, qname: &Name) -> Option<usize> {
         self.routes.iter().position(|r| r.zone.zone_of(qname))
     }
@@ -250,6 +290,7 @@ impl Handler for Router {
             .catch_unwind()
             .await
         {
+            Ok(answered) if answered.silent => (answered.response, Served::Silent),
             Ok(answered) => (
                 answered.response,
                 Served::Block {
@@ -273,8 +314,13 @@ impl Handler for Router {
             .map_or_else(Limits::default, |r| self.routes[r].chain.limits)
     }
 
+    fn silent(&self, tag: &Served) -> bool {
+        matches!(tag, Served::Silent)
+    }
+
     fn served(&self, tag: Option<Served>, exchange: &Exchange<'_>) {
         match tag {
+            Some(Served::Silent) => {}
             Some(Served::Block { route, plugin }) => {
                 if let Some(metrics) = self.routes.get(route).and_then(|r| r.metrics.as_ref()) {
                     metrics.record(exchange, plugin.map_or(0, |p| p + 1));

@@ -2,9 +2,10 @@
 //! trait ([`Plugin`]: `serve(request, next)`), the chain and router that run plugins
 //! ([`chain`]), the registry row a plugin is listed by ([`registry`]), what a plugin's setup
 //! gets and gives ([`setup`]), and turning a Corefile into routers ([`build`]). Shared by the
-//! plugins: the metric families ([`metrics`]), readiness, `fallthrough`, and work tied to a
-//! plugin's life ([`periodic`]), a plugin's questions to its own server ([`upstream`]), and
-//! zone transfers between a block's plugins ([`transfer`]).
+//! plugins: the metric families ([`metrics`]), values published about a query ([`metadata`]),
+//! readiness, `fallthrough`, and work tied to a plugin's life ([`periodic`]), a plugin's
+//! questions to its own server ([`upstream`]), and zone transfers between a block's plugins
+//! ([`transfer`]).
 //!
 //! This layer sits on `wire`, `corefile` and `cluster`; it names no plugin. The plugins sit on
 //! it (`plugins/<name>/`), the server above them.
@@ -13,6 +14,7 @@ pub mod build;
 pub mod chain;
 pub mod fallthrough;
 pub mod file;
+pub mod metadata;
 pub mod metrics;
 pub mod periodic;
 pub mod readiness;
@@ -28,7 +30,7 @@ use std::task::{Context, Poll};
 
 use hickory_proto::op::Message;
 
-pub use chain::{Answered, Detached, Next, PluginChain, Router};
+pub use chain::{Answered, Detached, Next, PluginChain, Router, TcpTimeouts};
 pub use registry::Registration;
 
 /// A plugin that handles queries (CoreDNS's `plugin.Handler`). It answers

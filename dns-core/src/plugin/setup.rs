@@ -202,6 +202,10 @@ pub struct BlockSetup<'a> {
     pub(crate) process: &'a mut super::build::ProcessPlan,
     pub(crate) notes: Vec<Note>,
     pub(crate) limits: crate::wire::Limits,
+    pub(crate) timeouts: super::chain::TcpTimeouts,
+    /// The block's metadata providers, and where the `metadata` plugin reads them.
+    pub(crate) metadata_providers: Vec<super::metadata::Provider>,
+    pub(crate) metadata: Option<super::metadata::Providers>,
     /// Made by the first plugin that asks this server questions; `build` fills it.
     pub(crate) upstream: Option<std::sync::Arc<super::upstream::Upstream>>,
     /// Made by the first plugin that offers or transfers zones.
@@ -280,6 +284,21 @@ impl BlockSetup<'_> {
     /// The block's UDP responses are at most `size` bytes, and say so (`bufsize`).
     pub fn cap_udp_size(&mut self, size: u16) {
         self.limits.udp_size = self.limits.udp_size.min(size);
+    }
+
+    /// The block's listener uses `timeouts` for TCP where they are set (`timeouts`).
+    pub fn tcp_timeouts(&mut self, timeouts: super::chain::TcpTimeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// The plugin publishes metadata about queries (read only when the block has `metadata`).
+    pub fn provide_metadata(&mut self, provider: super::metadata::Provider) {
+        self.metadata_providers.push(provider);
+    }
+
+    /// The block's metadata providers, filled once every plugin of the block is set up.
+    pub fn metadata_providers(&mut self) -> super::metadata::Providers {
+        self.metadata.get_or_insert_with(Default::default).clone()
     }
 
     /// A handle for asking this block's listener questions (CoreDNS's `upstream.New()`).

@@ -2,31 +2,39 @@
 //! one list of plugin names and their order, as CoreDNS's plugin.cfg. Adding a plugin is a
 //! folder here and a row in the table.
 
+pub mod acl;
 pub mod any;
 pub mod autopath;
 pub mod bind;
 pub mod bufsize;
 pub mod cache;
+pub mod cancel;
 pub mod chaos;
 pub mod debug;
+pub mod dns64;
 pub mod errors;
 pub mod file;
 pub mod forward;
+pub mod header;
 pub mod health;
 pub mod hosts;
 pub mod k8s_external;
 pub mod kubernetes;
 pub mod loadbalance;
+pub mod local;
 pub mod log;
 #[path = "loop/mod.rs"]
 pub mod loop_detect;
+pub mod metadata;
 pub mod minimal;
+pub mod nsid;
 pub mod pprof;
 pub mod prometheus;
 pub mod ready;
 pub mod reload;
 pub mod rewrite;
 pub mod template;
+pub mod timeouts;
 pub mod trace;
 pub mod transfer;
 pub mod whoami;
@@ -39,19 +47,19 @@ use crate::plugin::build::{BuildError, Built, Dependencies};
 /// order, whatever order the Corefile lists them in); those Signpost builds in have a setup.
 pub static REGISTRY: &[Registration] = &[
     Registration::unsupported("root"),
-    Registration::unsupported("metadata"),
+    Registration::setup("metadata", metadata::setup),
     Registration::unsupported("geoip"),
-    Registration::unsupported("cancel"),
+    Registration::setup("cancel", cancel::setup),
     Registration::unsupported("tls"),
     Registration::unsupported("proxyproto"),
     Registration::unsupported("quic"),
     Registration::unsupported("grpc_server"),
     Registration::unsupported("https"),
     Registration::unsupported("https3"),
-    Registration::unsupported("timeouts"),
+    Registration::setup("timeouts", timeouts::setup),
     Registration::unsupported("multisocket"),
     Registration::setup("reload", reload::setup),
-    Registration::unsupported("nsid"),
+    Registration::setup("nsid", nsid::setup),
     Registration::setup("bufsize", bufsize::setup),
     Registration::listen("bind", bind::listen),
     Registration::setup("debug", debug::setup),
@@ -63,16 +71,16 @@ pub static REGISTRY: &[Registration] = &[
     Registration::setup("errors", errors::setup),
     Registration::repeated("log", log::setup),
     Registration::unsupported("dnstap"),
-    Registration::unsupported("local"),
-    Registration::unsupported("dns64"),
-    Registration::unsupported("acl"),
+    Registration::setup("local", local::setup),
+    Registration::setup("dns64", dns64::setup),
+    Registration::repeated("acl", acl::setup),
     Registration::setup("any", any::setup),
     Registration::setup("chaos", chaos::setup),
     Registration::setup("loadbalance", loadbalance::setup),
     Registration::unsupported("tsig"),
     Registration::setup("cache", cache::setup),
     Registration::repeated("rewrite", rewrite::setup),
-    Registration::unsupported("header"),
+    Registration::setup("header", header::setup),
     Registration::unsupported("dnssec"),
     Registration::setup("autopath", autopath::setup),
     Registration::setup("minimal", minimal::setup),

@@ -47,9 +47,14 @@ impl Listeners {
         let mut bound = Vec::new();
         for router in &routers {
             if !self.listeners.contains_key(&router.addr) {
+                let timeouts = router.tcp_timeouts();
+                let defaults = ServerConfig::new(router.addr);
                 let config = ServerConfig {
                     bind_nonlocal: self.bind_nonlocal,
-                    ..ServerConfig::new(router.addr)
+                    tcp_read_timeout: timeouts.read.unwrap_or(defaults.tcp_read_timeout),
+                    tcp_write_timeout: timeouts.write.unwrap_or(defaults.tcp_write_timeout),
+                    tcp_idle_timeout: timeouts.idle.unwrap_or(defaults.tcp_idle_timeout),
+                    ..defaults
                 };
                 bound.push(BoundServer::bind(config)?);
             }

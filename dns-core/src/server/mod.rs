@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub tcp_idle_timeout: Duration,
     /// How long the rest of a started TCP message may take to arrive.
     pub tcp_read_timeout: Duration,
+    /// How long a TCP client may take to accept a response.
+    pub tcp_write_timeout: Duration,
     /// How long in-flight TCP queries get to finish on stop.
     pub drain_timeout: Duration,
     /// Bind even when the address is not (yet) on this host (IP_FREEBIND).
@@ -64,6 +66,7 @@ impl ServerConfig {
             max_tcp_connections: 1024,
             tcp_idle_timeout: Duration::from_secs(8),
             tcp_read_timeout: Duration::from_secs(2),
+            tcp_write_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
             bind_nonlocal: false,
             max_tcp_queries: 128,
@@ -455,7 +458,9 @@ async fn tcp_connection<H: Handler>(
             let mut framed = Vec::with_capacity(reply.len() + 2);
             framed.extend_from_slice(&reply_len.to_be_bytes());
             framed.extend_from_slice(&reply);
-            if stream.write_all(&framed).await.is_err() {
+            let written =
+                tokio::time::timeout(config.tcp_write_timeout, stream.write_all(&framed)).await;
+            if !matches!(written, Ok(Ok(()))) {
                 return;
             }
         }

@@ -16,7 +16,8 @@ const CLASSIC_UDP_SIZE: usize = 512;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     Answered,
-    /// Too short for a header, or a response (QR=1): no reply, as miekg/dns does.
+    /// Too short for a header, or a response (QR=1): no reply, as miekg/dns does; or a
+    /// plugin chose not to answer (`acl`'s `drop`).
     Dropped,
     /// Answered with a header-only error (FORMERR/NOTIMP) before the handler saw it.
     Rejected,
@@ -88,6 +89,9 @@ pub async fn respond_stream<H: Handler>(
             (refused, Some(None))
         } else {
             let (answer, tag) = handler.handle(&request, info).await;
+            if handler.silent(&tag) {
+                return (Vec::new(), Disposition::Dropped);
+            }
             (answer, Some(Some(tag)))
         };
     response.metadata.message_type = MessageType::Response;
@@ -102,6 +106,9 @@ pub async fn respond_stream<H: Handler>(
             let mut opt = Edns::new();
             opt.set_max_payload(ours);
             opt.set_dnssec_ok(edns.flags().dnssec_ok);
+            if let Some(theirs) = response.edns.as_mut() {
+                crate::wire::keep_client_options(theirs, &mut opt);
+            }
             response.edns = Some(opt);
             usize::from(size)
         }

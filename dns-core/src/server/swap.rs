@@ -47,6 +47,10 @@ impl<H: Handler> Handler for Swap<H> {
         }
     }
 
+    fn silent(&self, tag: &Self::Tag) -> bool {
+        tag.0.silent(&tag.1)
+    }
+
     fn limits(&self, query: &Query) -> Limits {
         self.current.load().limits(query)
     }

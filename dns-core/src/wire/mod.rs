@@ -11,8 +11,9 @@ pub mod rcode;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 
 /// How a request arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,13 @@ pub trait Handler: Send + Sync + 'static {
     /// keep it cheap.
     fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {
         let _ = (tag, exchange);
+    }
+
+    /// The handler chose to send no response at all for the exchange `tag` describes (a
+    /// plugin such as `acl` dropping the query): the server writes nothing.
+    fn silent(&self, tag: &Self::Tag) -> bool {
+        let _ = tag;
+        false
     }
 
     /// What the server block that serves `query` says before and after its chain: whether a
@@ -112,6 +120,39 @@ pub fn reply_to(request: &Message, rcode: ResponseCode) -> Message {
     response.metadata.response_code = rcode;
     response.queries = request.queries.clone();
     response
+}
+
+/// RFC 8914's Extended DNS Error option code.
+pub const EDE_CODE: u16 = 15;
+
+/// An Extended DNS Error option (RFC 8914): `info_code` (15 Blocked, 17 Filtered, ...) and
+/// its text.
+pub fn extended_error(info_code: u16, text: &str) -> EdnsOption {
+    let mut data = info_code.to_be_bytes().to_vec();
+    data.extend_from_slice(text.as_bytes());
+    EdnsOption::Unknown(EDE_CODE, data)
+}
+
+/// Adds `option` to `response`'s OPT record (made if missing): the server keeps the options
+/// meant for the client (see [`keep_client_options`]) when it writes the OPT it answers with.
+pub fn add_option(response: &mut Message, option: EdnsOption) {
+    response
+        .edns
+        .get_or_insert_with(Edns::new)
+        .options_mut()
+        .insert(option);
+}
+
+/// Moves the options of a handler's OPT that speak to the client (the server's identity,
+/// RFC 5001 NSID; why it was refused, RFC 8914 EDE) into the OPT the server answers with.
+/// Everything else of a handler's OPT (an upstream's cookies, padding) stays behind, as the
+/// server speaks for itself.
+pub fn keep_client_options(from: &mut Edns, into: &mut Edns) {
+    for (code, option) in std::mem::take(&mut from.options_mut().options) {
+        if code == EdnsCode::NSID || code == EdnsCode::Unknown(EDE_CODE) {
+            into.options_mut().options.push((code, option));
+        }
+    }
 }
 
 /// An ID for a query this server sends (forwarding, health checks, the loop probe): from the

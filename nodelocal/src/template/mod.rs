@@ -2,6 +2,8 @@
 //! that operators run today names these variables; nodelocal fills them from the same sources
 //! node-cache does, so that ConfigMap works unchanged.
 
+pub mod kubedns;
+
 use std::net::IpAddr;
 
 /// The listen addresses (`--localip`, space-separated).
@@ -28,6 +30,17 @@ pub struct TemplateValues {
     pub dns_domain: String,
 }
 
+impl TemplateValues {
+    /// The listen addresses space-separated, as `bind` takes them.
+    pub fn local_list(&self) -> String {
+        self.local_ips
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error(
@@ -49,12 +62,7 @@ pub fn service_host_env(service: &str) -> String {
 /// Fills every variable of `template`. A variable that cannot be filled, or one node-cache
 /// does not know, is an error: a Corefile with a hole in it never reaches the server.
 pub fn render(template: &str, values: &TemplateValues) -> Result<String, TemplateError> {
-    let local = values
-        .local_ips
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let local = values.local_list();
     // `health __PILLAR__LOCAL__DNS__:8080` takes one address: the first local IP. node-cache
     // would write every address there, which the health plugin refuses.
     let first_with_port = match values.local_ips.first() {

@@ -144,3 +144,28 @@ fn blocks_share_one_cache_so_they_must_agree() {
         "the longest wait"
     );
 }
+
+/// One client serves every block: the smallest limit any block gives applies.
+#[test]
+fn api_limits_take_the_smallest() {
+    use crate::watch::ratelimit::ApiLimits;
+    let none = plan(&[config(|_| {})]).unwrap().unwrap();
+    assert_eq!(none.limits, ApiLimits::default());
+    let a = config(|c| {
+        c.apiserver_qps = Some(50.0);
+        c.apiserver_max_inflight = Some(8);
+    });
+    let b = config(|c| {
+        c.apiserver_qps = Some(20.0);
+        c.apiserver_burst = Some(30);
+    });
+    let p = plan(&[a, b]).unwrap().unwrap();
+    assert_eq!(
+        p.limits,
+        ApiLimits {
+            qps: Some(20.0),
+            burst: Some(30),
+            max_inflight: Some(8),
+        }
+    );
+}

@@ -246,6 +246,7 @@ impl AutopathPlugin {
                     response: answered.response.clone(),
                     plugin: answered.plugin,
                     error: answered.error.clone(),
+                    silent: answered.silent,
                 });
             }
             // Errors the client never saw written, and name errors, try the next candidate.

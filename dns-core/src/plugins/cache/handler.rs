@@ -25,6 +25,9 @@ pub struct Item {
     freq: Mutex<Freq>,
     /// A refresh of this entry is under way: at most one at a time.
     refreshing: AtomicBool,
+    /// A refresh failed: until then the entry is served stale without asking again
+    /// (`serve_stale ... FAILURE_RECHECK`).
+    recheck_after: Mutex<Option<Instant>>,
 }
 
 impl Item {
@@ -33,6 +36,25 @@ impl Item {
             entry,
             freq: Mutex::new(Freq::default()),
             refreshing: AtomicBool::new(false),
+            recheck_after: Mutex::new(None),
+        }
+    }
+
+    /// Within the wait after a failed refresh.
+    fn rechecking(&self, now: Instant) -> bool {
+        self.recheck_after
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|until| now < until)
+    }
+
+    /// A refresh failed: no other for `wait`.
+    fn failed(&self, now: Instant, wait: Duration) {
+        if !wait.is_zero() {
+            *self
+                .recheck_after
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(now + wait);
         }
     }
 
@@ -145,11 +167,18 @@ impl Plugin for CachePlugin {
                 verify: false,
                 verify_timeout: Duration::ZERO,
                 response_ttl: 0,
+                failure_recheck: Duration::ZERO,
             });
-            if stale.verify {
+            // FAILURE_RECHECK: one refresh at a time, none for a while after one failed; the
+            // stale entry meanwhile.
+            let held = !stale.failure_recheck.is_zero()
+                && (item.rechecking(now) || item.refreshing.load(Ordering::Acquire));
+            if stale.verify && !held {
                 return Serving::pending(s.verify_stale(item, request, key, next, stale));
             }
-            s.refresh_in_background(&item, request, key, next, true);
+            if !held {
+                s.refresh_in_background(&item, request, key, next, true);
+            }
             s.metrics.served_stale.inc();
             return Serving::ready(
                 next.answered_here(item.entry.reply(request, stale.response_ttl)),
@@ -187,6 +216,11 @@ impl Shared {
         stale: ServeStale,
     ) -> Answered {
         let upstream = upstream_request(request);
+        // With FAILURE_RECHECK, queries arriving meanwhile get the stale entry.
+        let holds = !stale.failure_recheck.is_zero();
+        if holds {
+            item.refreshing.store(true, Ordering::Release);
+        }
         let verified = if stale.verify_timeout.is_zero() {
             Some(next.run(&upstream).await)
         } else {
@@ -194,11 +228,26 @@ impl Shared {
                 .await
                 .ok()
         };
+        if holds {
+            item.refreshing.store(false, Ordering::Release);
+        }
         match verified {
             Some(mut answered) => {
-                if policy::refreshes_stale(&upstream, &answered.response) {
+                let refreshes = policy::refreshes_stale(&upstream, &answered.response);
+                // prefer_positive: only an answer replaces a stale answer for the client; a
+                // denial is stored, and the stale answer served.
+                let keeps_stale = self.prefer_positive()
+                    && item.entry.positive()
+                    && !(refreshes
+                        && answered.response.metadata.response_code == ResponseCode::NoError
+                        && policy::answers_question(&answered.response));
+                if refreshes {
                     self.absorb(request, &key, &mut answered.response, Instant::now(), false);
-                    return answered;
+                    if !keeps_stale {
+                        return answered;
+                    }
+                } else {
+                    item.failed(Instant::now(), stale.failure_recheck);
                 }
             }
             // Too slow: the stale entry now, the question again in the background.
@@ -206,6 +255,10 @@ impl Shared {
         }
         self.metrics.served_stale.inc();
         next.answered_here(item.entry.reply(request, stale.response_ttl))
+    }
+
+    fn prefer_positive(&self) -> bool {
+        self.config.prefer_positive && self.config.serve_stale.is_some()
     }
 
     /// A servable entry for `key`: the denial cache first, then the success cache; a cached
@@ -217,6 +270,13 @@ impl Shared {
                 .get(key)
                 .filter(|i| i.entry.servable(now, stale))
         };
+        // prefer_positive: a servable answer wins over whatever the denial cache holds.
+        if self.prefer_positive()
+            && let Some(p) = positive().filter(|i| i.entry.positive())
+        {
+            self.metrics.success.hits.inc();
+            return Some(p);
+        }
         if let Some(denial) = self
             .denial
             .get(key)
@@ -323,7 +383,15 @@ impl Shared {
         tokio::spawn(async move {
             shared.metrics.prefetches.inc();
             let mut answered = rest.run(&request).await;
-            if !stale || policy::refreshes_stale(&request, &answered.response) {
+            let usable = !stale || policy::refreshes_stale(&request, &answered.response);
+            if !usable {
+                let wait = shared
+                    .config
+                    .serve_stale
+                    .map_or(Duration::ZERO, |s| s.failure_recheck);
+                item.failed(Instant::now(), wait);
+            }
+            if usable {
                 let now = Instant::now();
                 if let Some(fresh) =
                     shared.absorb(&request, &key, &mut answered.response, now, true)

@@ -273,6 +273,12 @@ impl Entry {
         i64::from(self.ttl) - i64::try_from(elapsed).unwrap_or(i64::MAX)
     }
 
+    /// A positive answer: NOERROR with records (the success cache stores only those that
+    /// answer the question, or delegations, which have none).
+    pub fn positive(&self) -> bool {
+        self.rcode == ResponseCode::NoError && !self.answers.is_empty()
+    }
+
     /// Whether the entry may answer at `now`: unexpired, or expired less than `stale` ago
     /// (`serve_stale`; zero when off).
     pub fn servable(&self, now: Instant, stale: Duration) -> bool {

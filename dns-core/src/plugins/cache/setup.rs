@@ -22,7 +22,7 @@ pub struct CacheSection {
     pub bounds: Bounds,
 }
 
-/// `serve_stale [DURATION] [immediate [RESPONSE_TTL] | verify [VERIFY_TIMEOUT [RESPONSE_TTL]]]`.
+/// `serve_stale [DURATION] [immediate [RESPONSE_TTL [FAILURE_RECHECK]] | verify [VERIFY_TIMEOUT [RESPONSE_TTL [FAILURE_RECHECK]]]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServeStale {
     pub up_to: Duration,
@@ -33,6 +33,9 @@ pub struct ServeStale {
     pub verify_timeout: Duration,
     /// The TTL of stale answers (default 0).
     pub response_ttl: u32,
+    /// After a failed refresh, how long the entry is served stale without asking again; while
+    /// a refresh runs, other queries get the stale entry too (zero: ask every time, the default).
+    pub failure_recheck: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub struct CacheConfig {
     pub disable_success: Vec<Name>,
     pub disable_denial: Vec<Name>,
     pub keepttl: bool,
+    /// `serve_stale_policy prefer_positive`: with `serve_stale`, a stale answer is served over
+    /// a denial or server error, and a verify that brings no answer keeps it.
+    pub prefer_positive: bool,
 }
 
 impl CacheConfig {
@@ -74,6 +80,7 @@ impl CacheConfig {
             disable_success: Vec::new(),
             disable_denial: Vec::new(),
             keepttl: false,
+            prefer_positive: false,
         }
     }
 
@@ -220,6 +227,7 @@ fn serve_stale(option: &Directive) -> Result<ServeStale, SetupError> {
         verify,
         verify_timeout: Duration::ZERO,
         response_ttl: 0,
+        failure_recheck: Duration::ZERO,
     };
     // immediate: RESPONSE_TTL FAILURE_RECHECK; verify: VERIFY_TIMEOUT RESPONSE_TTL FAILURE_RECHECK.
     let mut rest = args.get(2..).unwrap_or_default();
@@ -254,12 +262,7 @@ fn serve_stale(option: &Directive) -> Result<ServeStale, SetupError> {
                 "serve_stale failure recheck cannot exceed 5 minutes",
             ));
         }
-        if !d.is_zero() {
-            return Err(err(
-                &recheck.location,
-                "serve_stale FAILURE_RECHECK is not supported yet by Signpost (0 is)",
-            ));
-        }
+        stale.failure_recheck = d;
     }
     Ok(stale)
 }
@@ -358,10 +361,17 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<CacheConfig,
                 config.keepttl = true;
             }
             "serve_stale_policy" => {
-                return Err(err(
-                    &option.location,
-                    "serve_stale_policy is not supported yet by Signpost",
-                ));
+                let a = &args_exact(PLUGIN, option, 1)?[0];
+                if a.value != "prefer_positive" {
+                    return Err(err(
+                        &a.location,
+                        format!(
+                            "invalid serve_stale_policy {:?}: prefer_positive is the one policy",
+                            a.value
+                        ),
+                    ));
+                }
+                config.prefer_positive = true;
             }
             _ => return Err(unknown_property(PLUGIN, option)),
         }

@@ -70,6 +70,10 @@ pub struct ForwardConfig {
     pub next: Vec<ResponseCode>,
     pub failfast_all_unhealthy: bool,
     pub tls: Option<TlsSettings>,
+    /// `max_age`: pooled connections are closed once this old (zero: never).
+    pub max_age: Duration,
+    /// `source_address`: the local address queries leave from.
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// What the plugin does with one query.
@@ -115,13 +119,16 @@ impl ForwardPlugin {
                     }),
                     _ => None,
                 };
-                Arc::new(Upstream::new(
-                    target.addr,
-                    config.expire,
-                    config.health_check.clone(),
-                    config.force_tcp,
-                    tls,
-                ))
+                Arc::new(
+                    Upstream::new(
+                        target.addr,
+                        config.expire,
+                        config.health_check.clone(),
+                        config.force_tcp,
+                        tls,
+                    )
+                    .with_connections(config.max_age, config.source_address),
+                )
             })
             .collect();
         Self {
@@ -304,7 +311,7 @@ impl Plugin for ForwardPlugin {
 
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
-        setup.add(ForwardPlugin::new(parse(d)?));
+        setup.add(ForwardPlugin::new(parse(d, setup.deps.resolve_hosts)?));
     }
     Ok(())
 }

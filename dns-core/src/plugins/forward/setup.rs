@@ -29,11 +29,15 @@ impl Default for ForwardConfig {
             next: Vec::new(),
             failfast_all_unhealthy: false,
             tls: None,
+            max_age: Duration::ZERO,
+            source_address: None,
         }
     }
 }
 
-pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
+/// `resolve_hosts`: upstreams given by host name are resolved (else refused, see
+/// `Dependencies::resolve_hosts`).
+pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig, SetupError> {
     let err = |loc, msg: String| SetupError::new(PLUGIN, loc, msg);
     let mut config = ForwardConfig::default();
     let Some((from, to)) = directive.args.split_first() else {
@@ -49,27 +53,34 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
         ));
     }
     config.from = zone_arg(PLUGIN, from)?;
+    // Host names are resolved once every option is read (`resolver` says how).
+    let mut hosts = Vec::new();
     for arg in to {
-        config.to.extend(upstreams(arg)?);
-    }
-    if config.to.len() > MAX_UPSTREAMS {
-        return Err(err(
-            &directive.location,
-            format!(
-                "more than {MAX_UPSTREAMS} TOs configured: {}",
-                config.to.len()
-            ),
-        ));
-    }
-    if config.to.is_empty() {
-        return Err(err(&directive.location, "no nameservers found".into()));
+        match upstreams(arg)? {
+            Upstreams::Targets(targets) => config.to.extend(targets),
+            Upstreams::Host(host, port) => hosts.push((arg, host, port)),
+        }
     }
 
     let mut tls_option: Option<&Directive> = None;
     let mut servername = None;
+    let mut resolvers = Vec::new();
     for option in &directive.block {
         let loc = &option.location;
         match option.name.as_str() {
+            "resolver" => {
+                if option.args.is_empty() {
+                    return Err(err(loc, "resolver needs at least one IP[:PORT]".into()));
+                }
+                for a in &option.args {
+                    resolvers.push(host_port(&a.value, 53).ok_or_else(|| {
+                        err(
+                            &a.location,
+                            format!("invalid resolver {:?}: IP[:PORT]", a.value),
+                        )
+                    })?);
+                }
+            }
             "except" => {
                 if option.args.is_empty() {
                     return Err(err(loc, "except needs at least one name".into()));
@@ -93,6 +104,20 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
             "expire" => {
                 let a = &args_exact(PLUGIN, option, 1)?[0];
                 config.expire = duration_arg(PLUGIN, a)?;
+            }
+            "max_age" => {
+                let a = &args_exact(PLUGIN, option, 1)?[0];
+                config.max_age = duration_arg(PLUGIN, a)?;
+            }
+            "source_address" => {
+                let a = &args_exact(PLUGIN, option, 1)?[0];
+                let ip = a.value.parse::<IpAddr>().map_err(|_| {
+                    err(
+                        &a.location,
+                        format!("invalid source address {:?}: an IP address", a.value),
+                    )
+                })?;
+                config.source_address = Some(ip);
             }
             "max_fails" => {
                 let a = &args_exact(PLUGIN, option, 1)?[0];
@@ -154,6 +179,52 @@ pub fn parse(directive: &Directive) -> Result<ForwardConfig, SetupError> {
             _ => return Err(unknown_property(PLUGIN, option)),
         }
     }
+    for (arg, host, port) in hosts {
+        if !resolve_hosts {
+            return Err(err(
+                &arg.location,
+                format!(
+                    "the upstream {:?} is a host name, and host names are not resolved here",
+                    arg.value
+                ),
+            ));
+        }
+        let found = resolve(&host, port, &resolvers).map_err(|e| {
+            err(
+                &arg.location,
+                format!("cannot resolve the upstream {:?}: {e}", arg.value),
+            )
+        })?;
+        config
+            .to
+            .extend(found.into_iter().map(|addr| Target { addr, tls: false }));
+    }
+    if config.to.len() > MAX_UPSTREAMS {
+        return Err(err(
+            &directive.location,
+            format!(
+                "more than {MAX_UPSTREAMS} TOs configured: {}",
+                config.to.len()
+            ),
+        ));
+    }
+    if config.to.is_empty() {
+        return Err(err(&directive.location, "no nameservers found".into()));
+    }
+    if let Some(source) = config.source_address
+        && let Some(other) = config
+            .to
+            .iter()
+            .find(|t| t.addr.is_ipv4() != source.is_ipv4())
+    {
+        return Err(err(
+            &directive.location,
+            format!(
+                "source_address {source} cannot reach {}: another address family",
+                other.addr
+            ),
+        ));
+    }
     if config.to.iter().any(|t| t.tls) {
         let (files, loc): (Vec<&str>, _) = match tls_option {
             Some(o) => (o.arg_values().collect(), &o.location),
@@ -211,9 +282,125 @@ fn health_check(option: &Directive) -> Result<HealthCheck, SetupError> {
     Ok(check)
 }
 
-/// One `TO`: `IP[:port]`, `dns://IP[:port]`, or the path of a resolv.conf-style file whose
-/// `nameserver` lines are the upstreams (port 53).
-fn upstreams(arg: &Arg) -> Result<Vec<Target>, SetupError> {
+/// What one `TO` names.
+enum Upstreams {
+    Targets(Vec<Target>),
+    /// A host name and port, resolved once the options are read.
+    Host(String, u16),
+}
+
+/// One `TO`: `IP[:port]`, `dns://IP[:port]`, the path of a resolv.conf-style file whose
+/// `nameserver` lines are the upstreams (port 53), or a host name (`HOST[:port]`).
+fn upstreams(arg: &Arg) -> Result<Upstreams, SetupError> {
+    let text = arg.value.as_str();
+    let host = text.strip_prefix("dns://").unwrap_or(text);
+    if host_port(host, 53).is_none()
+        && !Path::new(text).is_file()
+        && let Some((name, port)) = host_name(host)
+    {
+        return Ok(Upstreams::Host(name, port));
+    }
+    addresses(arg).map(Upstreams::Targets)
+}
+
+/// `HOST[:PORT]` when HOST is a DNS name (letters, digits, hyphens, dots).
+fn host_name(text: &str) -> Option<(String, u16)> {
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().ok()?),
+        None => (text, 53),
+    };
+    let host = host.trim_end_matches('.');
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host.contains(|c: char| c.is_ascii_alphabetic())
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    valid.then(|| (host.to_string(), port))
+}
+
+/// The addresses of `host` (with `port`): from the system resolver (the host's files and
+/// resolv.conf), or asked of `resolvers` (A and AAAA, over UDP) when given, as CoreDNS's
+/// `resolver` option does. Once, at start.
+fn resolve(host: &str, port: u16, resolvers: &[SocketAddr]) -> Result<Vec<SocketAddr>, String> {
+    if resolvers.is_empty() {
+        use std::net::ToSocketAddrs;
+        let mut found: Vec<SocketAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .collect();
+        found.dedup();
+        return Ok(found);
+    }
+    let mut last = String::from("no resolver answered");
+    for resolver in resolvers {
+        match ask_addresses(*resolver, host) {
+            Ok(ips) if !ips.is_empty() => {
+                return Ok(ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect());
+            }
+            Ok(_) => last = format!("{resolver}: no addresses"),
+            Err(e) => last = format!("{resolver}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// The A and AAAA records `resolver` has for `host`.
+fn ask_addresses(resolver: SocketAddr, host: &str) -> Result<Vec<IpAddr>, String> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    const WAIT: Duration = Duration::from_secs(2);
+    let name = Name::from_ascii(format!("{host}.")).map_err(|e| e.to_string())?;
+    let local = if resolver.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = std::net::UdpSocket::bind(local).map_err(|e| e.to_string())?;
+    socket.connect(resolver).map_err(|e| e.to_string())?;
+    let mut ips = Vec::new();
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        let id = crate::wire::query_id();
+        let mut query = Message::new(id, MessageType::Query, OpCode::Query);
+        query.metadata.recursion_desired = true;
+        query.queries.push(Query::query(name.clone(), rtype));
+        let wire = query.to_vec().map_err(|e| e.to_string())?;
+        socket.send(&wire).map_err(|e| e.to_string())?;
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut buf = [0u8; 4096];
+        let answer = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err("i/o timeout".into());
+            }
+            socket
+                .set_read_timeout(Some(left))
+                .map_err(|e| e.to_string())?;
+            let n = socket.recv(&mut buf).map_err(|e| e.to_string())?;
+            match Message::from_vec(&buf[..n]) {
+                Ok(m) if m.metadata.id == id => break m,
+                // Not our answer: keep waiting for it.
+                _ => continue,
+            }
+        };
+        ips.extend(answer.answers.iter().filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }));
+    }
+    Ok(ips)
+}
+
+/// One `TO` that is an address or a file.
+fn addresses(arg: &Arg) -> Result<Vec<Target>, SetupError> {
     let err = |msg: String| SetupError::new(PLUGIN, &arg.location, msg);
     let text = arg.value.as_str();
     if let Some(host) = text.strip_prefix("tls://") {

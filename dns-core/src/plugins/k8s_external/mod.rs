@@ -12,7 +12,7 @@ use crate::cluster::SnapshotStore;
 use crate::cluster::records::{ExternalOptions, RecordOptions, external_answer};
 use crate::corefile::Directive;
 use crate::plugin::fallthrough::{self, Fallthrough};
-use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zone_arg};
+use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zones_or_block};
 use crate::plugin::{Next, Plugin, Serving};
 
 const PLUGIN: &str = "k8s_external";
@@ -31,14 +31,7 @@ pub fn parse(
     d: &Directive,
     block_zones: &[hickory_proto::rr::Name],
 ) -> Result<ExternalConfig, SetupError> {
-    let mut zones: Vec<_> = d
-        .args
-        .iter()
-        .map(|a| zone_arg(PLUGIN, a))
-        .collect::<Result<_, _>>()?;
-    if zones.is_empty() {
-        zones = block_zones.iter().map(|z| z.to_lowercase()).collect();
-    }
+    let zones = zones_or_block(PLUGIN, &d.args, block_zones)?;
     let mut config = ExternalConfig {
         records: ExternalOptions {
             zones,

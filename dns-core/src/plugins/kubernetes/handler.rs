@@ -131,21 +131,26 @@ fn external_target(response: &Message, zones: &[Name]) -> Option<(Name, RecordTy
 pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), SetupError> {
     for d in lines {
         let config = super::parse(d, setup.zones)?;
-        for option in d.block.iter().filter(|o| {
-            matches!(
-                o.name.as_str(),
-                "apiserver_qps" | "apiserver_burst" | "apiserver_max_inflight"
-            )
-        }) {
-            setup.note(
-                &option.location,
-                format!(
-                    "{}: not applied: the watch makes one list and one watch per kind, no request rate to limit",
-                    option.name
-                ),
-            );
-        }
         let store = setup.deps.store.clone();
+        let zones = config.records.zones.clone();
+        let pods_verified = config.records.pods == crate::cluster::records::PodMode::Verified;
+        let published = store.clone();
+        setup.provide_metadata(std::sync::Arc::new(
+            move |request: &hickory_proto::op::Message,
+                  info: &crate::wire::RequestInfo,
+                  values: &mut crate::plugin::metadata::Values| {
+                if let Some(query) = request.queries.first() {
+                    super::metadata::provide(
+                        &published.load(),
+                        &zones,
+                        pods_verified,
+                        query.name(),
+                        info.src.ip(),
+                        values,
+                    );
+                }
+            },
+        ));
         let upstream = setup.upstream();
         let plugin = Arc::new(
             KubernetesPlugin::new(config, store.clone(), setup.deps.local_ips.clone())

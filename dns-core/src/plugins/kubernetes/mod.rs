@@ -4,6 +4,7 @@
 //! record synthesis itself is the pure `crate::cluster::records`.
 
 mod handler;
+pub mod metadata;
 mod setup;
 
 pub use handler::{KubernetesPlugin, ns_addrs, setup};

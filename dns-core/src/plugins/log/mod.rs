@@ -228,7 +228,13 @@ pub fn render(
             // Go's FormatFloat(secs, 'f', -1): the shortest exact decimal, then "s".
             "duration" => format!("{}s", duration.as_secs_f64()),
             ">opcode" => request.metadata.op_code.to_string(),
-            other => format!("{{{other}}}"),
+            // CoreDNS's metadata placeholder; "-" when the query has no such value.
+            other => match other.strip_prefix('/') {
+                Some(label) => {
+                    crate::plugin::metadata::get(label).unwrap_or_else(|| "-".to_string())
+                }
+                None => format!("{{{other}}}"),
+            },
         };
         out.push_str(&value);
         rest = &rest[start + end + 1..];

@@ -107,7 +107,7 @@ impl LoopPlugin {
             let Ok(wire) = query.to_vec() else {
                 break;
             };
-            if udp_exchange(target, &wire, id, Duration::from_secs(2), 512)
+            if udp_exchange(None, target, &wire, id, Duration::from_secs(2), 512)
                 .await
                 .is_ok()
             {

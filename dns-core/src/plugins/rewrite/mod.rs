@@ -24,7 +24,7 @@ impl Plugin for Rules {
     /// The rewritten question goes down the chain; the answer comes back as asked, and a
     /// rewritten CNAME target is looked up again.
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
-        let Some(applied) = self.apply_from(request, next.info.src.ip()) else {
+        let Some(applied) = self.apply_from(request, next.info) else {
             return next.run(request);
         };
         Serving::pending(async move {
@@ -168,11 +168,17 @@ fn parse_edns0(field: &Arg, rest: &[Arg]) -> Result<Edns0Rule, SetupError> {
     let action = Action::parse(&action.value)
         .ok_or_else(|| err(action, format!("invalid action {:?}", action.value)))?;
     let option = match (kind.value.to_ascii_lowercase().as_str(), args) {
-        ("local", [code, data]) => Edns0Option::Local(
-            parse_code(&code.value)
-                .ok_or_else(|| err(code, format!("invalid EDNS0 code {:?}", code.value)))?,
-            edns0::parse_local_data(&data.value).map_err(|e| err(data, e))?,
-        ),
+        ("local", [code, data]) => {
+            let code = parse_code(&code.value)
+                .ok_or_else(|| err(code, format!("invalid EDNS0 code {:?}", code.value)))?;
+            match edns0::Variable::parse(&data.value) {
+                Some(variable) => Edns0Option::LocalVariable(code, variable),
+                None => Edns0Option::Local(
+                    code,
+                    edns0::parse_local_data(&data.value).map_err(|e| err(data, e))?,
+                ),
+            }
+        }
         ("local", _) => return Err(err(kind, "edns0 local needs CODE and DATA")),
         ("nsid", []) => Edns0Option::Nsid,
         ("nsid", [extra, ..]) => return Err(err(extra, "edns0 nsid takes no arguments")),

@@ -5,7 +5,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use regex::{Regex, RegexBuilder};
 
 use super::edns0::Edns0Rule;
-use std::net::{IpAddr, Ipv4Addr};
+use crate::wire::{RequestInfo, Transport};
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// Compiled regexes are capped so a Corefile cannot ask for unbounded memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -231,13 +232,21 @@ pub struct Applied {
 }
 
 impl Rules {
-    /// The rewritten request, or `None` when no rule matched (`edns0 subnet` sees 0.0.0.0).
+    /// The rewritten request, or `None` when no rule matched (`edns0` variables see a UDP
+    /// client 0.0.0.0:0 of a server 0.0.0.0:0).
     pub fn apply(&self, request: &Message) -> Option<Applied> {
-        self.apply_from(request, IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        let nowhere = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let info = RequestInfo {
+            src: nowhere,
+            local: nowhere,
+            transport: Transport::Udp,
+            request_size: 0,
+        };
+        self.apply_from(request, &info)
     }
 
-    /// The rewritten request from `client`, or `None` when no rule matched.
-    pub fn apply_from(&self, request: &Message, client: IpAddr) -> Option<Applied> {
+    /// The rewritten request as `info`'s client sent it, or `None` when no rule matched.
+    pub fn apply_from(&self, request: &Message, info: &RequestInfo) -> Option<Applied> {
         let original = request.queries.first()?.clone();
         let mut query = original.clone();
         let mut matched = Vec::new();
@@ -270,7 +279,7 @@ impl Rules {
                     hit
                 }
                 RuleKind::Ttl(m, _) | RuleKind::Rcode(m, _, _) => m.matches(&name),
-                RuleKind::Edns0(r) => r.apply(&mut edns, client),
+                RuleKind::Edns0(r) => r.apply(&mut edns, &query, info),
                 // As in CoreDNS, a cname rule applies to every request (it looks at answers).
                 RuleKind::Cname(_) => true,
             };

@@ -18,7 +18,7 @@ use regex::Regex;
 use crate::corefile::{Arg, Directive};
 use crate::plugin::fallthrough::{self, Fallthrough};
 use crate::plugin::metrics::vars::counter_vec;
-use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zone_arg};
+use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zones_or_block};
 use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::reply_to;
 pub use text::Text;
@@ -93,12 +93,7 @@ pub fn parse(d: &Directive, block_zones: &[Name]) -> Result<Template, SetupError
     let mut args = d.args.iter();
     let class = args.next().map(class_arg).transpose()?.flatten();
     let qtype = args.next().map(type_arg).transpose()?.flatten();
-    let mut zones: Vec<Name> = args
-        .map(|a| zone_arg(PLUGIN, a))
-        .collect::<Result<_, _>>()?;
-    if zones.is_empty() {
-        zones = block_zones.iter().map(Name::to_lowercase).collect();
-    }
+    let zones = zones_or_block(PLUGIN, args, block_zones)?;
     let mut t = Template {
         class,
         qtype,

@@ -10,14 +10,12 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::{ask, no_env, router};
+use super::{ask, no_env, router, router_over};
 use crate::cluster::SnapshotStore;
 use crate::cluster::model::{Change, ObjectKey};
 use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
-use crate::plugin::build::Dependencies;
 use crate::plugin::chain::{Router, Served};
-use crate::plugins::build;
 use crate::plugins::cache::policy::*;
 use crate::plugins::cache::{self, CacheConfig};
 use crate::plugins::loadbalance;
@@ -109,6 +107,21 @@ fn cache_every_option() {
             "{args}"
         );
     }
+    // FAILURE_RECHECK ends either form.
+    for (args, recheck) in [
+        ("1h immediate 30s 30s", 30),
+        ("1h verify 100ms 30s 5m", 300),
+    ] {
+        let stale = setup(&format!("{{\n serve_stale {args}\n }}"))
+            .unwrap()
+            .serve_stale
+            .unwrap();
+        assert_eq!(
+            stale.failure_recheck,
+            Duration::from_secs(recheck),
+            "{args}"
+        );
+    }
     let p = c.prefetch.unwrap();
     assert_eq!((p.window, p.percentage), (Duration::from_secs(60), 10));
     // prefetch 0 is off.
@@ -184,10 +197,6 @@ fn cache_errors_name_the_line() {
             "Corefile:3:31: cache: serve_stale failure recheck cannot exceed 5 minutes",
         ),
         (
-            "{\n serve_stale 1h immediate 30s 30s\n }",
-            "Corefile:3:31: cache: serve_stale FAILURE_RECHECK is not supported yet",
-        ),
-        (
             "{\n serve_stale 1h immediate 30s 0 1\n }",
             "Corefile:3:33: cache: serve_stale immediate takes at most",
         ),
@@ -213,8 +222,12 @@ fn cache_errors_name_the_line() {
             "Corefile:3:2: cache: keepttl needs exactly 0",
         ),
         (
-            "{\n serve_stale_policy prefer_positive\n }",
-            "Corefile:3:2: cache: serve_stale_policy is not supported yet",
+            "{\n serve_stale_policy prefer_negative\n }",
+            "Corefile:3:21: cache: invalid serve_stale_policy \"prefer_negative\": prefer_positive is the one policy",
+        ),
+        (
+            "{\n serve_stale_policy\n }",
+            "Corefile:3:2: cache: serve_stale_policy needs exactly",
         ),
         (
             "{\n frobnicate\n }",
@@ -621,12 +634,7 @@ async fn ask_type(r: &Router, qname: &str, qtype: RecordType) -> Message {
 fn chain_over_store(corefile: &str) -> (Router, Arc<SnapshotStore>) {
     let store = Arc::new(SnapshotStore::new());
     store.replace(example_cluster(), 1);
-    let c = parse_str(corefile, "Corefile", &no_env).unwrap();
-    let r = build(&c, &Dependencies::new(store.clone()))
-        .unwrap()
-        .routers
-        .remove(0);
-    (r, store)
+    (router_over(store.clone(), corefile), store)
 }
 
 /// The example cluster with prod/web's cluster IP moved to 198.18.0.`last`.
@@ -758,6 +766,81 @@ async fn serve_stale_response_ttl_and_verify_timeout() {
         RData::A(A(Ipv4Addr::new(198, 18, 0, 99))),
         "verify within the timeout serves the fresh answer"
     );
+}
+
+/// FAILURE_RECHECK: after a failed refresh, the stale entry is served without asking again
+/// until the wait is over; with 0 (the default) the next stale query asks again at once.
+#[tokio::test]
+async fn serve_stale_failure_recheck_holds_off_refreshes() {
+    let web = "web.prod.svc.cluster.local.";
+    let setup = |recheck: &str| {
+        // Not synced: a name the kubernetes plugin does not know is SERVFAIL (R-NOT-SYNCED),
+        // a failed refresh.
+        let store = Arc::new(SnapshotStore::new());
+        store.apply(example_cluster(), 1);
+        let corefile = format!(
+            ".:53 {{\n kubernetes cluster.local {{\n  ttl 30\n }}\n cache {{\n  success 1024 1 0\n  serve_stale 1h immediate 0 {recheck}\n }}\n}}\n"
+        );
+        (router_over(store.clone(), &corefile), store)
+    };
+    let address = |m: &Message| m.answers[0].data.clone();
+    let moved = RData::A(A(Ipv4Addr::new(198, 18, 0, 99)));
+    for (recheck, held) in [("3s", true), ("0", false)] {
+        let (r, store) = setup(recheck);
+        assert_eq!(ask_type(&r, web, RecordType::A).await.answers.len(), 1);
+        store.apply([Change::DeleteService(web_key())], 2);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Stale, and a refresh that fails (SERVFAIL) behind it.
+        assert_eq!(ask_type(&r, web, RecordType::A).await.answers[0].ttl, 0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.apply(web_moved_to(99), 3);
+        // The next stale query asks again at once without FAILURE_RECHECK, not with it.
+        ask_type(&r, web, RecordType::A).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let m = ask_type(&r, web, RecordType::A).await;
+        assert_eq!(address(&m) != moved, held, "FAILURE_RECHECK {recheck}");
+    }
+}
+
+/// `serve_stale_policy prefer_positive`: once the name is gone, the stale answer is still
+/// served (verify and immediate alike), where without the policy the client gets NXDOMAIN.
+#[tokio::test]
+async fn prefer_positive_serves_the_last_answer_over_a_denial() {
+    let web = "web.prod.svc.cluster.local.";
+    for (stale, policy, kept) in [
+        (
+            "serve_stale 1h verify",
+            "serve_stale_policy prefer_positive",
+            true,
+        ),
+        ("serve_stale 1h verify", "", false),
+        (
+            "serve_stale 1h immediate",
+            "serve_stale_policy prefer_positive",
+            true,
+        ),
+        ("serve_stale 1h immediate", "", false),
+    ] {
+        let (r, store) = chain_over_store(&format!(
+            ".:53 {{\n kubernetes cluster.local {{\n  ttl 30\n }}\n cache {{\n  success 1024 1 0\n  denial 1024 30 0\n  {stale}\n  {policy}\n }}\n}}\n"
+        ));
+        assert_eq!(ask_type(&r, web, RecordType::A).await.answers.len(), 1);
+        store.apply([Change::DeleteService(web_key())], 2);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // immediate: the first stale answer is served either way; its refresh stores NXDOMAIN.
+        ask_type(&r, web, RecordType::A).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let m = ask_type(&r, web, RecordType::A).await;
+        assert_eq!(
+            m.answers.len() == 1,
+            kept,
+            "{stale} {policy}: {:?}",
+            m.metadata.response_code
+        );
+        if !kept {
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        }
+    }
 }
 
 /// The chain runs in CoreDNS's order whatever the Corefile's: cache before kubernetes.

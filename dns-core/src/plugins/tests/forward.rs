@@ -15,9 +15,15 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn forward(line: &str) -> Result<ForwardConfig, String> {
+    forward_resolving(line, false)
+}
+
+/// `forward LINE`, resolving host names when `resolve` (only loopback names and resolvers in
+/// the tests).
+fn forward_resolving(line: &str, resolve: bool) -> Result<ForwardConfig, String> {
     let src = format!(".:53 {{\n  forward {line}\n}}\n");
     let c = parse_str(&src, "Corefile", &no_env).map_err(|e| e.to_string())?;
-    parse(&c.blocks[0].directives[0]).map_err(|e| e.to_string())
+    parse(&c.blocks[0].directives[0], resolve).map_err(|e| e.to_string())
 }
 
 fn name(s: &str) -> Name {
@@ -44,9 +50,12 @@ fn forward_every_option() {
     let f = forward(
         "example.test 127.0.0.1:1053 {\n except a.example.test b.example.test\n force_tcp\n prefer_udp\n \
          expire 30s\n max_fails 0\n policy sequential\n health_check 2s no_rec domain example.test\n \
-         max_concurrent 100\n next NXDOMAIN servfail\n failfast_all_unhealthy_upstreams\n }",
+         max_concurrent 100\n next NXDOMAIN servfail\n failfast_all_unhealthy_upstreams\n \
+         max_age 1m\n source_address 127.0.0.2\n }",
     )
     .unwrap();
+    assert_eq!(f.max_age, Duration::from_secs(60));
+    assert_eq!(f.source_address, Some("127.0.0.2".parse().unwrap()));
     assert_eq!(f.from, name("example.test."));
     assert_eq!(f.except, [name("a.example.test."), name("b.example.test.")]);
     assert!(f.force_tcp && f.prefer_udp && f.failfast_all_unhealthy);
@@ -98,8 +107,16 @@ fn forward_errors_name_the_line() {
             "Corefile:2:11: forward: forward needs at least one TO address",
         ),
         (
-            ". not-an-address",
+            ". not_an_address",
             "Corefile:2:13: forward: not an IP address or file",
+        ),
+        (
+            ". 127.0.0.1 {\n resolver dns.example.test\n }",
+            "Corefile:3:11: forward: invalid resolver \"dns.example.test\": IP[:PORT]",
+        ),
+        (
+            ". 127.0.0.1 {\n resolver\n }",
+            "Corefile:3:2: forward: resolver needs at least one IP[:PORT]",
         ),
         (
             ". tls://dns.example.test",
@@ -176,6 +193,18 @@ fn forward_errors_name_the_line() {
         (
             ". 127.0.0.1 {\n frobnicate\n }",
             "Corefile:3:2: forward: unknown property \"frobnicate\"",
+        ),
+        (
+            ". 127.0.0.1 {\n max_age soon\n }",
+            "Corefile:3:10: forward: invalid duration \"soon\"",
+        ),
+        (
+            ". 127.0.0.1 {\n source_address eth0\n }",
+            "Corefile:3:17: forward: invalid source address \"eth0\": an IP address",
+        ),
+        (
+            ". 127.0.0.1 [::1]:53 {\n source_address 127.0.0.2\n }",
+            "Corefile:2:3: forward: source_address 127.0.0.2 cannot reach [::1]:53: another address family",
         ),
         (
             &format!(". {sixteen}"),
@@ -458,4 +487,110 @@ async fn dns_over_tls_upstreams() {
     let response = ask_router(&r, "www.example.test.").await;
     assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Where `r`'s query for `www.example.test.` came from, as `seen` (the upstream, which never
+/// answers) reports it.
+async fn asked_from(
+    r: &crate::plugin::Router,
+    seen: tokio::task::JoinHandle<std::net::SocketAddr>,
+) -> std::net::SocketAddr {
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        ask_router(r, "www.example.test."),
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(2), seen)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// `source_address`: queries leave from that address, over UDP and TCP.
+#[tokio::test]
+async fn queries_leave_from_the_source_address() {
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    let r = build_one(&format!(
+        ".:53 {{\n forward . {addr} {{\n  source_address 127.0.0.2\n }}\n}}\n"
+    ));
+    let seen = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        udp.recv_from(&mut buf).await.unwrap().1
+    });
+    assert_eq!(asked_from(&r, seen).await.ip().to_string(), "127.0.0.2");
+
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let r = build_one(&format!(
+        ".:53 {{\n forward . {addr} {{\n  force_tcp\n  source_address 127.0.0.2\n }}\n}}\n"
+    ));
+    let seen = tokio::spawn(async move { tcp.accept().await.unwrap().1 });
+    assert_eq!(asked_from(&r, seen).await.ip().to_string(), "127.0.0.2");
+}
+
+/// A resolver on loopback for the host-name tests: `upstream.example.test` has A 127.0.0.7
+/// and AAAA ::7; every other name has nothing.
+fn test_resolver() -> std::net::SocketAddr {
+    use hickory_proto::rr::rdata::{A, AAAA};
+    use hickory_proto::rr::{RData, Record};
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = crate::wire::reply_to(&query, ResponseCode::NoError);
+            let q = &query.queries[0];
+            if q.name().to_ascii() == "upstream.example.test." {
+                let data = match q.query_type() {
+                    RecordType::A => RData::A(A("127.0.0.7".parse().unwrap())),
+                    _ => RData::AAAA(AAAA("::7".parse().unwrap())),
+                };
+                reply
+                    .answers
+                    .push(Record::from_rdata(q.name().clone(), 60, data));
+            }
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from);
+        }
+    });
+    addr
+}
+
+/// Host names as upstreams, resolved once at setup: by the system resolver (`localhost` from
+/// the host's files), or by `resolver` (A and AAAA).
+#[test]
+fn forward_resolves_host_names_at_start() {
+    // Off (tests, fuzzing): refused, nothing asked.
+    assert!(
+        forward(". localhost:5353")
+            .unwrap_err()
+            .starts_with("Corefile:2:13: forward: the upstream \"localhost:5353\" is a host name")
+    );
+    let forward = |line: &str| forward_resolving(line, true);
+    let f = forward(". localhost:5353").unwrap();
+    assert!(
+        f.to.iter().any(|t| t.to_string() == "127.0.0.1:5353"),
+        "{:?}",
+        f.to
+    );
+    let resolver = test_resolver();
+    let f = forward(&format!(
+        ". upstream.example.test:5353 198.18.0.53 {{\n resolver 127.0.0.1:1 {resolver}\n }}"
+    ))
+    .unwrap();
+    let to: Vec<String> = f.to.iter().map(|t| t.to_string()).collect();
+    assert_eq!(to, ["198.18.0.53:53", "127.0.0.7:5353", "[::7]:5353"]);
+    let e = forward(&format!(
+        ". missing.example.test {{\n resolver {resolver}\n }}"
+    ))
+    .unwrap_err();
+    assert!(
+        e.starts_with(
+            "Corefile:2:13: forward: cannot resolve the upstream \"missing.example.test\": "
+        ) && e.contains("no addresses"),
+        "{e}"
+    );
 }

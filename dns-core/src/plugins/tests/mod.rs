@@ -11,7 +11,9 @@ mod forward;
 mod hosts;
 mod k8s_external;
 mod loadbalance;
+mod metadata;
 mod observability;
+mod query_policy;
 mod reload;
 mod rewrite;
 mod server_info;
@@ -279,11 +281,26 @@ fn log_line_has_corefile_format() {
 fn router(corefile: &str) -> Router {
     let store = Arc::new(SnapshotStore::new());
     store.replace(example_cluster(), 1);
+    router_over(store, corefile)
+}
+
+/// The first listener's router of `corefile`, over `store`.
+fn router_over(store: Arc<SnapshotStore>, corefile: &str) -> Router {
     let c = parse_str(corefile, "Corefile", &no_env).unwrap();
     build(&c, &Dependencies::new(store))
         .unwrap()
         .routers
         .remove(0)
+}
+
+/// The error building `corefile` gives, empty when it builds.
+fn build_error(corefile: &str) -> String {
+    let c = parse_str(corefile, "Corefile", &no_env).unwrap();
+    let deps = Dependencies::new(Arc::new(SnapshotStore::new()));
+    match build(&c, &deps) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
 }
 
 async fn ask(router: &Router, name: &str) -> Message {
@@ -397,16 +414,7 @@ async fn r_not_synced_name_errors_are_servfail() {
     let store = Arc::new(SnapshotStore::new());
     store.apply(example_cluster(), 1);
     assert!(!store.is_synced());
-    let c = parse_str(
-        ".:53 {\n kubernetes cluster.local\n}\n",
-        "Corefile",
-        &no_env,
-    )
-    .unwrap();
-    let r = build(&c, &Dependencies::new(store.clone()))
-        .unwrap()
-        .routers
-        .remove(0);
+    let r = router_over(store.clone(), ".:53 {\n kubernetes cluster.local\n}\n");
     let found = ask(&r, "web.prod.svc.cluster.local.").await;
     assert_eq!(found.metadata.response_code, ResponseCode::NoError);
     assert_eq!(found.answers.len(), 1);

@@ -276,8 +276,8 @@ fn rewrite_setup_errors_name_the_line() {
             "Corefile:2:25: rewrite: invalid EDNS0 code \"0x1ffee\"",
         ),
         (
-            "rewrite edns0 local set 65001 {qname}",
-            "Corefile:2:31: rewrite: variable {qname} is not supported by Signpost yet; give the data as text or 0x hex",
+            "rewrite edns0 local set 65001 {query_name}",
+            "Corefile:2:31: rewrite: unsupported variable name \"{query_name}\"",
         ),
         (
             "rewrite edns0 local frob 1 a",
@@ -512,6 +512,57 @@ fn rewrite_edns0_table() {
             "198.18.0.9",
             Some("3= 1=61"),
         ),
+        // Variables, encoded as CoreDNS encodes them.
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {client_ip}",
+            "198.18.7.9",
+            Some("65518=c6120709"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {client_ip}",
+            "::ffff:198.18.7.9",
+            Some("65518=c6120709"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {client_ip}",
+            "2001:db8::9",
+            Some("65518=20010db8000000000000000000000009"),
+        ),
+        (
+            &[],
+            "rewrite continue edns0 local set 0xffee {client_port}\nrewrite continue edns0 local set 0xffef {server_port}\nrewrite edns0 local set 0xfff0 {server_ip}",
+            "198.18.7.9",
+            Some("65518=9c40 65519=0035 65520=7f000001"),
+        ),
+        (
+            &[],
+            "rewrite continue edns0 local set 0xffee {qtype}\nrewrite edns0 local set 0xffef {protocol}",
+            "198.18.7.9",
+            Some("65518=0001 65519=756470"),
+        ),
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {qname}",
+            "198.18.7.9",
+            Some("65518=612e6578616d706c652e746573742e"),
+        ),
+        // The server's address in another family than the client's: nothing to send.
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {server_ip}",
+            "2001:db8::9",
+            None,
+        ),
+        // A metadata label no plugin publishes: the rule does not apply, as in CoreDNS.
+        (
+            &[],
+            "rewrite edns0 local set 0xffee {kubernetes/client-namespace}",
+            "198.18.7.9",
+            None,
+        ),
     ];
     for (present, lines, client, want) in cases {
         let rules = rules(lines).unwrap();
@@ -527,7 +578,13 @@ fn rewrite_edns0_table() {
             request.edns = Some(edns);
         }
         let client: IpAddr = client.parse().unwrap();
-        let got = rules.apply_from(&request, client).map(|applied| {
+        let info = crate::wire::RequestInfo {
+            src: std::net::SocketAddr::new(client, 40000),
+            local: "127.0.0.1:53".parse().unwrap(),
+            transport: crate::wire::Transport::Udp,
+            request_size: 0,
+        };
+        let got = rules.apply_from(&request, &info).map(|applied| {
             let edns = applied.request.edns.expect("an OPT record");
             edns.options()
                 .as_ref()

@@ -4,19 +4,9 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 
 use super::template::ask_type;
-use super::{no_env, router};
+use super::{build_error, no_env, router};
 use crate::corefile::parse_str;
-use crate::plugin::build::Dependencies;
-use crate::plugins::{bufsize, build, chaos};
-
-fn build_error(corefile: &str) -> String {
-    let c = parse_str(corefile, "Corefile", &no_env).unwrap();
-    let deps = Dependencies::new(std::sync::Arc::new(crate::cluster::SnapshotStore::new()));
-    match build(&c, &deps) {
-        Ok(_) => String::new(),
-        Err(e) => e.to_string(),
-    }
-}
+use crate::plugins::{bufsize, chaos};
 
 #[test]
 fn setup_errors_name_the_place() {

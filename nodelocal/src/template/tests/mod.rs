@@ -103,3 +103,5 @@ fn missing_upstream_service_is_an_error_only_when_named() {
         "{message}"
     );
 }
+
+mod kubedns;

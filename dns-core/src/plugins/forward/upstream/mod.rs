@@ -87,6 +87,14 @@ impl Upstream {
         }
     }
 
+    /// Pooled connections are closed once older than `max_age` (zero: no limit), and every
+    /// exchange leaves from `source` when given (`max_age`, `source_address`).
+    pub fn with_connections(mut self, max_age: Duration, source: Option<std::net::IpAddr>) -> Self {
+        self.tcp.max_age = max_age;
+        self.tcp.source = source;
+        self
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -130,7 +138,7 @@ impl Upstream {
             Transport::Udp => {
                 self.metrics.conn_miss("udp");
                 let bufsize = request.edns.as_ref().map_or(512, |e| e.max_payload());
-                match udp_exchange(self.addr, &wire, id, timeout, bufsize).await {
+                match udp_exchange(self.tcp.source, self.addr, &wire, id, timeout, bufsize).await {
                     // Too big for the client: an empty truncated answer, so the client asks
                     // again over TCP (CoreDNS's truncateResponse).
                     Err(ExchangeError::Overflow { rcode }) => {
@@ -200,9 +208,25 @@ impl Upstream {
         let timeout = Duration::from_secs(1);
         let tls = self.tcp.tls();
         let result = if self.health_tcp || tls.is_some() {
-            transport::tcp_once(self.addr, tls, &wire, ping.metadata.id, timeout).await
+            transport::tcp_once(
+                self.addr,
+                self.tcp.source,
+                tls,
+                &wire,
+                ping.metadata.id,
+                timeout,
+            )
+            .await
         } else {
-            udp_exchange(self.addr, &wire, ping.metadata.id, timeout, 512).await
+            udp_exchange(
+                self.tcp.source,
+                self.addr,
+                &wire,
+                ping.metadata.id,
+                timeout,
+                512,
+            )
+            .await
         };
         // An answer with our ID came back: alive, even if it did not parse or fit (CoreDNS
         // only cares about I/O errors here).

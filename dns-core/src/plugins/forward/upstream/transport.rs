@@ -2,7 +2,7 @@
 //! connections per upstream that expire after `expire` idle.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,26 +38,30 @@ pub enum ExchangeError {
     Tls(String),
 }
 
-fn unspecified_for(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+/// The local address queries to `addr` leave from: `source` (`source_address`) or any.
+fn local_for(addr: SocketAddr, source: Option<IpAddr>) -> SocketAddr {
+    match (source, addr) {
+        (Some(ip), _) => SocketAddr::new(ip, 0),
+        (None, SocketAddr::V4(_)) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        (None, SocketAddr::V6(_)) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     }
 }
 
-/// Sends `wire` (whose ID is `id`) over UDP from a fresh socket and waits at most `timeout`
+/// Sends `wire` (whose ID is `id`) over UDP from a fresh socket (on `source` when given,
+/// `source_address`) and waits at most `timeout`
 /// for the answer with that ID; answers with other IDs are ignored. Answers are read into a
 /// buffer of `bufsize` bytes (at least 512; the client's EDNS size, as CoreDNS sizes it), so
 /// memory per waiting query stays small; an answer that does not fit is
 /// [`ExchangeError::Overflow`].
 pub async fn udp_exchange(
+    source: Option<IpAddr>,
     addr: SocketAddr,
     wire: &[u8],
     id: u16,
     timeout: Duration,
     bufsize: u16,
 ) -> Result<Message, ExchangeError> {
-    let socket = UdpSocket::bind(unspecified_for(addr)).await?;
+    let socket = UdpSocket::bind(local_for(addr, source)).await?;
     socket.connect(addr).await?;
     socket.send(wire).await?;
     let local = socket.local_addr().ok();
@@ -91,10 +95,24 @@ pub async fn udp_exchange(
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// An open connection and its local address (for Go-worded errors).
+/// An open connection, its local address (for Go-worded errors) and when it was opened.
 struct Conn {
     io: Box<dyn Stream>,
     local: Option<SocketAddr>,
+    opened: Instant,
+}
+
+/// Connects a TCP socket to `addr` from `source` (any local address when `None`).
+async fn connect_from(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
 }
 
 /// DNS over TLS: the client settings and the name the upstream's certificate must carry.
@@ -107,10 +125,12 @@ pub struct TlsClient {
 /// Connects to `addr` (and does the TLS handshake with `tls`) before `deadline`.
 async fn dial(
     addr: SocketAddr,
+    source: Option<IpAddr>,
     tls: Option<&TlsClient>,
     deadline: tokio::time::Instant,
 ) -> Result<Conn, ExchangeError> {
-    let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+    let opened = Instant::now();
+    let stream = match tokio::time::timeout_at(deadline, connect_from(addr, source)).await {
         Ok(s) => s?,
         Err(_) => {
             return Err(ExchangeError::Timeout {
@@ -126,6 +146,7 @@ async fn dial(
         return Ok(Conn {
             io: Box::new(stream),
             local,
+            opened,
         });
     };
     let connector = TlsConnector::from(tls.config.clone());
@@ -135,6 +156,7 @@ async fn dial(
         Ok(Ok(stream)) => Ok(Conn {
             io: Box::new(stream),
             local,
+            opened,
         }),
         Ok(Err(e)) => Err(ExchangeError::Tls(e.to_string())),
         Err(_) => Err(ExchangeError::Timeout {
@@ -184,13 +206,14 @@ async fn roundtrip(
 /// One exchange on a new connection (health checks).
 pub async fn tcp_once(
     addr: SocketAddr,
+    source: Option<IpAddr>,
     tls: Option<&TlsClient>,
     wire: &[u8],
     id: u16,
     timeout: Duration,
 ) -> Result<Message, ExchangeError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut conn = dial(addr, tls, deadline).await?;
+    let mut conn = dial(addr, source, tls, deadline).await?;
     roundtrip(&mut conn, addr, wire, id, deadline).await
 }
 
@@ -200,6 +223,10 @@ pub(super) struct TcpPool {
     expire: Duration,
     max_idle: usize,
     tls: Option<TlsClient>,
+    /// `max_age`: a connection older than this is closed, however busy (zero: no limit).
+    pub(super) max_age: Duration,
+    /// `source_address`: the local address connections are opened from.
+    pub(super) source: Option<IpAddr>,
 }
 
 impl TcpPool {
@@ -209,7 +236,15 @@ impl TcpPool {
             expire,
             max_idle,
             tls,
+            max_age: Duration::ZERO,
+            source: None,
         }
+    }
+
+    /// Past `max_age` (CoreDNS's absolute lifetime, so a busy pool still moves between an
+    /// upstream Service's backends).
+    fn too_old(&self, conn: &Conn) -> bool {
+        !self.max_age.is_zero() && conn.opened.elapsed() > self.max_age
     }
 
     pub(super) fn tls(&self) -> Option<&TlsClient> {
@@ -226,7 +261,7 @@ impl TcpPool {
     fn take(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((conn, used)) = idle.pop_front() {
-            if used.elapsed() <= self.expire {
+            if used.elapsed() <= self.expire && !self.too_old(&conn) {
                 return Some(conn);
             }
         }
@@ -234,6 +269,9 @@ impl TcpPool {
     }
 
     fn give_back(&self, conn: Conn) {
+        if self.too_old(&conn) {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
             idle.push_back((conn, Instant::now()));
@@ -263,7 +301,10 @@ impl TcpPool {
                 }
                 None => {
                     metrics.conn_miss(self.proto());
-                    (dial(addr, self.tls.as_ref(), deadline).await?, false)
+                    (
+                        dial(addr, self.source, self.tls.as_ref(), deadline).await?,
+                        false,
+                    )
                 }
             };
             match roundtrip(&mut conn, addr, wire, id, deadline).await {

@@ -136,6 +136,34 @@ async fn tcp_connections_are_reused_until_they_expire() {
     assert_eq!(connections.load(Ordering::SeqCst), 3);
 }
 
+/// `max_age`: a connection in constant use is still closed once that old, so a busy pool
+/// moves between an upstream Service's backends.
+#[tokio::test]
+async fn tcp_connections_are_closed_at_max_age_however_busy() {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let addr = tcp_responder(connections.clone()).await;
+    let up = Arc::new(
+        Upstream::new(
+            addr,
+            Duration::from_secs(10),
+            HealthCheck::default(),
+            false,
+            None,
+        )
+        .with_connections(Duration::from_millis(150), None),
+    );
+    for _ in 0..8 {
+        up.exchange(&query("a.example.test."), Transport::Tcp, READ_TIMEOUT)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Eight exchanges 50 ms apart, never idle near `expire`: a new connection about every
+    // 150 ms instead of one for all.
+    let opened = connections.load(Ordering::SeqCst);
+    assert!((2..=5).contains(&opened), "{opened} connections");
+}
+
 #[tokio::test]
 async fn silent_upstream_times_out_and_health_checks_mark_it_down() {
     // Bound but never read: queries vanish.
