@@ -1,18 +1,32 @@
 //! Question -> encoded answer on a snapshot of 10k services (3 endpoints each): the kubernetes
 //! plugin's whole path minus the socket. `cargo bench -p dns-core --bench answer`.
+//!
+//! Instruction counts, which the machine's load does not move (docs/benchmarks.md): with
+//! `SIGNPOST_BENCH_ITERATIONS=N` the binary skips criterion and answers one ClusterIP A query N
+//! times through `respond` as a UDP listener does (scripts/bench's Corefile); run it under
+//! `valgrind --tool=callgrind` with N and with 0, and the difference over N is instructions per
+//! query (`scripts/bench --instructions` does that). `cargo test --bench answer` runs each case once
+//! (scripts/test builds and smokes the benches that way).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use dns_core::cluster::records::{PodMode, RecordOptions};
 use dns_core::cluster::{Change, Endpoint, EndpointSlice, Port, Protocol, Service, SnapshotStore};
 use dns_core::plugins::kubernetes::{KubernetesConfig, KubernetesPlugin};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 
-const SERVICES: u32 = 10_000;
+/// `SIGNPOST_BENCH_SERVICES` overrides it (callgrind runs a smaller snapshot: lookups are
+/// hashed, so the count barely moves the per-query figure).
+fn services() -> u32 {
+    std::env::var("SIGNPOST_BENCH_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 
 fn ip(n: u32) -> IpAddr {
     // 198.18.0.0/15 holds 131072 addresses: services from the bottom, endpoints above.
@@ -21,7 +35,7 @@ fn ip(n: u32) -> IpAddr {
 
 fn cluster() -> Vec<Change> {
     let mut changes = Vec::new();
-    for i in 0..SERVICES {
+    for i in 0..services() {
         let ns = format!("ns{}", i % 100);
         let name = format!("svc{i}");
         let headless = i % 10 == 0;
@@ -156,5 +170,66 @@ fn bench_respond(c: &mut Criterion) {
     }
 }
 
+/// scripts/bench's Corefile, minus what needs an API or an upstream: the chain a ClusterIP
+/// question goes through there (errors, prometheus, cache for another zone, loadbalance).
+const BENCH_COREFILE: &str = ".:53 {
+    errors
+    prometheus 127.0.0.1:0
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    cache 30 example.test
+    loadbalance
+}
+";
+
+/// Answers one ClusterIP A query `n` times as a UDP listener does (`respond` polled once),
+/// for counting instructions: see the module documentation.
+fn run_counted(n: u64) {
+    use dns_core::corefile::parse_str;
+    use dns_core::plugin::build::Dependencies;
+    use dns_core::plugins::build;
+    use dns_core::server::respond;
+    use dns_core::wire::{RequestInfo, Transport};
+    use futures_util::FutureExt;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let _entered = runtime.enter();
+    let store = Arc::new(SnapshotStore::new());
+    store.replace(cluster(), 1);
+    let corefile = parse_str(BENCH_COREFILE, "Corefile", &|_| None).expect("the Corefile");
+    let mut built = build(&corefile, &Dependencies::new(store)).expect("the chain");
+    let router = built.routers.remove(0);
+    // svc321 exists (a ClusterIP service) in any snapshot of 400 services or more.
+    let bytes = request("svc321.ns21.svc.cluster.local.", RecordType::A)
+        .to_vec()
+        .expect("the query");
+    let info = RequestInfo {
+        src: "127.0.0.1:40000".parse().expect("address"),
+        local: "127.0.0.1:53".parse().expect("address"),
+        transport: Transport::Udp,
+        request_size: bytes.len(),
+    };
+    for _ in 0..n {
+        let reply = respond(&router, black_box(&bytes), &info).now_or_never();
+        black_box(reply);
+    }
+}
+
 criterion_group!(benches, bench, bench_respond);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("SIGNPOST_BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        run_counted(n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -38,37 +38,49 @@ pub struct Server {
 impl Server {
     /// Spawns cluster-dns with `corefile` (see [`Server::spawn`]). Returns at once.
     pub fn cluster_dns(corefile: &str, kubeconfig: &Path) -> Self {
-        Self::spawn(
-            "cluster-dns",
-            &cluster_dns_binary(),
-            "",
-            corefile,
-            kubeconfig,
-        )
+        Self::cluster_dns_on(None, corefile, kubeconfig)
+    }
+
+    /// [`Server::cluster_dns`], confined to CPU `cpu` (`taskset`) when given, so it has one
+    /// core.
+    pub fn cluster_dns_on(cpu: Option<usize>, corefile: &str, kubeconfig: &Path) -> Self {
+        let program = cluster_dns_binary();
+        Self::spawn("cluster-dns", &program, "", corefile, kubeconfig, cpu)
     }
 
     /// Spawns CoreDNS with `corefile`, `{BIND}` being `bind 127.0.0.1` (CoreDNS otherwise
     /// listens on every address; cluster-dns has no `bind` plugin yet, so for it the line is
     /// empty and is the only difference). Returns at once.
     pub fn coredns(corefile: &str, kubeconfig: &Path) -> Self {
+        Self::coredns_on(None, corefile, kubeconfig)
+    }
+
+    /// [`Server::coredns`], confined to CPU `cpu` when given, with `GOMAXPROCS=1` then (the Go
+    /// runtime would otherwise size its scheduler by the machine, not by the one core it may
+    /// use).
+    pub fn coredns_on(cpu: Option<usize>, corefile: &str, kubeconfig: &Path) -> Self {
+        let program = coredns_binary();
         Self::spawn(
             "CoreDNS",
-            &coredns_binary(),
+            &program,
             "bind 127.0.0.1",
             corefile,
             kubeconfig,
+            cpu,
         )
     }
 
     /// Writes `corefile` with `{PORT}`, `{READY}`, `{HEALTH}`, `{METRICS}` (free loopback
     /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it>` (Go's
-    /// flag package takes `--conf` as CoreDNS's `-conf`).
+    /// flag package takes `--conf` as CoreDNS's `-conf`), under `taskset -c <cpu>` when `cpu`
+    /// is given (the affinity is inherited by every thread it starts).
     fn spawn(
         name: &'static str,
         program: &Path,
         bind: &str,
         corefile: &str,
         kubeconfig: &Path,
+        cpu: Option<usize>,
     ) -> Self {
         let dir = TempDir::new("baseline");
         let port = free_port();
@@ -88,7 +100,17 @@ impl Server {
         let log = |file: &str| {
             Stdio::from(std::fs::File::create(dir.path().join(file)).expect("log file"))
         };
-        let child = Command::new(program)
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string()])
+                    .arg(program)
+                    .env("GOMAXPROCS", "1");
+                c
+            }
+            None => Command::new(program),
+        };
+        let child = command
             .arg("--conf")
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -172,20 +194,7 @@ impl Server {
 
     /// User + system CPU time used so far (all threads).
     pub fn cpu_time(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at field 3 (state);
-        // utime and stime are fields 14 and 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ticks: u64 = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|v| v.parse::<u64>().unwrap_or(0))
-            .sum();
-        // SAFETY: sysconf reads a constant.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Duration::from_secs_f64(ticks as f64 / hz)
+        cpu_time(self.pid())
     }
 }
 
@@ -194,6 +203,23 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User + system CPU time `pid` used so far (all threads; zero when unreadable).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3 (state); utime
+    // and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .sum();
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(ticks as f64 / hz)
 }
 
 /// VmHWM and VmRSS of `pid` in KiB (0 when unreadable).
@@ -241,6 +267,26 @@ pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// The median of `v` (0 when empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The `q` quantile (0..=1) of the sorted `sorted`, nearest rank (0 when empty).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 /// `ours / theirs` with two decimals.
 pub fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 {
@@ -250,36 +296,89 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
     }
 }
 
-/// One dnsperf run: queries per second, average latency in ms, queries lost.
+/// One dnsperf run: queries per second, average latency in ms, queries lost, queries
+/// answered, and each answered query's latency in ms when it was asked for
+/// ([`Dnsperf::latencies`]), in the order dnsperf printed them.
 pub struct Perf {
     pub qps: f64,
     pub latency_ms: f64,
     pub lost: String,
+    pub completed: u64,
+    pub latencies_ms: Vec<f64>,
+}
+
+/// A dnsperf run: `server:port`, the query file, for `secs`, with 4 clients and 200 queries
+/// outstanding unless changed.
+pub struct Dnsperf<'a> {
+    /// Runs dnsperf through this (e.g. `ip netns exec NS`, `taskset -c 1`).
+    pub wrapper: &'a [&'a str],
+    pub server: &'a str,
+    pub port: u16,
+    pub queries: &'a Path,
+    pub secs: u64,
+    /// `-Q`: a fixed offered rate instead of as fast as the server answers.
+    pub rate: Option<u64>,
+    /// `-v`: every answer's latency, for percentiles.
+    pub latencies: bool,
+}
+
+impl<'a> Dnsperf<'a> {
+    pub fn new(server: &'a str, port: u16, queries: &'a Path, secs: u64) -> Self {
+        Self {
+            wrapper: &[],
+            server,
+            port,
+            queries,
+            secs,
+            rate: None,
+            latencies: false,
+        }
+    }
+
+    pub fn run(&self) -> Perf {
+        let mut command = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg("dnsperf");
+                c
+            }
+            None => Command::new("dnsperf"),
+        };
+        command
+            .args(["-s", self.server, "-p", &self.port.to_string(), "-d"])
+            .arg(self.queries)
+            .args(["-l", &self.secs.to_string(), "-c", "4", "-q", "200"]);
+        if let Some(rate) = self.rate {
+            command.args(["-Q", &rate.to_string()]);
+        }
+        if self.latencies {
+            command.arg("-v");
+        }
+        let out = command
+            .output()
+            .expect("run dnsperf (the bench scripts install it)");
+        parse_dnsperf(&String::from_utf8_lossy(&out.stdout))
+    }
 }
 
 /// `dnsperf -c 4 -q 200` against `server:port` for `secs`, run through `wrapper` (e.g. `ip
 /// netns exec NS`).
 pub fn dnsperf_via(wrapper: &[&str], server: &str, port: u16, queries: &Path, secs: u64) -> Perf {
-    let mut command = match wrapper.split_first() {
-        Some((program, rest)) => {
-            let mut c = Command::new(program);
-            c.args(rest).arg("dnsperf");
-            c
-        }
-        None => Command::new("dnsperf"),
-    };
-    let out = command
-        .args(["-s", server, "-p", &port.to_string(), "-d"])
-        .arg(queries)
-        .args(["-l", &secs.to_string(), "-c", "4", "-q", "200"])
-        .output()
-        .expect("run dnsperf (the bench scripts install it)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    Dnsperf {
+        wrapper,
+        ..Dnsperf::new(server, port, queries, secs)
+    }
+    .run()
+}
+
+/// dnsperf's report; with `-v`, each answer's line `> RCODE name type seconds` gives its
+/// latency.
+fn parse_dnsperf(text: &str) -> Perf {
     let after = |label: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(label))
             .map(|rest| rest.trim().to_string())
-            .unwrap_or_else(|| panic!("dnsperf printed no `{label}`:\n{text}"))
+            .unwrap_or_else(|| panic!("dnsperf printed no `{label}`:\n{}", tail(text)))
     };
     let first_number = |s: String| -> f64 {
         s.split_whitespace()
@@ -287,9 +386,23 @@ pub fn dnsperf_via(wrapper: &[&str], server: &str, port: u16, queries: &Path, se
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
+    let latencies_ms = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("> "))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .map(|s| s * 1000.0)
+        .collect();
     Perf {
         qps: first_number(after("Queries per second:")),
         latency_ms: first_number(after("Average Latency (s):")) * 1000.0,
         lost: after("Queries lost:"),
+        completed: first_number(after("Queries completed:")) as u64,
+        latencies_ms,
     }
+}
+
+/// The last lines of `text` (dnsperf's summary, not its thousands of `-v` lines).
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }

@@ -136,6 +136,11 @@ impl Knot {
         }
     }
 
+    /// knotd's process id (for CPU time and RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("knotd.log")).unwrap_or_default()
     }

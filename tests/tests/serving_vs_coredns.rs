@@ -20,7 +20,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
 use signpost_tests::baseline::{
-    Perf, Server, coredns_binary, dnsperf_via, kib, ms, print_row, qps,
+    Perf, Server, coredns_binary, dnsperf_via, kib, median, ms, print_row, qps,
 };
 use signpost_tests::kube_fixtures::{TEST_SLICE_MANAGER, create_object};
 use signpost_tests::{ControlPlane, dig, workspace_root};
@@ -127,16 +127,6 @@ fn answer_of(port: u16, query: &[String]) -> String {
     )
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark: bench/serving-vs-coredns runs it"]
 async fn serving_example_cluster_vs_coredns() {
@@ -180,8 +170,9 @@ async fn serving_example_cluster_vs_coredns() {
     let (hwm_ours, rss_ours) = ours.memory_kib();
     let (hwm_theirs, rss_theirs) = theirs.memory_kib();
 
-    let median_qps = |i: usize| median(runs[i].iter().map(|p| p.qps).collect());
-    let median_latency = |i: usize| median(runs[i].iter().map(|p| p.latency_ms).collect());
+    let median_qps = |i: usize| median(&runs[i].iter().map(|p| p.qps).collect::<Vec<_>>());
+    let median_latency =
+        |i: usize| median(&runs[i].iter().map(|p| p.latency_ms).collect::<Vec<_>>());
     println!();
     println!(
         "serving-vs-coredns: examples/cluster.yaml on the test control plane, dnsperf -c 4 -q 200, \

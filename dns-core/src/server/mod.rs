@@ -13,16 +13,19 @@ pub mod listeners;
 pub mod reload;
 mod respond;
 pub mod swap;
+mod udp;
 
 pub use respond::{Disposition, MAX_UDP_PAYLOAD, respond, respond_stream};
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -242,60 +245,89 @@ async fn udp_loop<H: Handler>(
     local: SocketAddr,
     stop: watch::Receiver<bool>,
 ) {
-    let mut buf = vec![0u8; 65535];
+    let mut batch = udp::Batch::new();
+    // Answers ready at once, sent together after each batch.
+    let mut ready: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(udp::SLOTS);
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     // Held by every query that moved to a task of its own: the drain waits for them.
     let in_flight = Arc::new(());
     let mut draining = false;
     loop {
-        let received = if draining {
-            match tokio::time::timeout(DRAIN_IDLE, socket.recv_from(&mut buf)).await {
-                Ok(r) => r,
+        if draining {
+            match tokio::time::timeout(DRAIN_IDLE, socket.readable()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    debug!(error = %e, "udp receive error");
+                    continue;
+                }
                 Err(_) => break,
             }
         } else {
             tokio::select! {
                 biased;
-                r = socket.recv_from(&mut buf) => r,
+                r = socket.readable() => if let Err(e) = r {
+                    debug!(error = %e, "udp receive error");
+                    continue;
+                },
                 _ = &mut stopped => {
                     leave_reuseport_group(&socket, local);
                     draining = true;
                     continue;
                 }
             }
-        };
-        let (len, src) = match received {
-            Ok(r) => r,
+        }
+        let fd = socket.as_raw_fd();
+        let count = match socket.try_io(Interest::READABLE, || batch.receive(fd)) {
+            Ok(count) => count,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on Linux; keep serving.
                 debug!(error = %e, "udp receive error");
                 continue;
             }
         };
-        let info = RequestInfo {
-            src,
-            local,
-            transport: Transport::Udp,
-            request_size: len,
-        };
-        // Answered from memory, the reply is ready at the first poll and goes out from this
-        // loop; a query that waits (an upstream) moves to a task of its own, so it never
-        // holds up the queries behind it.
-        let bytes = buf[..len].to_vec();
-        let handler = handler.clone();
-        let mut reply = Box::pin(async move { respond(handler.as_ref(), &bytes, &info).await.0 });
-        match reply.as_mut().now_or_never() {
-            Some(reply) => send_udp(&socket, reply, src).await,
-            None => {
-                let socket = socket.clone();
-                let held = in_flight.clone();
-                tokio::spawn(async move {
-                    send_udp(&socket, reply.await, src).await;
-                    drop(held);
-                });
+        for i in 0..count {
+            let Some((bytes, Some(src))) = batch.datagram(i) else {
+                continue;
+            };
+            let info = RequestInfo {
+                src,
+                local,
+                transport: Transport::Udp,
+                request_size: bytes.len(),
+            };
+            // Answered from memory, the reply is ready at the first poll and goes out from
+            // this loop; a query that waits (an upstream) moves to a task of its own, so it
+            // never holds up the queries behind it.
+            let bytes = bytes.to_vec();
+            let handler = handler.clone();
+            let mut reply =
+                Box::pin(async move { respond(handler.as_ref(), &bytes, &info).await.0 });
+            match reply.as_mut().now_or_never() {
+                Some(Some(reply)) => ready.push((reply, src)),
+                Some(None) => {}
+                None => {
+                    let socket = socket.clone();
+                    let held = in_flight.clone();
+                    tokio::spawn(async move {
+                        send_udp(&socket, reply.await, src).await;
+                        drop(held);
+                    });
+                }
             }
         }
+        // What one sendmmsg did not take (a full socket buffer, an error) goes one by one.
+        let sent = socket
+            .try_io(Interest::WRITABLE, || udp::send(fd, &ready))
+            .unwrap_or(0);
+        for (reply, src) in ready.drain(..).skip(sent) {
+            send_udp(&socket, Some(reply), src).await;
+        }
+        // `readable()` spends no task budget (`recv_from` did): without this, a worker that
+        // always finds datagrams waiting would never let the runtime's other tasks (the
+        // watches, the probes' HTTP) run on its thread.
+        tokio::task::coop::consume_budget().await;
     }
     let waited = tokio::time::Instant::now();
     while Arc::strong_count(&in_flight) > 1 && waited.elapsed() < DRAIN_IN_FLIGHT {

@@ -144,12 +144,17 @@ impl Plugin for CachePlugin {
     /// waits for the rest of the chain.
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
         let s = &self.shared;
+        // The zones first: a question outside them passes on without a key built for it (a
+        // lowered copy of its name).
+        let Some(question) = request.queries.first() else {
+            return next.run(request);
+        };
+        if !s.config.zones.iter().any(|z| z.zone_of(question.name())) {
+            return next.run(request);
+        }
         let Some(key) = policy::key(request) else {
             return next.run(request);
         };
-        if !s.config.zones.iter().any(|z| z.zone_of(&key.name)) {
-            return next.run(request);
-        }
         let now = Instant::now();
         s.metrics.requests.inc();
         let Some(item) = s.lookup(&key, now) else {

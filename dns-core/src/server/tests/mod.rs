@@ -146,6 +146,13 @@ async fn malformed_input_table() {
         e.set_version(1);
     }
     let bad_version = bad_version.to_vec().unwrap();
+    // A well-formed query padded (an EDNS padding option) past a receive slot's 4096 bytes.
+    let mut oversized = with_question(header(11, 0, 1, 0, 0, 1));
+    oversized.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    oversized.extend(5000u16.to_be_bytes());
+    oversized.extend(12u16.to_be_bytes());
+    oversized.extend(4996u16.to_be_bytes());
+    oversized.extend(std::iter::repeat_n(0u8, 4996));
 
     // (case, bytes, expected: None = silence, Some(rcode))
     let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
@@ -187,6 +194,7 @@ async fn malformed_input_table() {
         ("compression loop", compression_loop, Some(1)),
         ("truncated question", truncated, Some(1)),
         ("EDNS version 1", bad_version, Some(0)),
+        ("datagram longer than a receive slot", oversized, Some(1)),
     ];
     for (case, bytes, want) in cases {
         let reply = udp_exchange(addr, &bytes);
