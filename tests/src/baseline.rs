@@ -2,6 +2,7 @@
 //! scripts/baseline/coredns-build, given as `$SIGNPOST_COREDNS`), and a DNS server process under
 //! measurement, cluster-dns or CoreDNS, started the same way from the same Corefile.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,13 +39,25 @@ pub struct Server {
 impl Server {
     /// Spawns cluster-dns with `corefile` (see [`Server::spawn`]). Returns at once.
     pub fn cluster_dns(corefile: &str, kubeconfig: &Path) -> Self {
-        Self::spawn(
+        Self::cluster_dns_with(
             "cluster-dns",
             &cluster_dns_binary(),
-            "",
             corefile,
             kubeconfig,
+            &[],
         )
+    }
+
+    /// Spawns the cluster-dns binary `program` (a build to compare with) with `corefile` and
+    /// `args` after `--conf` (`--snapshot FILE`). Returns at once.
+    pub fn cluster_dns_with(
+        name: &'static str,
+        program: &Path,
+        corefile: &str,
+        kubeconfig: &Path,
+        args: &[&OsStr],
+    ) -> Self {
+        Self::spawn(name, program, "", corefile, kubeconfig, args)
     }
 
     /// Spawns CoreDNS with `corefile`, `{BIND}` being `bind 127.0.0.1` (CoreDNS otherwise
@@ -57,18 +70,20 @@ impl Server {
             "bind 127.0.0.1",
             corefile,
             kubeconfig,
+            &[],
         )
     }
 
     /// Writes `corefile` with `{PORT}`, `{READY}`, `{HEALTH}`, `{METRICS}` (free loopback
-    /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it>` (Go's
-    /// flag package takes `--conf` as CoreDNS's `-conf`).
+    /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it> args`
+    /// (Go's flag package takes `--conf` as CoreDNS's `-conf`).
     fn spawn(
         name: &'static str,
         program: &Path,
         bind: &str,
         corefile: &str,
         kubeconfig: &Path,
+        args: &[&OsStr],
     ) -> Self {
         let dir = TempDir::new("baseline");
         let port = free_port();
@@ -91,6 +106,7 @@ impl Server {
         let child = Command::new(program)
             .arg("--conf")
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(log("stdout.log"))
             .stderr(log("stderr.log"))
