@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 
 use dns_core::cluster::{
-    AddressType, Endpoint, EndpointConditions, EndpointSlice, ImportType, IpFamily, Namespace, Pod,
-    Port, Protocol, Service, ServiceImport, ServiceType, TargetRef,
+    AddressType, Addresses, Endpoint, EndpointConditions, EndpointSlice, ImportType, IpFamily,
+    Namespace, Pod, Port, Protocol, Service, ServiceImport, ServiceType,
 };
 
 use crate::mcs::{self, IMPORT_SERVICE_NAME_LABEL, SOURCE_CLUSTER_LABEL};
@@ -240,7 +240,7 @@ fn slice_of(
     let mut warnings = Vec::new();
     let mut endpoints = Vec::new();
     for ep in &slice.endpoints {
-        let mut addresses = Vec::new();
+        let mut addresses = Addresses::new();
         for a in &ep.addresses {
             match a.parse::<IpAddr>() {
                 Ok(ip @ IpAddr::V4(_)) if address_type == AddressType::Ipv4 => addresses.push(ip),
@@ -260,13 +260,17 @@ fn slice_of(
         endpoints.push(Endpoint {
             addresses,
             conditions: conditions.unwrap_or_default(),
-            hostname: ep.hostname.clone().filter(|h| !h.is_empty()),
-            target_ref: ep.target_ref.as_ref().map(|t| TargetRef {
-                kind: t.kind.clone().unwrap_or_default(),
-                namespace: t.namespace.clone().unwrap_or_default(),
-                name: t.name.clone().unwrap_or_default(),
-            }),
-            node_name: ep.node_name.clone(),
+            hostname: ep
+                .hostname
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(Box::from),
+            target_name: ep
+                .target_ref
+                .as_ref()
+                .and_then(|t| t.name.as_deref())
+                .filter(|n| !n.is_empty())
+                .map(Box::from),
         });
     }
     let ports = slice

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::Deserializer as _;
 use tracing::{info, warn};
 
 use dns_core::cluster::{Change, SnapshotStore};
@@ -59,24 +59,168 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
-/// Parses the file's text; `source_name` names it in errors.
+/// Parses the file's text; `source_name` names it in errors. A `List`'s items are converted
+/// one at a time as they are read: the file never exists as one parsed tree, whose pages,
+/// interleaved with the model's objects, the allocator could not give back.
 pub fn parse_snapshot(text: &str, source_name: &str) -> Result<Parsed, SnapshotFileError> {
     let mut parsed = Parsed::default();
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value =
-            serde_yaml::Value::deserialize(document).map_err(|e| syntax(source_name, &e))?;
-        match value {
-            serde_yaml::Value::Null => {}
-            serde_yaml::Value::Mapping(_) => add_object(value, &mut parsed)?,
-            _ => {
-                return Err(SnapshotFileError::Invalid {
-                    file: source_name.to_string(),
-                    message: "a document must be a Kubernetes object or a List".into(),
-                });
-            }
+        let shape = document
+            .deserialize_any(DocumentVisitor {
+                parsed: &mut parsed,
+            })
+            .map_err(|e| syntax(source_name, &e))?;
+        if shape == Shape::Other {
+            return Err(SnapshotFileError::Invalid {
+                file: source_name.to_string(),
+                message: "a document must be a Kubernetes object or a List".into(),
+            });
         }
     }
     Ok(parsed)
+}
+
+/// What a document was: an object or a List (taken into `parsed`), empty, or anything else.
+#[derive(Debug, PartialEq, Eq)]
+enum Shape {
+    Taken,
+    Empty,
+    Other,
+}
+
+/// Reads one document: its `items` through [`ItemsSeed`], every other key as a small tree;
+/// then a List keeps its items, and anything else is one object.
+struct DocumentVisitor<'p> {
+    parsed: &'p mut Parsed,
+}
+
+impl<'de> serde::de::Visitor<'de> for DocumentVisitor<'_> {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Kubernetes object or a List")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut rest = serde_yaml::Mapping::new();
+        let mut items = Parsed::default();
+        while let Some(key) = map.next_key::<serde_yaml::Value>()? {
+            if key.as_str() == Some("items") {
+                map.next_value_seed(ItemsSeed { parsed: &mut items })?;
+            } else {
+                let value: serde_yaml::Value = map.next_value()?;
+                rest.insert(key, value);
+            }
+        }
+        let object = serde_yaml::Value::Mapping(rest);
+        let kind = field(&object, "kind").unwrap_or("");
+        if kind.ends_with("List") {
+            self.parsed.changes.extend(items.changes);
+            self.parsed.skipped.extend(items.skipped);
+            self.parsed.warnings.extend(items.warnings);
+        } else {
+            add_object(object, self.parsed);
+        }
+        Ok(Shape::Taken)
+    }
+
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Empty)
+    }
+
+    fn visit_none<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Empty)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Shape::Other)
+    }
+}
+
+/// A List's `items`, each converted as soon as its own tree is read (and then dropped).
+struct ItemsSeed<'p> {
+    parsed: &'p mut Parsed,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<serde_yaml::Value>()? {
+            add_object(item, self.parsed);
+        }
+        Ok(())
+    }
+
+    // Anything but a sequence holds no items.
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
 }
 
 fn syntax(file: &str, e: &serde_yaml::Error) -> SnapshotFileError {
@@ -96,16 +240,20 @@ fn field<'a>(value: &'a serde_yaml::Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(|v| v.as_str())
 }
 
-fn add_object(value: serde_yaml::Value, parsed: &mut Parsed) -> Result<(), SnapshotFileError> {
+/// Converts one object (or, nested in a List, another List) into `parsed`.
+fn add_object(mut value: serde_yaml::Value, parsed: &mut Parsed) {
     let kind = field(&value, "kind").unwrap_or("").to_string();
     let api_version = field(&value, "apiVersion").unwrap_or("").to_string();
-    if kind == "List" || kind.ends_with("List") {
-        if let Some(serde_yaml::Value::Sequence(items)) = value.get("items") {
-            for item in items.clone() {
-                add_object(item, parsed)?;
+    if kind.ends_with("List") {
+        // Taken, not copied: each item's tree is freed once it is converted.
+        if let Some(serde_yaml::Value::Sequence(items)) =
+            value.as_mapping_mut().and_then(|m| m.remove("items"))
+        {
+            for item in items {
+                add_object(item, parsed);
             }
         }
-        return Ok(());
+        return;
     }
     let meta = value.get("metadata");
     let ns = meta.and_then(|m| field(m, "namespace")).unwrap_or("");
@@ -157,7 +305,6 @@ fn add_object(value: serde_yaml::Value, parsed: &mut Parsed) -> Result<(), Snaps
         }
         Err(reason) => skip(parsed, reason),
     }
-    Ok(())
 }
 
 /// A slice belongs to a Service (`kubernetes.io/service-name`), to a ServiceImport
@@ -291,6 +438,7 @@ impl SnapshotFileSource {
             .fetch_add(parsed.skipped.len() as u64, Ordering::Relaxed);
         let objects = parsed.changes.len();
         self.store.replace(parsed.changes, now_unix());
+        crate::release_freed_memory();
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
         info!(file = %self.path.display(), objects, skipped = parsed.skipped.len(), "cluster snapshot loaded");
         Ok(())

@@ -57,7 +57,7 @@ fn cluster() -> Vec<Change> {
             service_name: name,
             endpoints: (0..3)
                 .map(|e| Endpoint {
-                    addresses: vec![ip(20_000 + i * 3 + e)],
+                    addresses: smallvec::smallvec![ip(20_000 + i * 3 + e)],
                     ..Default::default()
                 })
                 .collect(),

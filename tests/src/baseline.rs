@@ -2,6 +2,7 @@
 //! scripts/baseline/coredns-build, given as `$SIGNPOST_COREDNS`), and a DNS server process under
 //! measurement, cluster-dns or CoreDNS, started the same way from the same Corefile.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,7 +46,19 @@ impl Server {
     /// core.
     pub fn cluster_dns_on(cpu: Option<usize>, corefile: &str, kubeconfig: &Path) -> Self {
         let program = cluster_dns_binary();
-        Self::spawn("cluster-dns", &program, "", corefile, kubeconfig, cpu)
+        Self::spawn("cluster-dns", &program, "", corefile, kubeconfig, cpu, &[])
+    }
+
+    /// Spawns the cluster-dns binary `program` (a build to compare with) with `corefile` and
+    /// `args` after `--conf` (`--snapshot FILE`). Returns at once.
+    pub fn cluster_dns_with(
+        name: &'static str,
+        program: &Path,
+        corefile: &str,
+        kubeconfig: &Path,
+        args: &[&OsStr],
+    ) -> Self {
+        Self::spawn(name, program, "", corefile, kubeconfig, None, args)
     }
 
     /// Spawns CoreDNS with `corefile`, `{BIND}` being `bind 127.0.0.1` (CoreDNS otherwise
@@ -67,13 +80,14 @@ impl Server {
             corefile,
             kubeconfig,
             cpu,
+            &[],
         )
     }
 
     /// Writes `corefile` with `{PORT}`, `{READY}`, `{HEALTH}`, `{METRICS}` (free loopback
-    /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it>` (Go's
-    /// flag package takes `--conf` as CoreDNS's `-conf`), under `taskset -c <cpu>` when `cpu`
-    /// is given (the affinity is inherited by every thread it starts).
+    /// ports), `{BIND}` and `{KUBECONFIG}` filled in, and spawns `program --conf <it> args`
+    /// (Go's flag package takes `--conf` as CoreDNS's `-conf`), under `taskset -c <cpu>` when
+    /// `cpu` is given (the affinity is inherited by every thread it starts).
     fn spawn(
         name: &'static str,
         program: &Path,
@@ -81,6 +95,7 @@ impl Server {
         corefile: &str,
         kubeconfig: &Path,
         cpu: Option<usize>,
+        args: &[&OsStr],
     ) -> Self {
         let dir = TempDir::new("baseline");
         let port = free_port();
@@ -113,6 +128,7 @@ impl Server {
         let child = command
             .arg("--conf")
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(log("stdout.log"))
             .stderr(log("stderr.log"))

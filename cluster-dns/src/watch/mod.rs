@@ -687,7 +687,7 @@ async fn apply_loop(
         }
         debug!(changes = count, "cluster cache published");
         if listed_now {
-            release_freed_memory();
+            crate::release_freed_memory();
         }
         if !synced && known.all_listed(&kinds) {
             store.mark_synced();
@@ -699,17 +699,6 @@ async fn apply_loop(
                 "cluster cache synced with the Kubernetes API"
             );
         }
-    }
-}
-
-/// A full list passes whole pages of API objects through the allocator; once they are
-/// converted and dropped, hand the freed pages back to the system, or glibc keeps the peak
-/// as the process's resident size for ever.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap memory; it touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

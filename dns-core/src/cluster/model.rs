@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
+
 /// Namespace and name of a namespaced object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
@@ -126,21 +128,19 @@ pub struct EndpointConditions {
     pub terminating: Option<bool>,
 }
 
-/// `endpoints[].targetRef`, kept only as far as DNS uses it.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct TargetRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
+/// An endpoint's addresses. The API allows up to 100 but every controller writes one, so one
+/// is held inline: no allocation for the common endpoint.
+pub type Addresses = SmallVec<[IpAddr; 1]>;
 
+/// An endpoint, kept only as far as DNS reads it: `nodeName`, `zone`, `hints` and the rest of
+/// `targetRef` are dropped at conversion (300k endpoints are most of a large cluster's state).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Endpoint {
-    pub addresses: Vec<IpAddr>,
+    pub addresses: Addresses,
     pub conditions: EndpointConditions,
-    pub hostname: Option<String>,
-    pub target_ref: Option<TargetRef>,
-    pub node_name: Option<String>,
+    pub hostname: Option<Box<str>>,
+    /// `targetRef.name`: the pod's name `endpoint_pod_names` answers with.
+    pub target_name: Option<Box<str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

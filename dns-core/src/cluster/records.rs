@@ -11,7 +11,7 @@ use crate::wire::name::label_count;
 
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::selector::Selector;
-use super::snapshot::{ServiceEntry, ServiceIndex, Snapshot};
+use super::snapshot::{ServiceEntry, ServiceIndex, Snapshot, lower};
 
 /// How pod records are answered (`pods` option).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -485,9 +485,9 @@ impl<'a> Ctx<'a> {
             return h.to_string();
         }
         if self.options.endpoint_pod_names
-            && let Some(t) = ep.target_ref.as_ref().filter(|t| !t.name.is_empty())
+            && let Some(pod) = ep.target_name.as_deref().filter(|n| !n.is_empty())
         {
-            return t.name.clone();
+            return pod.to_string();
         }
         dashed_ip(ip)
     }
@@ -794,11 +794,15 @@ fn reverse_in(
     };
     let exposed = |ns: &str| ctx.namespace_exposed(ns);
     // A cluster IP names its service; only when none has it do endpoints count.
-    if let Some(key) = index
+    if let Some(entry) = index
         .services_by_cluster_ip(ip)
         .iter()
-        .find(|k| exposed(&k.namespace))
-        && let Some(target) = domain(&[&key.name, &key.namespace, "svc"])
+        .find(|e| exposed(&lower(&e.service.namespace)))
+        && let Some(target) = domain(&[
+            &lower(&entry.service.name),
+            &lower(&entry.service.namespace),
+            "svc",
+        ])
     {
         return vec![ctx.record(qname, RData::PTR(PTR(target)))];
     }
@@ -807,14 +811,12 @@ fn reverse_in(
     if ctx.options.noendpoints {
         return records;
     }
-    for key in index
+    for entry in index
         .services_by_endpoint_ip(ip)
         .iter()
-        .filter(|k| exposed(&k.namespace))
+        .filter(|e| exposed(&lower(&e.service.namespace)))
     {
-        let Some(entry) = index.service(&key.namespace, &key.name) else {
-            continue;
-        };
+        let (name, namespace) = (lower(&entry.service.name), lower(&entry.service.namespace));
         for slice in &entry.slices {
             for ep in &slice.endpoints {
                 if !ep.addresses.contains(ip)
@@ -831,7 +833,7 @@ fn reverse_in(
                 // The same address twice (in two slices, or twice in one) is one PTR: an RRset
                 // holds no duplicate records (RFC 2181 5). Names compare without case, and the
                 // set is small: a scan, no copies.
-                if let Some(target) = domain(&[&host, cluster, &key.name, &key.namespace, "svc"])
+                if let Some(target) = domain(&[&host, cluster, &name, &namespace, "svc"])
                     && !records
                         .iter()
                         .any(|r: &Record| matches!(&r.data, RData::PTR(PTR(t)) if *t == target))

@@ -6,8 +6,9 @@
 //! copy under a mutex and publish it whole; the copy it replaces becomes the next spare
 //! (left-right), so a publish costs the batch, not a copy of the cluster state.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,19 +23,100 @@ pub struct ServiceEntry {
     pub slices: Vec<Arc<EndpointSlice>>,
 }
 
+/// Address -> the services that have it, in (namespace, name) order. Nearly every address has
+/// one: its row is the entry's pointer alone, keyed by an address no wider than its family;
+/// the few shared addresses keep a list in `many`.
+#[derive(Clone, Debug, Default)]
+struct AddressIndex {
+    v4: HashMap<Ipv4Addr, Arc<ServiceEntry>>,
+    v6: HashMap<Ipv6Addr, Arc<ServiceEntry>>,
+    many: HashMap<IpAddr, Vec<Arc<ServiceEntry>>>,
+}
+
+impl AddressIndex {
+    fn get(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
+        let one = match ip {
+            IpAddr::V4(a) => self.v4.get(a),
+            IpAddr::V6(a) => self.v6.get(a),
+        };
+        match one {
+            Some(entry) => std::slice::from_ref(entry),
+            None => self.many.get(ip).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn take_one(&mut self, ip: &IpAddr) -> Option<Arc<ServiceEntry>> {
+        match ip {
+            IpAddr::V4(a) => self.v4.remove(a),
+            IpAddr::V6(a) => self.v6.remove(a),
+        }
+    }
+
+    fn put_one(&mut self, ip: IpAddr, entry: Arc<ServiceEntry>) {
+        match ip {
+            IpAddr::V4(a) => self.v4.insert(a, entry),
+            IpAddr::V6(a) => self.v6.insert(a, entry),
+        };
+    }
+
+    /// Adds `entry` to the owners of `ip`; a row of the same service is replaced.
+    fn add(&mut self, ip: IpAddr, entry: &Arc<ServiceEntry>) {
+        let mut rows = match (self.take_one(&ip), self.many.remove(&ip)) {
+            (Some(one), _) => vec![one],
+            (None, Some(rows)) => rows,
+            (None, None) => return self.put_one(ip, entry.clone()),
+        };
+        let new = order(entry);
+        match rows.binary_search_by(|row| order(row).cmp(&new)) {
+            Ok(at) => rows[at] = entry.clone(),
+            Err(at) => rows.insert(at, entry.clone()),
+        }
+        self.keep(ip, rows);
+    }
+
+    /// Removes the row of exactly `entry` (the copy this index holds).
+    fn remove(&mut self, ip: &IpAddr, entry: &Arc<ServiceEntry>) {
+        match self.take_one(ip) {
+            Some(one) if Arc::ptr_eq(&one, entry) => {}
+            Some(other) => self.put_one(*ip, other),
+            None => {
+                if let Some(mut rows) = self.many.remove(ip) {
+                    rows.retain(|row| !Arc::ptr_eq(row, entry));
+                    self.keep(*ip, rows);
+                }
+            }
+        }
+    }
+
+    fn keep(&mut self, ip: IpAddr, mut rows: Vec<Arc<ServiceEntry>>) {
+        if rows.len() > 1 {
+            self.many.insert(ip, rows);
+        } else if let Some(one) = rows.pop() {
+            self.put_one(ip, one);
+        }
+    }
+}
+
+/// The order of owners: by lowercase namespace, then name.
+fn order(entry: &ServiceEntry) -> (Cow<'_, str>, Cow<'_, str>) {
+    (lower(&entry.service.namespace), lower(&entry.service.name))
+}
+
 /// Services (or ServiceImports, in the shape of a service) with their EndpointSlices, indexed
 /// by name and by address. All keys are lowercase.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceIndex {
-    /// namespace -> service name -> entry.
+    /// namespace -> service name -> entry (which holds the service's slices).
     services: HashMap<Box<str>, HashMap<Box<str>, Arc<ServiceEntry>>>,
-    /// Slices whose service does not exist (yet): kept so they attach when it appears.
-    slices_by_service: HashMap<ObjectKey, BTreeSet<Box<str>>>,
+    /// Slices whose service does not exist (yet), by service, in slice-name order: kept so
+    /// they attach when it appears.
+    orphans: HashMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
+    /// Every slice by its own key: where a changed or deleted slice was attached.
     slices: HashMap<ObjectKey, Arc<EndpointSlice>>,
     /// Cluster IP -> services that have it.
-    reverse_services: HashMap<IpAddr, Vec<ObjectKey>>,
+    reverse_services: AddressIndex,
     /// Endpoint address -> services with an endpoint at that address.
-    reverse_endpoints: HashMap<IpAddr, Vec<ObjectKey>>,
+    reverse_endpoints: AddressIndex,
 }
 
 /// Everything DNS reads, indexed the way queries arrive. All keys are lowercase.
@@ -60,19 +142,13 @@ impl ServiceIndex {
     }
 
     /// Services with `ip` as a cluster IP.
-    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
-        self.reverse_services
-            .get(ip)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
+        self.reverse_services.get(ip)
     }
 
     /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
-    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
-        self.reverse_endpoints
-            .get(ip)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
+        self.reverse_endpoints.get(ip)
     }
 
     fn has_namespace(&self, lowercase: &str) -> bool {
@@ -86,62 +162,56 @@ impl ServiceIndex {
     }
 
     fn put_service(&mut self, key: ObjectKey, service: Option<Arc<Service>>) {
-        let slices = self.entry(&key).map(|e| e.slices.clone());
-        let slices = match slices {
-            Some(s) => s,
-            None => self.slices_of(&key),
+        let slices = match self.entry(&key) {
+            Some(entry) => entry.slices.clone(),
+            None => self.orphans.remove(&key).unwrap_or_default(),
         };
-        self.replace_entry(
-            &key,
-            service.map(|service| ServiceEntry { service, slices }),
-        );
+        match service {
+            Some(service) => self.replace_entry(&key, Some(ServiceEntry { service, slices })),
+            None => {
+                self.replace_entry(&key, None);
+                if !slices.is_empty() {
+                    self.orphans.insert(key, slices);
+                }
+            }
+        }
     }
 
     fn put_slice(&mut self, key: ObjectKey, slice: Option<Arc<EndpointSlice>>) {
-        if let Some(old) = self.slices.remove(&key) {
-            let owner = lower_key(&old.service_key());
-            if let Some(set) = self.slices_by_service.get_mut(&owner) {
-                set.remove(key.name.as_str());
-                if set.is_empty() {
-                    self.slices_by_service.remove(&owner);
-                }
+        let old_owner = self
+            .slices
+            .remove(&key)
+            .map(|old| lower_key(&old.service_key()));
+        let new_owner = slice.as_ref().map(|s| lower_key(&s.service_key()));
+        let name = key.name.as_str();
+        if let Some(owner) = old_owner.filter(|o| Some(o) != new_owner.as_ref()) {
+            self.edit_slices(&owner, |list| list.retain(|s| lower(&s.name) != name));
+        }
+        if let (Some(owner), Some(slice)) = (new_owner, slice) {
+            self.slices.insert(key.clone(), slice.clone());
+            self.edit_slices(&owner, |list| {
+                list.retain(|s| lower(&s.name) != name);
+                let at = list.partition_point(|s| lower(&s.name).as_ref() < name);
+                list.insert(at, slice);
+            });
+        }
+    }
+
+    /// Changes the slices of `owner`: of its entry when the service exists, else of its
+    /// orphans.
+    fn edit_slices(&mut self, owner: &ObjectKey, edit: impl FnOnce(&mut Vec<Arc<EndpointSlice>>)) {
+        if let Some(entry) = self.entry(owner) {
+            let service = entry.service.clone();
+            let mut slices = entry.slices.clone();
+            edit(&mut slices);
+            self.replace_entry(owner, Some(ServiceEntry { service, slices }));
+        } else {
+            let list = self.orphans.entry(owner.clone()).or_default();
+            edit(list);
+            if list.is_empty() {
+                self.orphans.remove(owner);
             }
-            self.refresh_slices(&owner);
         }
-        if let Some(slice) = slice {
-            let owner = lower_key(&slice.service_key());
-            self.slices_by_service
-                .entry(owner.clone())
-                .or_default()
-                .insert(key.name.clone().into());
-            self.slices.insert(key, slice);
-            self.refresh_slices(&owner);
-        }
-    }
-
-    fn slices_of(&self, service: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
-        let Some(names) = self.slices_by_service.get(service) else {
-            return Vec::new();
-        };
-        names
-            .iter()
-            .filter_map(|n| {
-                self.slices
-                    .get(&ObjectKey::new(service.namespace.clone(), n.to_string()))
-                    .cloned()
-            })
-            .collect()
-    }
-
-    fn refresh_slices(&mut self, service: &ObjectKey) {
-        let Some(current) = self.entry(service) else {
-            return;
-        };
-        let updated = ServiceEntry {
-            service: current.service.clone(),
-            slices: self.slices_of(service),
-        };
-        self.replace_entry(service, Some(updated));
     }
 
     /// Swaps a service entry and moves its reverse-index rows with it.
@@ -152,24 +222,25 @@ impl ServiceIndex {
         };
         if let Some(old) = old {
             for ip in &old.service.cluster_ips {
-                remove_row(&mut self.reverse_services, ip, key);
+                self.reverse_services.remove(ip, &old);
             }
             for ip in endpoint_ips(&old) {
-                remove_row(&mut self.reverse_endpoints, &ip, key);
+                self.reverse_endpoints.remove(&ip, &old);
             }
         }
         match entry {
             Some(entry) => {
+                let entry = Arc::new(entry);
                 for ip in &entry.service.cluster_ips {
-                    add_row(&mut self.reverse_services, *ip, key);
+                    self.reverse_services.add(*ip, &entry);
                 }
                 for ip in endpoint_ips(&entry) {
-                    add_row(&mut self.reverse_endpoints, ip, key);
+                    self.reverse_endpoints.add(ip, &entry);
                 }
                 self.services
                     .entry(key.namespace.as_str().into())
                     .or_default()
-                    .insert(key.name.as_str().into(), Arc::new(entry));
+                    .insert(key.name.as_str().into(), entry);
             }
             None => {
                 if self
@@ -231,12 +302,12 @@ impl Snapshot {
     }
 
     /// Services with `ip` as a cluster IP.
-    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+    pub fn services_by_cluster_ip(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
         self.local.services_by_cluster_ip(ip)
     }
 
     /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
-    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[ObjectKey] {
+    pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
         self.local.services_by_endpoint_ip(ip)
     }
 
@@ -341,28 +412,12 @@ fn endpoint_ips(entry: &ServiceEntry) -> BTreeSet<IpAddr> {
         .collect()
 }
 
-fn add_row(index: &mut HashMap<IpAddr, Vec<ObjectKey>>, ip: IpAddr, key: &ObjectKey) {
-    let rows = index.entry(ip).or_default();
-    if !rows.contains(key) {
-        rows.push(key.clone());
-        rows.sort();
-    }
-}
-
-fn remove_row(index: &mut HashMap<IpAddr, Vec<ObjectKey>>, ip: &IpAddr, key: &ObjectKey) {
-    if let Some(rows) = index.get_mut(ip) {
-        rows.retain(|k| k != key);
-        if rows.is_empty() {
-            index.remove(ip);
-        }
-    }
-}
-
-fn lower(s: &str) -> std::borrow::Cow<'_, str> {
+/// `s` in lowercase, copied only when it has capitals (names from the API never do).
+pub(super) fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+        Cow::Owned(s.to_ascii_lowercase())
     } else {
-        std::borrow::Cow::Borrowed(s)
+        Cow::Borrowed(s)
     }
 }
 

@@ -26,12 +26,9 @@ fn ready(ready: bool) -> EndpointConditions {
     }
 }
 
-fn pod_ref(ns: &str, name: &str) -> Option<TargetRef> {
-    Some(TargetRef {
-        kind: "Pod".into(),
-        namespace: ns.into(),
-        name: name.into(),
-    })
+/// A pod `targetRef`, as the model keeps it: the pod's name.
+fn pod_ref(name: &str) -> Option<&str> {
+    Some(name)
 }
 
 fn cluster_ip(ns: &str, name: &str, ips: &[&str], ports: Vec<Port>) -> Service {
@@ -75,15 +72,13 @@ fn endpoint(
     addr: &str,
     conditions: EndpointConditions,
     hostname: Option<&str>,
-    target: Option<TargetRef>,
-    node: Option<&str>,
+    target: Option<&str>,
 ) -> Endpoint {
     Endpoint {
-        addresses: vec![ip(addr)],
+        addresses: [ip(addr)].into_iter().collect(),
         conditions,
-        hostname: hostname.map(String::from),
-        target_ref: target,
-        node_name: node.map(String::from),
+        hostname: hostname.map(Box::from),
+        target_name: target.map(Box::from),
     }
 }
 
@@ -159,7 +154,7 @@ pub fn example_cluster() -> Vec<Change> {
             "kubernetes",
             "kubernetes",
             Ipv4,
-            vec![endpoint("198.19.255.1", ready(true), None, None, None)],
+            vec![endpoint("198.19.255.1", ready(true), None, None)],
             vec![port("https", 6443, Tcp)],
         )),
         Change::UpsertService(cluster_ip(
@@ -185,8 +180,7 @@ pub fn example_cluster() -> Vec<Change> {
                     terminating: Some(false),
                 },
                 None,
-                pod_ref("kube-system", "coredns-5d78c9869d-4kx8q"),
-                Some("node-a"),
+                pod_ref("coredns-5d78c9869d-4kx8q"),
             )],
             vec![
                 port("dns", 53, Udp),
@@ -210,15 +204,13 @@ pub fn example_cluster() -> Vec<Change> {
                     "198.19.1.1",
                     ready(true),
                     None,
-                    pod_ref("prod", "web-6d4b9c7f5-abcde"),
-                    Some("node-a"),
+                    pod_ref("web-6d4b9c7f5-abcde"),
                 ),
                 endpoint(
                     "198.19.1.2",
                     ready(true),
                     None,
-                    pod_ref("prod", "web-6d4b9c7f5-fghij"),
-                    Some("node-b"),
+                    pod_ref("web-6d4b9c7f5-fghij"),
                 ),
             ],
             vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
@@ -232,8 +224,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "2001:db8:1::1",
                 ready(true),
                 None,
-                pod_ref("prod", "web-6d4b9c7f5-abcde"),
-                None,
+                pod_ref("web-6d4b9c7f5-abcde"),
             )],
             vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
         )),
@@ -252,8 +243,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "198.19.2.1",
                 ready(true),
                 Some("db-0"),
-                pod_ref("prod", "db-0"),
-                None,
+                pod_ref("db-0"),
             )],
             vec![port("postgres", 5432, Tcp)],
         )),
@@ -263,20 +253,8 @@ pub fn example_cluster() -> Vec<Change> {
             "db",
             Ipv4,
             vec![
-                endpoint(
-                    "198.19.2.2",
-                    ready(true),
-                    Some("db-1"),
-                    pod_ref("prod", "db-1"),
-                    None,
-                ),
-                endpoint(
-                    "198.19.2.3",
-                    ready(false),
-                    Some("db-2"),
-                    pod_ref("prod", "db-2"),
-                    None,
-                ),
+                endpoint("198.19.2.2", ready(true), Some("db-1"), pod_ref("db-1")),
+                endpoint("198.19.2.3", ready(false), Some("db-2"), pod_ref("db-2")),
             ],
             vec![port("postgres", 5432, Tcp)],
         )),
@@ -303,7 +281,7 @@ pub fn example_cluster() -> Vec<Change> {
             "peers-5mz8w",
             "peers",
             Ipv4,
-            vec![endpoint("198.19.3.1", ready(false), None, None, None)],
+            vec![endpoint("198.19.3.1", ready(false), None, None)],
             vec![port("gossip", 7946, Udp)],
         )),
         Change::UpsertPod(Pod {
@@ -337,8 +315,8 @@ pub fn example_cluster() -> Vec<Change> {
                 "web",
                 Ipv4,
                 vec![
-                    endpoint("198.19.1.1", ready(true), None, None, None),
-                    endpoint("198.19.1.2", ready(true), None, None, None),
+                    endpoint("198.19.1.1", ready(true), None, None),
+                    endpoint("198.19.1.2", ready(true), None, None),
                 ],
                 vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
             ),
@@ -350,7 +328,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "imported-web-west",
                 "web",
                 Ipv4,
-                vec![endpoint("198.19.6.1", ready(true), None, None, None)],
+                vec![endpoint("198.19.6.1", ready(true), None, None)],
                 vec![port("http", 8080, Tcp), port("https", 8443, Tcp)],
             ),
         )),
@@ -369,8 +347,8 @@ pub fn example_cluster() -> Vec<Change> {
                 "db",
                 Ipv4,
                 vec![
-                    endpoint("198.19.2.1", ready(true), Some("db-0"), None, None),
-                    endpoint("198.19.2.3", ready(false), Some("db-2"), None, None),
+                    endpoint("198.19.2.1", ready(true), Some("db-0"), None),
+                    endpoint("198.19.2.3", ready(false), Some("db-2"), None),
                 ],
                 vec![port("postgres", 5432, Tcp)],
             ),
@@ -382,13 +360,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "imported-db-west",
                 "db",
                 Ipv4,
-                vec![endpoint(
-                    "198.19.4.1",
-                    ready(true),
-                    Some("db-0"),
-                    None,
-                    None,
-                )],
+                vec![endpoint("198.19.4.1", ready(true), Some("db-0"), None)],
                 vec![port("postgres", 5432, Tcp)],
             ),
         )),
@@ -399,13 +371,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "imported-db-west-v6",
                 "db",
                 Ipv6,
-                vec![endpoint(
-                    "2001:db8:4::1",
-                    ready(true),
-                    Some("db-0"),
-                    None,
-                    None,
-                )],
+                vec![endpoint("2001:db8:4::1", ready(true), Some("db-0"), None)],
                 vec![port("postgres", 5432, Tcp)],
             ),
         )),
@@ -433,7 +399,7 @@ pub fn example_cluster() -> Vec<Change> {
                 "imported-gone-west",
                 "gone",
                 Ipv4,
-                vec![endpoint("198.19.9.1", ready(true), None, None, None)],
+                vec![endpoint("198.19.9.1", ready(true), None, None)],
                 vec![port("http", 8080, Tcp)],
             ),
         )),

@@ -292,7 +292,9 @@ fn r_headless_many_slices() {
             service_name: "big".into(),
             endpoints: (0..50)
                 .map(|e| Endpoint {
-                    addresses: vec![format!("198.19.{}.{}", 10 + s, e + 1).parse().unwrap()],
+                    addresses: smallvec::smallvec![
+                        format!("198.19.{}.{}", 10 + s, e + 1).parse().unwrap()
+                    ],
                     ..Default::default()
                 })
                 .collect(),
@@ -444,7 +446,7 @@ fn r_endpoint_dashed() {
             service_name: "v6ep".into(),
             address_type: AddressType::Ipv6,
             endpoints: vec![Endpoint {
-                addresses: vec!["2001:db8:2:99::".parse().unwrap()],
+                addresses: smallvec::smallvec!["2001:db8:2:99::".parse().unwrap()],
                 ..Default::default()
             }],
             ports: vec![Port {
@@ -799,12 +801,12 @@ fn r_ptr_dedup() {
             address_type: AddressType::Ipv4,
             endpoints: vec![
                 Endpoint {
-                    addresses: vec!["198.19.2.1".parse().unwrap()],
+                    addresses: smallvec::smallvec!["198.19.2.1".parse().unwrap()],
                     hostname: Some("db-0".into()),
                     ..Default::default()
                 },
                 Endpoint {
-                    addresses: vec!["198.19.2.1".parse().unwrap()],
+                    addresses: smallvec::smallvec!["198.19.2.1".parse().unwrap()],
                     hostname: Some("db-0".into()),
                     ..Default::default()
                 },

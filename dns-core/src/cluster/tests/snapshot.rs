@@ -1,6 +1,7 @@
 //! Tests of the parent module.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::cluster::model::*;
 use crate::cluster::snapshot::*;
@@ -14,6 +15,11 @@ fn svc(ns: &str, name: &str, ip: &str) -> Service {
     }
 }
 
+/// The keys of index rows, in their order.
+fn keys(rows: &[Arc<ServiceEntry>]) -> Vec<ObjectKey> {
+    rows.iter().map(|e| e.service.key()).collect()
+}
+
 fn slice(ns: &str, name: &str, svc: &str, ips: &[&str]) -> EndpointSlice {
     EndpointSlice {
         namespace: ns.into(),
@@ -22,7 +28,7 @@ fn slice(ns: &str, name: &str, svc: &str, ips: &[&str]) -> EndpointSlice {
         endpoints: ips
             .iter()
             .map(|ip| Endpoint {
-                addresses: vec![ip.parse().unwrap()],
+                addresses: smallvec::smallvec![ip.parse().unwrap()],
                 ..Default::default()
             })
             .collect(),
@@ -50,8 +56,8 @@ fn slices_attach_whichever_arrives_first() {
     assert_eq!(snap.serial(), 2);
     let ip: IpAddr = "198.18.1.1".parse().unwrap();
     assert_eq!(
-        snap.services_by_endpoint_ip(&ip),
-        &[ObjectKey::new("ns", "web")]
+        keys(snap.services_by_endpoint_ip(&ip)),
+        [ObjectKey::new("ns", "web")]
     );
 }
 
@@ -204,7 +210,67 @@ fn every_publish_shows_every_batch_whether_readers_hold_old_copies_or_not() {
     assert!(snap.service("ns", "s29").is_some());
     let ip: IpAddr = "198.18.1.1".parse().unwrap();
     assert_eq!(
-        snap.services_by_cluster_ip(&ip),
-        &[ObjectKey::new("ns", "last")]
+        keys(snap.services_by_cluster_ip(&ip)),
+        [ObjectKey::new("ns", "last")]
     );
+}
+
+/// An address several services share keeps every owner in (namespace, name) order, whatever
+/// order they arrive and leave in, and falls back to one owner when the others go.
+#[test]
+fn shared_addresses_keep_every_owner_in_order() {
+    let ip: IpAddr = "198.18.1.1".parse().unwrap();
+    let key = |ns: &str, name: &str| ObjectKey::new(ns, name);
+    type Keys<'a> = &'a [(&'a str, &'a str)];
+    let cases: &[(Keys, Keys, Keys)] = &[
+        // (services added in this order, then deleted, owners left)
+        (
+            &[("ns", "b"), ("ns", "a")],
+            &[],
+            &[("ns", "a"), ("ns", "b")],
+        ),
+        (
+            &[("z", "a"), ("a", "z"), ("m", "m")],
+            &[("m", "m")],
+            &[("a", "z"), ("z", "a")],
+        ),
+        (&[("ns", "a"), ("ns", "b")], &[("ns", "a")], &[("ns", "b")]),
+        (
+            &[("ns", "a"), ("ns", "b")],
+            &[("ns", "b"), ("ns", "a")],
+            &[],
+        ),
+    ];
+    for (added, deleted, left) in cases {
+        let store = SnapshotStore::new();
+        for (n, (ns, name)) in added.iter().enumerate() {
+            // Each service has its own cluster IP and an endpoint at the shared address.
+            let own = format!("198.18.0.{}", n + 1);
+            store.apply(
+                [
+                    Change::UpsertService(svc(ns, name, &own)),
+                    Change::UpsertEndpointSlice(slice(
+                        ns,
+                        &format!("{name}-x"),
+                        name,
+                        &["198.18.1.1"],
+                    )),
+                ],
+                1,
+            );
+        }
+        for (ns, name) in deleted.iter() {
+            store.apply([Change::DeleteService(key(ns, name))], 2);
+        }
+        // Both left-right copies: publish once more so the other copy answers too.
+        for serial in [3, 4] {
+            store.apply([], serial);
+            let want: Vec<ObjectKey> = left.iter().map(|(ns, name)| key(ns, name)).collect();
+            assert_eq!(
+                keys(store.load().services_by_endpoint_ip(&ip)),
+                want,
+                "{added:?} - {deleted:?}"
+            );
+        }
+    }
 }

@@ -172,7 +172,6 @@ pub fn ns_addrs(snapshot: &Snapshot, local_ips: &[IpAddr]) -> Vec<IpAddr> {
     let mut addrs: Vec<IpAddr> = local_ips
         .iter()
         .flat_map(|ip| snapshot.services_by_endpoint_ip(ip))
-        .filter_map(|key| snapshot.service(&key.namespace, &key.name))
         .flat_map(|entry| entry.service.cluster_ips.iter().copied())
         .collect();
     if addrs.is_empty() {
