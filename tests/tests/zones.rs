@@ -15,6 +15,9 @@ use signpost_tests::kube_fixtures::{
 };
 use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, example_cluster, free_port};
 
+/// The unit tests' zone (dns-core/src/plugins/tests/file.rs) less what would only show the
+/// deliberate differences from CoreDNS (D-FILE-WILDCARD-ENT: the apex `*` over empty
+/// non-terminals) and the CNAME loop: every question here must get CoreDNS's answer.
 const ZONE: &str = r#"$ORIGIN example.test.
 $TTL 300
 @   IN  SOA ns1 hostmaster (
