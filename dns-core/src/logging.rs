@@ -2,7 +2,8 @@
 //! lines (`[INFO] plugin/reload: ...`, the `log` and `errors` plugins' lines) are events of
 //! target [`COREDNS`] written verbatim to stdout, where CoreDNS prints them and where
 //! operators' log pipelines expect them; everything else goes to stderr in tracing's format,
-//! at `info` or as `RUST_LOG` says, with colour only when stderr is a terminal.
+//! at `info` (less kube-client's per-request errors, see [`DEFAULT_FILTER`]) or as `RUST_LOG`
+//! says, with colour only when stderr is a terminal.
 
 use std::io::IsTerminal;
 
@@ -16,6 +17,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// The target of CoreDNS-format lines.
 pub const COREDNS: &str = "coredns";
+
+/// The filter when `RUST_LOG` is unset. kube-client's HTTP trace layer logs every failed API
+/// request at ERROR: during an API outage a line every two seconds per request, each saying
+/// less than the watch's own warning (kind, what happens next, when) and the
+/// `signpost_kubernetes_*` metrics already do. `RUST_LOG` brings them back.
+const DEFAULT_FILTER: &str = "info,kube_client::client::builder=off";
 
 /// A CoreDNS-format line: `coredns_line!(INFO, "plugin/reload: ...")` prints
 /// `[INFO] plugin/reload: ...` on stdout. Levels: INFO, WARNING, ERROR, FATAL;
@@ -50,7 +57,9 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_span_events(FmtSpan::NONE)
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
+        )
         .with_filter(filter_fn(|meta| meta.target() != COREDNS));
     let _ = tracing_subscriber::registry()
         .with(coredns)

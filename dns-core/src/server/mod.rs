@@ -42,10 +42,11 @@ pub struct ServerConfig {
     pub udp_workers: usize,
     /// Concurrent TCP connections; more wait in the kernel's accept queue.
     pub max_tcp_connections: usize,
-    /// How long a TCP connection may sit idle between queries (miekg/dns's default idle
-    /// timeout is 8s).
+    /// How long a TCP connection's later queries may take to arrive whole, counted from the
+    /// last answer (miekg/dns's idle timeout, 8 s).
     pub tcp_idle_timeout: Duration,
-    /// How long the rest of a started TCP message may take to arrive.
+    /// How long a TCP connection's first query may take to arrive whole, counted from the
+    /// accept (miekg/dns's read timeout, 2 s).
     pub tcp_read_timeout: Duration,
     /// How long a TCP client may take to accept a response.
     pub tcp_write_timeout: Duration,
@@ -442,6 +443,17 @@ pub(crate) async fn accept_loop<F, Fut>(
     while connections.join_next().await.is_some() {}
 }
 
+/// Reads one length-prefixed message into `buf`; returns its length.
+async fn read_framed(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    let len = usize::from(u16::from_be_bytes(len));
+    buf.resize(len, 0);
+    stream.read_exact(buf).await?;
+    Ok(len)
+}
+
 async fn tcp_connection<H: Handler>(
     mut stream: TcpStream,
     src: SocketAddr,
@@ -449,27 +461,29 @@ async fn tcp_connection<H: Handler>(
     config: &ServerConfig,
     stop: watch::Receiver<bool>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let local = stream.local_addr().unwrap_or(config.addr);
     let mut buf = Vec::with_capacity(512);
     let stopped = stop_signal(stop);
     tokio::pin!(stopped);
     for answered in 1..=config.max_tcp_queries.max(1) {
-        let mut len = [0u8; 2];
-        let first = tokio::select! {
-            r = tokio::time::timeout(config.tcp_idle_timeout, stream.read_exact(&mut len)) => r,
+        // One deadline for a whole message, length prefix included, as miekg/dns reads them:
+        // the first query within the read timeout of the accept, each later one within the
+        // idle timeout of the last answer. A client trickling bytes holds the connection no
+        // longer than a silent one.
+        let deadline = if answered == 1 {
+            config.tcp_read_timeout
+        } else {
+            config.tcp_idle_timeout
+        };
+        let read = tokio::select! {
+            r = tokio::time::timeout(deadline, read_framed(&mut stream, &mut buf)) => r,
             _ = &mut stopped => return,
         };
-        if !matches!(first, Ok(Ok(_))) {
-            return;
-        }
-        let len = usize::from(u16::from_be_bytes(len));
-        buf.resize(len, 0);
-        // A length prefix promising more than arrives in time: close, never wait forever.
-        match tokio::time::timeout(config.tcp_read_timeout, stream.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => {}
+        let len = match read {
+            Ok(Ok(len)) => len,
             _ => return,
-        }
+        };
         let info = RequestInfo {
             src,
             local,

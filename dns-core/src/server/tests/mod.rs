@@ -295,6 +295,43 @@ async fn tcp_pipelines_and_survives_lying_length() {
     task.await.unwrap();
 }
 
+/// A first query must arrive whole within the read timeout (300 ms here), length prefix
+/// included: a client trickling it a byte at a time is closed. Later queries get the idle
+/// timeout from the last answer, so a pause longer than the read timeout is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_deadlines_cover_whole_messages_first_read_then_idle() {
+    let (addr, stop, task) = start().await;
+    let q = query("1.test.", None);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend(q);
+
+    // Half a length prefix, then nothing: closed once the read timeout is over (the prefix
+    // itself is under the deadline, not only the body after it).
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(&framed[..1]).await.unwrap();
+    let mut one = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), slow.read(&mut one)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "half a length prefix kept its connection past the read timeout: {read:?}"
+    );
+
+    let mut patient = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for pause in [Duration::ZERO, Duration::from_millis(600)] {
+        tokio::time::sleep(pause).await;
+        patient.write_all(&framed).await.unwrap();
+        let mut len = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(2), patient.read_exact(&mut len))
+            .await
+            .expect("answered after a pause within the idle timeout")
+            .unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        patient.read_exact(&mut body).await.unwrap();
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
 /// Writes `names` as pipelined TCP queries and reads answers until the server closes (or
 /// `want + 1` arrived); returns how many arrived.
 async fn tcp_answers(stream: &mut tokio::net::TcpStream, names: &[&str], want: usize) -> usize {
