@@ -455,6 +455,7 @@ fn r_endpoint_dashed() {
                 protocol: Protocol::Tcp,
             }],
             cluster_id: String::new(),
+            zones: Vec::new(),
         }),
     ]);
     let opts = options();
@@ -813,6 +814,7 @@ fn r_ptr_dedup() {
             ],
             ports: Vec::new(),
             cluster_id: String::new(),
+            zones: Vec::new(),
         })
     };
     let snapshot = snapshot_with(vec![twice("db-dup-a"), twice("db-dup-b")]);
