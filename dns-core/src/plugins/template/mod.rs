@@ -317,8 +317,8 @@ impl Templates {
                 names: &names,
             };
             let mut response = reply_to(request, t.rcode);
+            // Authoritative, and no RA: CoreDNS's template sets AA alone.
             response.metadata.authoritative = true;
-            response.metadata.recursion_available = true;
             for (section, text, source) in &t.records {
                 let labels = [
                     self.server.as_str(),

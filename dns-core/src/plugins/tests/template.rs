@@ -292,6 +292,7 @@ async fn template_ederror_on_the_wire() {
 
     let m = reply(ask("foo.invalid.", Some(false))).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.metadata.authoritative && !m.metadata.recursion_available);
     assert_eq!(m.authorities.len(), 1);
     let mut want = 21u16.to_be_bytes().to_vec();
     want.extend_from_slice(b"Blocked according to RFC2606");
