@@ -238,7 +238,14 @@ fn slice_of(
         other => return Err(ConvertError::UnknownAddressType(other.to_string())),
     };
     let mut warnings = Vec::new();
-    let mut endpoints = Vec::new();
+    let mut converted = EndpointSlice {
+        namespace,
+        name,
+        service_name,
+        address_type,
+        cluster_id,
+        ..Default::default()
+    };
     for ep in &slice.endpoints {
         let mut addresses = Addresses::new();
         for a in &ep.addresses {
@@ -257,7 +264,12 @@ fn slice_of(
             serving: c.serving,
             terminating: c.terminating,
         });
-        endpoints.push(Endpoint {
+        let zone = ep
+            .zone
+            .as_deref()
+            .filter(|z| !z.is_empty())
+            .and_then(|z| converted.zone_index(z));
+        converted.endpoints.push(Endpoint {
             addresses,
             conditions: conditions.unwrap_or_default(),
             hostname: ep
@@ -271,6 +283,7 @@ fn slice_of(
                 .and_then(|t| t.name.as_deref())
                 .filter(|n| !n.is_empty())
                 .map(Box::from),
+            zone,
         });
     }
     let ports = slice
@@ -281,18 +294,8 @@ fn slice_of(
         .filter_map(|p| p.port.map(|n| (p, n)))
         .map(|(p, n)| port(p.name.as_deref(), n, p.protocol.as_deref()))
         .collect::<Result<Vec<_>, ConvertError>>()?;
-    Ok((
-        EndpointSlice {
-            namespace,
-            name,
-            service_name,
-            address_type,
-            endpoints,
-            ports,
-            cluster_id,
-        },
-        warnings,
-    ))
+    converted.ports = ports;
+    Ok((converted, warnings))
 }
 
 pub fn pod(pod: &core::Pod) -> Result<(Pod, Vec<String>), ConvertError> {

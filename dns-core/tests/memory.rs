@@ -56,7 +56,8 @@ const NAMESPACES: usize = 10;
 const ENDPOINTS: usize = 3;
 
 /// Service `i` as the watch bench creates it: a ClusterIP service with one named port and one
-/// slice of three ready endpoints, each naming its pod.
+/// slice of three ready endpoints, each naming its pod, spread over three zones as the
+/// EndpointSlice controller writes them in a multi-zone cluster.
 fn objects(i: usize) -> [Change; 2] {
     let namespace = format!("bench-{:05}", i % NAMESPACES);
     let name = format!("svc-{i}");
@@ -83,9 +84,10 @@ fn objects(i: usize) -> [Change; 2] {
             },
             hostname: None,
             target_name: Some(format!("{name}-6d4b9c7f5-{j:05}").into()),
+            zone: None,
         })
         .collect();
-    let slice = EndpointSlice {
+    let mut slice = EndpointSlice {
         namespace,
         name: format!("{name}-x7k2p"),
         service_name: name,
@@ -93,6 +95,10 @@ fn objects(i: usize) -> [Change; 2] {
         ports: vec![http],
         ..Default::default()
     };
+    for j in 0..ENDPOINTS {
+        let zone = slice.zone_index(&format!("us-east-1{}", ['a', 'b', 'c'][j % 3]));
+        slice.endpoints[j].zone = zone;
+    }
     [
         Change::UpsertService(service),
         Change::UpsertEndpointSlice(slice),

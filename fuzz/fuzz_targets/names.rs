@@ -44,6 +44,8 @@ fn fixture() -> &'static (std::sync::Arc<Snapshot>, [RecordOptions; 2]) {
         let verified = RecordOptions {
             zones,
             pods: PodMode::Verified,
+            // Zonal names take the labels a too-long name would: the parser's longest path.
+            zonal: true,
             ..RecordOptions::default()
         };
         (store.load(), [insecure, verified])

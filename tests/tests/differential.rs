@@ -30,7 +30,8 @@ use signpost_tests::{ControlPlane, workspace_root};
 
 /// The Corefiles each server pair runs (one Corefile for both servers of a pair); `{BIND}` is
 /// `bind 127.0.0.1` for CoreDNS (see `Server::coredns`). `multicluster`: pods verified, the
-/// clusterset zone, no fallthrough; `kubeadm`: the options of kubeadm's Corefile (pods
+/// clusterset zone, `zonal` (its names are not defined in the clusterset zone), no
+/// fallthrough; `kubeadm`: the options of kubeadm's Corefile (pods
 /// insecure, fallthrough for the reverse zones, with nothing after it) and
 /// endpoint_pod_names; `options`: options that hide names (`namespaces`, `ignore
 /// empty_service`) and `ttl 0`; `noendpoints`: that option alone (pods disabled).
@@ -49,6 +50,7 @@ const COREFILE: &str = ".:{PORT} {
         pods verified
         ttl 30
         multicluster clusterset.local
+        zonal
     }
 }
 ";
@@ -205,6 +207,9 @@ async fn answers_as_coredns_does() {
     let asked = Instant::now();
     let workers = 8;
     let mut diffs: Vec<Difference> = Vec::new();
+    // Zonal names CoreDNS answered with records: proof the state's endpoint zones reached both
+    // servers, so agreeing on them is not agreeing on NODATA alone.
+    let mut zonal_answered = 0;
     for (corefile, theirs, ours) in &pairs {
         let (theirs_port, ours_port) = (theirs.port, ours.port);
         let corefile: &'static str = COREFILES
@@ -218,10 +223,16 @@ async fn answers_as_coredns_does() {
                     let questions = &questions;
                     scope.spawn(move || {
                         let mut diffs = Vec::new();
+                        let mut zonal_answered = 0;
                         for (i, q) in questions.iter().enumerate().skip(w).step_by(workers) {
                             let id = (i as u16).wrapping_mul(7919).wrapping_add(1);
                             let theirs = ask(theirs_port, id, q);
                             let ours = ask(ours_port, id, q);
+                            if q.form.starts_with("zonal-pin-")
+                                && theirs.as_ref().is_ok_and(|r| !r.answer.is_empty())
+                            {
+                                zonal_answered += 1;
+                            }
                             let aspects = aspects(&theirs, &ours);
                             if !aspects.is_empty() {
                                 diffs.push(Difference {
@@ -233,14 +244,17 @@ async fn answers_as_coredns_does() {
                                 });
                             }
                         }
-                        diffs
+                        (diffs, zonal_answered)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("a worker panicked"))
-                .collect::<Vec<_>>()
+            let mut all = Vec::new();
+            for h in handles {
+                let (diffs, answered) = h.join().expect("a worker panicked");
+                all.extend(diffs);
+                zonal_answered += answered;
+            }
+            all
         }));
     }
     // Autopath: from the pod's address, to the host's end of its link.
@@ -273,6 +287,11 @@ async fn answers_as_coredns_does() {
     autopath.0.assert_running();
     autopath.1.assert_running();
     let questions_asked = questions.len() * pairs.len() + autopath_questions.len();
+    println!("zonal names CoreDNS answered with records: {zonal_answered}");
+    assert!(
+        zonal_answered > 0,
+        "no zonal name got records from CoreDNS: the endpoints' zones did not reach it"
+    );
 
     if let Some(path) = std::env::var_os("SIGNPOST_DIFF_DUMP") {
         let text: String = diffs

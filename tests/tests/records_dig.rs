@@ -51,6 +51,11 @@ ttl.test:{PORT} {
         ttl 30
     }
 }
+zonal.test:{PORT} {
+    kubernetes {
+        zonal
+    }
+}
 other.test:{PORT} {
     kubernetes inner.other.test
 }
@@ -670,6 +675,57 @@ const ROWS: &[Row] = &[
         "prod.svc.clusterset.local",
         "A",
         "NOERROR",
+        &[],
+    ),
+    // Zonal names, the endpoints' zones read from the snapshot file: db-0 (ready) and db-2
+    // (not ready) in zone-a, db-1 in zone-b.
+    (
+        "R-ZONAL-PIN",
+        "zone-a.pin._zone.db.prod.svc.zonal.test",
+        "A",
+        "NOERROR",
+        &["A 198.19.2.1"],
+    ),
+    (
+        "R-ZONAL-PIN",
+        "zone-c.pin._zone.db.prod.svc.zonal.test",
+        "A",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-ZONAL-PREFER",
+        "zone-c.prefer._zone.db.prod.svc.zonal.test",
+        "A",
+        "NOERROR",
+        &["A 198.19.2.1", "A 198.19.2.2"],
+    ),
+    (
+        "R-ZONAL-TYPES",
+        "zone-b.pin._zone.db.prod.svc.zonal.test",
+        "SRV",
+        "NOERROR",
+        &["SRV 0 100 5432 db-1.db.prod.svc.zonal.test."],
+    ),
+    (
+        "R-ZONAL-TYPES",
+        "zone-c.pin._zone.db.prod.svc.zonal.test",
+        "TXT",
+        "NOERROR",
+        &[],
+    ),
+    (
+        "R-ZONAL-NXDOMAIN",
+        "zone-a.pin._zone.web.prod.svc.zonal.test",
+        "A",
+        "NXDOMAIN",
+        &[],
+    ),
+    (
+        "R-ZONAL-NXDOMAIN",
+        "zone-a.pin._zone.db.prod.svc.cluster.local",
+        "A",
+        "NXDOMAIN",
         &[],
     ),
     // In the block's zone but outside the plugin's: no plugin answers, SERVFAIL.

@@ -132,7 +132,7 @@ pub struct EndpointConditions {
 /// is held inline: no allocation for the common endpoint.
 pub type Addresses = SmallVec<[IpAddr; 1]>;
 
-/// An endpoint, kept only as far as DNS reads it: `nodeName`, `zone`, `hints` and the rest of
+/// An endpoint, kept only as far as DNS reads it: `nodeName`, `hints` and the rest of
 /// `targetRef` are dropped at conversion (300k endpoints are most of a large cluster's state).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Endpoint {
@@ -141,6 +141,10 @@ pub struct Endpoint {
     pub hostname: Option<Box<str>>,
     /// `targetRef.name`: the pod's name `endpoint_pod_names` answers with.
     pub target_name: Option<Box<str>>,
+    /// `zone`, as an index into its slice's `zones` (see [`EndpointSlice::zone_of`]): the
+    /// endpoints of a slice share a few zones, and an index fits where the struct had padding,
+    /// so a zone costs no endpoint a byte.
+    pub zone: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -156,9 +160,34 @@ pub struct EndpointSlice {
     pub address_type: AddressType,
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<Port>,
+    /// The distinct `zone`s of its endpoints, which their `zone` indexes.
+    pub zones: Vec<Box<str>>,
 }
 
 impl EndpointSlice {
+    /// The index `zone` has in `zones`, added if new; `None` past `u16::MAX` distinct zones
+    /// (the API allows 1000 endpoints a slice, so never for a slice the API accepted).
+    pub fn zone_index(&mut self, zone: &str) -> Option<u16> {
+        let at = match self.zones.iter().position(|z| **z == *zone) {
+            Some(at) => at,
+            None => {
+                // Exact: a slice keeps its few zones for its lifetime, so no growth slack.
+                self.zones.reserve_exact(1);
+                self.zones.push(zone.into());
+                self.zones.len() - 1
+            }
+        };
+        u16::try_from(at).ok()
+    }
+
+    /// The `zone` of one of its endpoints.
+    pub fn zone_of(&self, endpoint: &Endpoint) -> Option<&str> {
+        endpoint
+            .zone
+            .and_then(|i| self.zones.get(usize::from(i)))
+            .map(|z| &**z)
+    }
+
     pub fn key(&self) -> ObjectKey {
         ObjectKey::new(self.namespace.clone(), self.name.clone())
     }

@@ -44,6 +44,9 @@ pub struct RecordOptions {
     /// `multicluster ZONES...`: zones (each also in `zones`) answered from ServiceImports
     /// by the MCS DNS specification; the first names clusterset PTR targets.
     pub multicluster_zones: Vec<Name>,
+    /// `zonal`: `<zone>.pin._zone.<svc>...` and `<zone>.prefer._zone.<svc>...` name the
+    /// endpoints of a headless service in one topology zone (R-ZONAL).
+    pub zonal: bool,
 }
 
 impl Default for RecordOptions {
@@ -58,6 +61,7 @@ impl Default for RecordOptions {
             noendpoints: false,
             namespace_labels: None,
             multicluster_zones: Vec::new(),
+            zonal: false,
         }
     }
 }
@@ -195,11 +199,53 @@ enum Request<'q> {
         cluster: Option<&'q str>,
         port: Option<&'q str>,
         protocol: Option<&'q str>,
+        /// `<zone>.pin|prefer._zone.<svc>...` (the `zonal` option, outside multicluster zones).
+        zonal: Option<Zonal>,
     },
     Pod {
         namespace: &'q str,
         pod: Option<&'q str>,
     },
+}
+
+/// The zone selector of a zonal name (R-ZONAL).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Zonal {
+    /// The zone: every label left of the directive, joined with dots (a zone may hold dots).
+    /// `None` when a label holds a character no zone can (CoreDNS compares such a label in its
+    /// escaped form, which no zone equals): the selector matches no endpoint.
+    zone: Option<String>,
+    /// `prefer`: every endpoint when none is in the zone. `pin` answers NODATA instead.
+    prefer: bool,
+}
+
+impl Zonal {
+    /// `labels` (lowered) are `<zone labels...>.<directive>._zone`; `None` unless that shape
+    /// with a known directive, which leaves the name as long as it was without the option.
+    pub(crate) fn parse(labels: &[&str]) -> Option<Zonal> {
+        let [zone @ .., directive, "_zone"] = labels else {
+            return None;
+        };
+        if zone.is_empty() {
+            return None;
+        }
+        let prefer = match *directive {
+            "pin" => false,
+            "prefer" => true,
+            _ => return None,
+        };
+        let plain = |l: &&str| {
+            l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let zone = zone.iter().all(plain).then(|| zone.join("."));
+        Some(Zonal { zone, prefer })
+    }
+
+    /// The zone as the `kubernetes/zone` metadata label gives it.
+    pub(crate) fn zone(&self) -> &str {
+        self.zone.as_deref().unwrap_or("")
+    }
 }
 
 /// One thing a name resolves to, before it becomes a record (CoreDNS's msg.Service). The
@@ -267,6 +313,7 @@ impl<'a> Ctx<'a> {
                 pod: name,
             });
         }
+        let mut zonal = None;
         let (endpoint, cluster, port, protocol) = match *rest {
             [] => (None, None, None, None),
             [endpoint] => (Some(endpoint), None, None, None),
@@ -283,6 +330,12 @@ impl<'a> Ctx<'a> {
                 Some(strip_underscore(port)),
                 Some(strip_underscore(protocol)),
             ),
+            // Zonal names are not defined in multicluster zones; any other longer name is too
+            // long to exist, as without the option.
+            _ if self.options.zonal && !self.multicluster => {
+                zonal = Some(Zonal::parse(rest).ok_or(NameError)?);
+                (None, None, None, None)
+            }
             _ => return Err(NameError),
         };
         Ok(Request::Service {
@@ -292,6 +345,7 @@ impl<'a> Ctx<'a> {
             cluster,
             port,
             protocol,
+            zonal,
         })
     }
 
@@ -332,6 +386,7 @@ impl<'a> Ctx<'a> {
                 cluster,
                 port,
                 protocol,
+                zonal,
             } => {
                 let Some(service) = service else {
                     return if self.namespace_exposed(namespace) {
@@ -341,7 +396,7 @@ impl<'a> Ctx<'a> {
                     };
                 };
                 let endpoint = endpoint.map(|e| (e, cluster));
-                self.service_targets(namespace, service, endpoint, port, protocol)
+                self.service_targets(namespace, service, endpoint, port, protocol, zonal.as_ref())
             }
         }
     }
@@ -360,6 +415,7 @@ impl<'a> Ctx<'a> {
         endpoint: Option<(&str, Option<&str>)>,
         port: Option<&str>,
         protocol: Option<&str>,
+        zonal: Option<&Zonal>,
     ) -> Lookup<Vec<Target<'a>>> {
         if !self.namespace_exposed(namespace) {
             return Err(NameError);
@@ -367,6 +423,11 @@ impl<'a> Ctx<'a> {
         let index: &'a ServiceIndex = self.index;
         let entry = index.service(namespace, service).ok_or(NameError)?;
         let svc: &'a Service = &entry.service;
+        // A cluster IP has no zone, and ExternalName has no endpoints: zonal names exist for
+        // headless services only (R-ZONAL).
+        if zonal.is_some() && !svc.headless {
+            return Err(NameError);
+        }
         let port_matches = |p: &Port| {
             port.is_none_or(|want| want.eq_ignore_ascii_case(&p.name))
                 && protocol.is_none_or(|want| want.eq_ignore_ascii_case(p.protocol.as_label()))
@@ -404,50 +465,66 @@ impl<'a> Ctx<'a> {
             if self.options.noendpoints {
                 return Err(NameError);
             }
-            for slice in &entry.slices {
-                if slice.address_type == AddressType::Fqdn {
-                    continue;
-                }
-                // An endpoint name in a multicluster zone names its cluster too; a name
-                // without one matches no endpoint (CoreDNS compares it with the slice's).
-                if let Some((_, cluster)) = endpoint
-                    && self.multicluster
-                    && !cluster.is_some_and(|c| c.eq_ignore_ascii_case(&slice.cluster_id))
-                {
-                    continue;
-                }
-                for ep in &slice.endpoints {
-                    if !endpoint_published(ep, svc.publish_not_ready_addresses) {
+            // `zone`: only endpoints in this zone (`Some(None)`: a zone no endpoint is in).
+            let in_zone = |zone: Option<Option<&str>>| {
+                let mut targets = Vec::new();
+                for slice in &entry.slices {
+                    if slice.address_type == AddressType::Fqdn {
                         continue;
                     }
-                    for ip in &ep.addresses {
-                        if let Some((want, _)) = endpoint
-                            && !want.eq_ignore_ascii_case(&self.endpoint_name(ep, ip))
+                    // An endpoint name in a multicluster zone names its cluster too; a name
+                    // without one matches no endpoint (CoreDNS compares it with the slice's).
+                    if let Some((_, cluster)) = endpoint
+                        && self.multicluster
+                        && !cluster.is_some_and(|c| c.eq_ignore_ascii_case(&slice.cluster_id))
+                    {
+                        continue;
+                    }
+                    for ep in &slice.endpoints {
+                        if !endpoint_published(ep, svc.publish_not_ready_addresses)
+                            || zone.is_some_and(|want| want.is_none() || slice.zone_of(ep) != want)
                         {
                             continue;
                         }
-                        let target = |port| Target {
-                            host: Host::Ip(*ip),
-                            port,
-                            service: Some(svc),
-                            endpoint: Some((ep, *ip, slice.cluster_id.as_str())),
-                        };
-                        if slice.ports.is_empty() {
-                            if sentinel_matches {
-                                targets.push(target(None));
+                        for ip in &ep.addresses {
+                            if let Some((want, _)) = endpoint
+                                && !want.eq_ignore_ascii_case(&self.endpoint_name(ep, ip))
+                            {
+                                continue;
                             }
-                        } else {
-                            let matching = slice.ports.iter().filter(|p| port_matches(p));
-                            targets.extend(matching.map(|p| target(Some(p.port))));
+                            let target = |port| Target {
+                                host: Host::Ip(*ip),
+                                port,
+                                service: Some(svc),
+                                endpoint: Some((ep, *ip, slice.cluster_id.as_str())),
+                            };
+                            if slice.ports.is_empty() {
+                                if sentinel_matches {
+                                    targets.push(target(None));
+                                }
+                            } else {
+                                let matching = slice.ports.iter().filter(|p| port_matches(p));
+                                targets.extend(matching.map(|p| target(Some(p.port))));
+                            }
                         }
                     }
                 }
-            }
-            return if targets.is_empty() {
-                Err(NameError)
-            } else {
-                Ok(targets)
+                targets
             };
+            let Some(zonal) = zonal else {
+                let targets = in_zone(None);
+                return if targets.is_empty() {
+                    Err(NameError)
+                } else {
+                    Ok(targets)
+                };
+            };
+            let mut targets = in_zone(Some(zonal.zone.as_deref()));
+            if targets.is_empty() && zonal.prefer {
+                targets = in_zone(None);
+            }
+            // The name exists whatever the zone holds: none is NODATA, on every replica alike.
+            return Ok(targets);
         }
 
         if self.options.ignore_empty_service && !has_ready_endpoint(entry) {

@@ -79,7 +79,19 @@ fn endpoint(
         conditions,
         hostname: hostname.map(Box::from),
         target_name: target.map(Box::from),
+        zone: None,
     }
+}
+
+/// `slice` with its endpoints' `zone`s, in endpoint order (`None`: the endpoint has none).
+fn zoned(mut slice: EndpointSlice, zones: &[Option<&str>]) -> EndpointSlice {
+    for (i, zone) in zones.iter().enumerate() {
+        let index = zone.and_then(|z| slice.zone_index(z));
+        if let Some(ep) = slice.endpoints.get_mut(i) {
+            ep.zone = index;
+        }
+    }
+    slice
 }
 
 fn slice(
@@ -98,6 +110,7 @@ fn slice(
         endpoints,
         ports,
         cluster_id: String::new(),
+        zones: Vec::new(),
     }
 }
 
@@ -234,29 +247,35 @@ pub fn example_cluster() -> Vec<Change> {
             vec![port("postgres", 5432, Tcp)],
             false,
         )),
-        Change::UpsertEndpointSlice(slice(
-            "prod",
-            "db-7hd2k",
-            "db",
-            Ipv4,
-            vec![endpoint(
-                "198.19.2.1",
-                ready(true),
-                Some("db-0"),
-                pod_ref("db-0"),
-            )],
-            vec![port("postgres", 5432, Tcp)],
+        Change::UpsertEndpointSlice(zoned(
+            slice(
+                "prod",
+                "db-7hd2k",
+                "db",
+                Ipv4,
+                vec![endpoint(
+                    "198.19.2.1",
+                    ready(true),
+                    Some("db-0"),
+                    pod_ref("db-0"),
+                )],
+                vec![port("postgres", 5432, Tcp)],
+            ),
+            &[Some("zone-a")],
         )),
-        Change::UpsertEndpointSlice(slice(
-            "prod",
-            "db-p9x3c",
-            "db",
-            Ipv4,
-            vec![
-                endpoint("198.19.2.2", ready(true), Some("db-1"), pod_ref("db-1")),
-                endpoint("198.19.2.3", ready(false), Some("db-2"), pod_ref("db-2")),
-            ],
-            vec![port("postgres", 5432, Tcp)],
+        Change::UpsertEndpointSlice(zoned(
+            slice(
+                "prod",
+                "db-p9x3c",
+                "db",
+                Ipv4,
+                vec![
+                    endpoint("198.19.2.2", ready(true), Some("db-1"), pod_ref("db-1")),
+                    endpoint("198.19.2.3", ready(false), Some("db-2"), pod_ref("db-2")),
+                ],
+                vec![port("postgres", 5432, Tcp)],
+            ),
+            &[Some("zone-b"), Some("zone-a")],
         )),
         Change::UpsertService(cluster_ip(
             "prod",

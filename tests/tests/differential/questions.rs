@@ -224,6 +224,18 @@ pub fn names(state: &State) -> BTreeMap<String, String> {
             },
         );
         add(format!("a.b.c.{base}"), "too-many-labels");
+        // Zonal names (the `multicluster` pair has `zonal`; the others answer them as the
+        // too-long names they are without it). `zone-x` holds no endpoint.
+        for (zonal, form) in [
+            ("zone-a.pin", "zonal-pin"),
+            ("zone-b.prefer", "zonal-prefer"),
+            ("corp.example.pin", "zonal-dotted-zone"),
+            ("zone-x.pin", "zonal-pin-empty-zone"),
+            ("zone-x.prefer", "zonal-prefer-fallback"),
+            ("zone-a.near", "zonal-unknown-directive"),
+        ] {
+            add(format!("{zonal}._zone.{base}"), &format!("{form}-{kind}"));
+        }
         add(
             format!("{}.nosuchns.svc.{z}", svc.name),
             "service-namespace-missing",
@@ -394,6 +406,8 @@ fn mcs_names(state: &State, names: &mut BTreeMap<String, String>) {
         }
         add(format!("_nope._tcp.{base}"), "mcs-srv-unknown-port");
         add(format!("x.y.z.{base}"), "mcs-too-many-labels");
+        add(format!("zone-a.pin._zone.{base}"), "mcs-zonal");
+        add(format!("zone-x.prefer._zone.{base}"), "mcs-zonal");
         for ip in &import.ips {
             let v = if ip.contains(':') { "-v6" } else { "" };
             add(reverse(ip), &format!("mcs-reverse-clustersetip{v}"));

@@ -111,6 +111,8 @@ pub struct Ep {
     pub serving: Option<bool>,
     pub terminating: Option<bool>,
     pub pod: Option<String>,
+    /// `zone`: what `zonal` names select on.
+    pub zone: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -332,6 +334,9 @@ impl State {
                         serving: None,
                         terminating: None,
                         pod: None,
+                        // Zoned like a local endpoint: a zonal name in the clusterset zone
+                        // must stay NXDOMAIN all the same.
+                        zone: Some(endpoint_zone(i, e).unwrap_or("zone-a").to_string()),
                     })
                     .collect();
                 slices.push(ImportSlice {
@@ -632,6 +637,7 @@ fn gen_slice(rng: &mut Rng, svc: &Svc, i: usize, s: usize) -> Slice {
             serving,
             terminating,
             pod,
+            zone: endpoint_zone(i + s, e).map(String::from),
         });
     }
     // The slice's ports: the service's, sometimes one fewer. (The API refuses two ports of
@@ -648,6 +654,13 @@ fn gen_slice(rng: &mut Rng, svc: &Svc, i: usize, s: usize) -> Slice {
         endpoints,
         ports,
     }
+}
+
+/// The zone of endpoint `e` of slice or import `n`: three zones (one with a dot, as zone
+/// label values may have) and none, chosen from the numbers and not the seeded generator, so
+/// the rest of a seed's state is what it was before endpoints had zones.
+pub fn endpoint_zone(n: usize, e: usize) -> Option<&'static str> {
+    [Some("zone-a"), Some("zone-b"), Some("corp.example"), None][(n + e) % 4]
 }
 
 fn port_json(p: &Port, service: bool) -> Value {
@@ -712,6 +725,9 @@ fn slice_json(slice: &Slice) -> Value {
             }
             if let Some(p) = &ep.pod {
                 v["targetRef"] = json!({"kind": "Pod", "name": p, "namespace": slice.namespace});
+            }
+            if let Some(z) = &ep.zone {
+                v["zone"] = json!(z);
             }
             v
         })

@@ -2,5 +2,6 @@
 
 mod records;
 mod records_mcs;
+mod records_zonal;
 mod selector;
 mod snapshot;

@@ -134,6 +134,7 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
         let store = setup.deps.store.clone();
         let zones = config.records.zones.clone();
         let pods_verified = config.records.pods == crate::cluster::records::PodMode::Verified;
+        let zonal = config.records.zonal;
         let published = store.clone();
         setup.provide_metadata(std::sync::Arc::new(
             move |request: &hickory_proto::op::Message,
@@ -144,6 +145,7 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
                         &published.load(),
                         &zones,
                         pods_verified,
+                        zonal,
                         query.name(),
                         info.src.ip(),
                         values,

@@ -1,14 +1,15 @@
 //! What the kubernetes plugin publishes about a query (`metadata`), as CoreDNS's: the client's
 //! pod (`kubernetes/client-namespace`, `kubernetes/client-pod-name`, with `pods verified`), and
 //! for a name in its zones the parts of the name (`kubernetes/kind`, `namespace`, `service`,
-//! `endpoint`, `port-name`, `protocol`), or `kubernetes/parse-error` for a name that is not a
-//! service or pod name.
+//! `endpoint`, `port-name`, `protocol`, and `zone` with the `zonal` option), or
+//! `kubernetes/parse-error` for a name that is not a service or pod name.
 
 use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
 
 use crate::cluster::Snapshot;
+use crate::cluster::records::Zonal;
 use crate::plugin::metadata::Values;
 
 /// The parts of a name under a cluster zone, as CoreDNS's parseRequest splits it.
@@ -17,13 +18,15 @@ pub struct NameParts {
     pub port: String,
     pub protocol: String,
     pub endpoint: String,
+    /// The zone of a zonal name (`<zone>.pin|prefer._zone...`); empty for any other name.
+    pub zone: String,
     pub service: String,
     pub namespace: String,
     pub kind: String,
 }
 
-/// `labels` are the name's labels before the zone, leftmost first.
-pub fn parse_parts(labels: &[String]) -> Result<NameParts, &'static str> {
+/// `labels` are the name's labels before the zone, leftmost first; `zonal`: the option is on.
+pub fn parse_parts(labels: &[String], zonal: bool) -> Result<NameParts, &'static str> {
     let mut parts = NameParts::default();
     let mut rest = labels;
     let base_only = matches!(labels, []) || matches!(labels, [one] if one == "svc" || one == "pod");
@@ -58,12 +61,15 @@ pub fn parse_parts(labels: &[String]) -> Result<NameParts, &'static str> {
             parts.port = strip(port);
             parts.protocol = strip(protocol);
         }
-        [endpoint, port, protocol] => {
-            parts.endpoint = endpoint.clone();
-            parts.port = strip(port);
-            parts.protocol = strip(protocol);
+        // Longer: a zonal name, or too long to be a name (CoreDNS 1.15 has no
+        // endpoint-and-port form).
+        _ => {
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            match Zonal::parse(&rest).filter(|_| zonal) {
+                Some(z) => parts.zone = z.zone().to_string(),
+                None => return Err("invalid query name"),
+            }
         }
-        _ => return Err("invalid query name"),
     }
     Ok(parts)
 }
@@ -73,6 +79,7 @@ pub fn provide(
     snapshot: &Snapshot,
     zones: &[Name],
     pods_verified: bool,
+    zonal: bool,
     qname: &Name,
     client: IpAddr,
     values: &mut Values,
@@ -96,11 +103,14 @@ pub fn provide(
         .take(before)
         .map(|l| String::from_utf8_lossy(l).into_owned())
         .collect();
-    match parse_parts(&labels) {
+    match parse_parts(&labels, zonal) {
         Ok(parts) => {
             put("port-name", parts.port);
             put("protocol", parts.protocol);
             put("endpoint", parts.endpoint);
+            if zonal {
+                put("zone", parts.zone);
+            }
             put("service", parts.service);
             put("namespace", parts.namespace);
             put("kind", parts.kind);

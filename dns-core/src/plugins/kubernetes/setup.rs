@@ -123,6 +123,10 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
                 args_exact(PLUGIN, option, 0)?;
                 config.records.noendpoints = true;
             }
+            "zonal" => {
+                args_exact(PLUGIN, option, 0)?;
+                config.records.zonal = true;
+            }
             "fallthrough" => {
                 config.fallthrough = if option.args.is_empty() {
                     Fallthrough::all()
@@ -178,6 +182,13 @@ pub fn parse(directive: &Directive, block_zones: &[Name]) -> Result<KubernetesCo
             "transfer" => return Err(err(loc, "transfer moved to the transfer plugin".into())),
             other => return Err(err(loc, format!("unknown property {other:?}"))),
         }
+    }
+    // Zonal names are answered from endpoints, which noendpoints promises not to answer.
+    if config.records.zonal && config.records.noendpoints {
+        return Err(err(
+            &directive.location,
+            "zonal requires the endpoint cache; remove noendpoints".into(),
+        ));
     }
     if !config.records.namespaces.is_empty() && config.records.namespace_labels.is_some() {
         return Err(err(

@@ -1,9 +1,10 @@
 //! `template CLASS TYPE [ZONE...] { match REGEX...; answer RR; additional RR; authority RR;
-//! rcode CODE; fallthrough [ZONE...] }`: answers from templates, as CoreDNS's template plugin.
+//! rcode CODE; ederror CODE [REASON]; fallthrough [ZONE...] }`: answers from templates, as CoreDNS's template plugin.
 //! A query in a template's zones, of its class and type (`ANY` matches any), whose name
 //! (lowercase, with the final dot) one of its regexes matches gets the rendered records and
 //! the rcode; a query of the zones, class and type that no regex matches gets NXDOMAIN unless
-//! the template falls through, as in CoreDNS. The records are text (Go's text/template,
+//! the template falls through, as in CoreDNS; `ederror` adds an Extended DNS Error (RFC 8914)
+//! to the response's OPT record. The records are text (Go's text/template,
 //! see [`text`]) parsed as zone-file lines.
 
 pub mod text;
@@ -20,7 +21,7 @@ use crate::plugin::fallthrough::{self, Fallthrough};
 use crate::plugin::metrics::vars::counter_vec;
 use crate::plugin::setup::{BlockSetup, SetupError, unknown_property, zones_or_block};
 use crate::plugin::{Next, Plugin, Serving};
-use crate::wire::reply_to;
+use crate::wire::{add_option, extended_error, reply_to};
 pub use text::Text;
 
 const PLUGIN: &str = "template";
@@ -54,6 +55,8 @@ pub struct Template {
     /// Record templates and their source text (the `template` label of failures).
     pub records: Vec<(Section, Text, String)>,
     pub rcode: ResponseCode,
+    /// `ederror CODE [REASON]`: the RFC 8914 info code and its extra text.
+    pub ederror: Option<(u16, String)>,
     pub fallthrough: Fallthrough,
 }
 
@@ -101,6 +104,7 @@ pub fn parse(d: &Directive, block_zones: &[Name]) -> Result<Template, SetupError
         regexes: Vec::new(),
         records: Vec::new(),
         rcode: ResponseCode::NoError,
+        ederror: None,
         fallthrough: Fallthrough::none(),
     };
     for option in &d.block {
@@ -130,6 +134,29 @@ pub fn parse(d: &Directive, block_zones: &[Name]) -> Result<Template, SetupError
                 t.rcode = crate::wire::rcode::from_name(&code.value).ok_or_else(|| {
                     err(&code.location, format!("unknown rcode {:?}", code.value))
                 })?;
+                continue;
+            }
+            "ederror" => {
+                let (code, reason) = match option.args.as_slice() {
+                    [code] => (code, String::new()),
+                    [code, reason] => (code, reason.value.clone()),
+                    _ => {
+                        return Err(err(
+                            &option.location,
+                            "ederror needs an extended error code and an optional reason",
+                        ));
+                    }
+                };
+                let code = code.value.parse::<u16>().map_err(|e| {
+                    err(
+                        &code.location,
+                        format!(
+                            "error parsing extended DNS error code {:?}: {e}",
+                            code.value
+                        ),
+                    )
+                })?;
+                t.ederror = Some((code, reason));
                 continue;
             }
             "fallthrough" => {
@@ -290,8 +317,8 @@ impl Templates {
                 names: &names,
             };
             let mut response = reply_to(request, t.rcode);
+            // Authoritative, and no RA: CoreDNS's template sets AA alone.
             response.metadata.authoritative = true;
-            response.metadata.recursion_available = true;
             for (section, text, source) in &t.records {
                 let labels = [
                     self.server.as_str(),
@@ -321,6 +348,9 @@ impl Templates {
                     Section::Additional => response.additionals.push(record),
                     Section::Authority => response.authorities.push(record),
                 }
+            }
+            if let Some((code, reason)) = &t.ederror {
+                add_option(&mut response, extended_error(*code, reason));
             }
             return Some((response, None));
         }

@@ -10,9 +10,9 @@ use crate::plugin::metadata;
 use crate::plugins::kubernetes::metadata::{NameParts, parse_parts, provide};
 use crate::wire::{Handler, RequestInfo, Transport};
 
-fn parts(labels: &[&str]) -> Result<NameParts, &'static str> {
+fn parts(labels: &[&str], zonal: bool) -> Result<NameParts, &'static str> {
     let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
-    parse_parts(&labels)
+    parse_parts(&labels, zonal)
 }
 
 /// CoreDNS's parseRequest, label by label.
@@ -27,8 +27,13 @@ fn kubernetes_name_parts() {
                 service: service.into(),
                 namespace: namespace.into(),
                 kind: kind.into(),
+                zone: String::new(),
             }
         };
+    let zone = |zone: &str| NameParts {
+        zone: zone.into(),
+        ..p("", "", "", "db", "prod", "svc")
+    };
     let cases: [(&[&str], Result<NameParts, &str>); 9] = [
         (&[], Ok(NameParts::default())),
         (&["svc"], Ok(NameParts::default())),
@@ -45,9 +50,10 @@ fn kubernetes_name_parts() {
             &["_http", "_tcp", "web", "prod", "svc"],
             Ok(p("http", "tcp", "", "web", "prod", "svc")),
         ),
+        // CoreDNS 1.15 has no endpoint-with-port form: three labels left are too many.
         (
             &["web-0", "_http", "_tcp", "web", "prod", "svc"],
-            Ok(p("http", "tcp", "web-0", "web", "prod", "svc")),
+            Err("invalid query name"),
         ),
         (
             &["a", "b", "c", "d", "web", "prod", "svc"],
@@ -56,8 +62,47 @@ fn kubernetes_name_parts() {
         (&["web", "prod", "nodes"], Err("invalid query name")),
     ];
     for (labels, want) in cases {
-        assert_eq!(parts(labels), want, "{labels:?}");
+        assert_eq!(parts(labels, false), want, "{labels:?}");
     }
+    // With `zonal`: the zone of a zonal name, every label left of the directive (R-ZONAL).
+    let zonal: [(&[&str], Result<NameParts, &str>); 7] = [
+        (&["db", "prod", "svc"], Ok(zone(""))),
+        (
+            &["zone-a", "pin", "_zone", "db", "prod", "svc"],
+            Ok(zone("zone-a")),
+        ),
+        (
+            &["corp", "example", "prefer", "_zone", "db", "prod", "svc"],
+            Ok(zone("corp.example")),
+        ),
+        (
+            &["pin", "_zone", "db", "prod", "svc"],
+            Ok(NameParts {
+                port: "pin".into(),
+                protocol: "zone".into(),
+                ..zone("")
+            }),
+        ),
+        (
+            &["zone-a", "near", "_zone", "db", "prod", "svc"],
+            Err("invalid query name"),
+        ),
+        (
+            &["zone-a", "pin", "zone", "db", "prod", "svc"],
+            Err("invalid query name"),
+        ),
+        (
+            &["zone-a", "pin", "_zone", "db", "prod", "nodes"],
+            Err("invalid query name"),
+        ),
+    ];
+    for (labels, want) in zonal {
+        assert_eq!(parts(labels, true), want, "zonal {labels:?}");
+    }
+    assert_eq!(
+        parts(&["zone-a", "pin", "_zone", "db", "prod", "svc"], false),
+        Err("invalid query name")
+    );
 }
 
 #[test]
@@ -68,7 +113,15 @@ fn kubernetes_publishes_the_name_and_the_client_pod() {
     let qname = Name::from_ascii("_http._tcp.Web.prod.svc.cluster.local.").unwrap();
     let client = "198.19.1.1".parse().unwrap();
     let mut values = Vec::new();
-    provide(&store.load(), &zones, true, &qname, client, &mut values);
+    provide(
+        &store.load(),
+        &zones,
+        true,
+        false,
+        &qname,
+        client,
+        &mut values,
+    );
     let got: Vec<String> = values.iter().map(|(l, v)| format!("{l}={v}")).collect();
     assert_eq!(
         got,
@@ -86,8 +139,41 @@ fn kubernetes_publishes_the_name_and_the_client_pod() {
     // Without `pods verified`, no client pod; outside the zones, nothing about the name.
     let mut values = Vec::new();
     let outside = Name::from_ascii("example.test.").unwrap();
-    provide(&store.load(), &zones, false, &outside, client, &mut values);
+    provide(
+        &store.load(),
+        &zones,
+        false,
+        false,
+        &outside,
+        client,
+        &mut values,
+    );
     assert!(values.is_empty());
+    // With `zonal`, `kubernetes/zone` too, after the endpoint as CoreDNS orders them.
+    let mut values = Vec::new();
+    let zonal = Name::from_ascii("zone-a.pin._zone.db.prod.svc.cluster.local.").unwrap();
+    provide(
+        &store.load(),
+        &zones,
+        false,
+        true,
+        &zonal,
+        client,
+        &mut values,
+    );
+    let got: Vec<String> = values.iter().map(|(l, v)| format!("{l}={v}")).collect();
+    assert_eq!(
+        got,
+        [
+            "kubernetes/port-name=",
+            "kubernetes/protocol=",
+            "kubernetes/endpoint=",
+            "kubernetes/zone=zone-a",
+            "kubernetes/service=db",
+            "kubernetes/namespace=prod",
+            "kubernetes/kind=svc",
+        ]
+    );
 }
 
 /// `log`'s `{/LABEL}` and `rewrite`'s `{LABEL}` see what `metadata` gathered; without it,

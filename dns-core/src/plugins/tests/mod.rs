@@ -141,6 +141,29 @@ fn kubernetes_multicluster() {
     assert!(none.records.multicluster_zones.is_empty());
 }
 
+/// `zonal` as CoreDNS takes it: no arguments, and not with `noendpoints` (its names are
+/// answered from endpoints).
+#[test]
+fn kubernetes_zonal() {
+    assert!(!kubernetes("cluster.local").unwrap().records.zonal);
+    let k = kubernetes("cluster.local {\n zonal\n }").unwrap();
+    assert!(k.records.zonal);
+    let cases = [
+        (
+            "cluster.local {\n zonal pin\n }",
+            "Corefile:3:2: kubernetes: zonal needs exactly 0 arguments",
+        ),
+        (
+            "cluster.local {\n zonal\n noendpoints\n }",
+            "Corefile:2:3: kubernetes: zonal requires the endpoint cache; remove noendpoints",
+        ),
+    ];
+    for (src, want) in cases {
+        let err = kubernetes(src).unwrap_err();
+        assert!(err.starts_with(want), "{src}: {err}");
+    }
+}
+
 #[test]
 fn kubernetes_errors_name_the_line() {
     let cases = [

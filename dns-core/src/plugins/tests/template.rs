@@ -1,6 +1,7 @@
 //! template: setup (every option, errors with their place), the text subset, and answers
 //! through the chain: the common uses (AAAA with NODATA, search-path expansions blocked,
-//! names synthesised from a regex), NXDOMAIN without fallthrough, Corefile order.
+//! names synthesised from a regex), NXDOMAIN without fallthrough, Corefile order, and
+//! `ederror` on the wire.
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
@@ -114,6 +115,26 @@ fn template_errors_name_the_place() {
             "Corefile:3:2: template: unknown property \"frob\"",
         ),
         ("IN A nope..test", "Corefile:2:16: template: invalid zone"),
+        (
+            "IN A {\n ederror\n }",
+            "Corefile:3:2: template: ederror needs an extended error code and an optional reason",
+        ),
+        (
+            "IN A {\n ederror 15 a b\n }",
+            "Corefile:3:2: template: ederror needs an extended error code and an optional reason",
+        ),
+        (
+            "IN A {\n ederror blocked\n }",
+            "Corefile:3:10: template: error parsing extended DNS error code \"blocked\"",
+        ),
+        (
+            "IN A {\n ederror 65536\n }",
+            "Corefile:3:10: template: error parsing extended DNS error code \"65536\"",
+        ),
+        (
+            "IN A {\n ederror -1\n }",
+            "Corefile:3:10: template: error parsing extended DNS error code \"-1\"",
+        ),
     ];
     for (text, want) in cases {
         let got = setup(text).unwrap_err();
@@ -205,4 +226,85 @@ async fn template_blocks_search_path_expansions() {
     )
     .await;
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
+
+/// `ederror CODE [REASON]` as CoreDNS's setup takes it: a 16-bit code, an optional text.
+#[test]
+fn template_ederror_setup() {
+    let cases: [(&str, Option<(u16, &str)>); 4] = [
+        ("ANY ANY", None),
+        ("ANY ANY {\n ederror 15\n }", Some((15, ""))),
+        (
+            "ANY ANY {\n ederror 21 \"Blocked according to RFC2606\"\n }",
+            Some((21, "Blocked according to RFC2606")),
+        ),
+        ("ANY ANY {\n ederror 65535 x\n }", Some((65535, "x"))),
+    ];
+    for (text, want) in cases {
+        let t = setup(text).unwrap();
+        let got = t.ederror.as_ref().map(|(c, r)| (*c, r.as_str()));
+        assert_eq!(got, want, "{text:?}");
+    }
+}
+
+/// The EDE goes into the OPT record the server answers with (RFC 8914 section 2): code, then
+/// the text; the client's DO bit is echoed, and a client without EDNS gets no OPT at all
+/// (RFC 6891 section 7; CoreDNS adds one: D-TEMPLATE-EDE).
+#[tokio::test]
+async fn template_ederror_on_the_wire() {
+    use hickory_proto::op::Edns;
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+
+    let r = router(
+        ".:53 {\n template ANY ANY invalid {\n  rcode NXDOMAIN\n  authority \"invalid. 60 {{ .Class }} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)\"\n  ederror 21 \"Blocked according to RFC2606\"\n }\n template IN A blocked.test {\n  answer \"{{ .Name }} 60 IN A 198.18.0.1\"\n  ederror 15\n }\n}\n",
+    );
+    let info = RequestInfo {
+        src: "198.18.1.2:4242".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: Transport::Udp,
+        request_size: 0,
+    };
+    let ask = |name: &str, edns: Option<bool>| {
+        let mut request = Message::new(9, MessageType::Query, OpCode::Query);
+        request
+            .queries
+            .push(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        if let Some(dnssec_ok) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            e.set_dnssec_ok(dnssec_ok);
+            request.edns = Some(e);
+        }
+        request.to_vec().unwrap()
+    };
+    let reply = async |bytes: Vec<u8>| {
+        let (wire, _) = crate::server::respond(&r, &bytes, &info).await;
+        Message::from_vec(&wire.expect("an answer")).unwrap()
+    };
+    let ede = |m: &Message| match m
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(EdnsCode::Unknown(crate::wire::EDE_CODE)))
+    {
+        Some(EdnsOption::Unknown(_, data)) => Some(data.clone()),
+        _ => None,
+    };
+
+    let m = reply(ask("foo.invalid.", Some(false))).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.metadata.authoritative && !m.metadata.recursion_available);
+    assert_eq!(m.authorities.len(), 1);
+    let mut want = 21u16.to_be_bytes().to_vec();
+    want.extend_from_slice(b"Blocked according to RFC2606");
+    assert_eq!(ede(&m), Some(want));
+    assert!(!m.edns.as_ref().unwrap().flags().dnssec_ok);
+
+    let m = reply(ask("x.blocked.test.", Some(true))).await;
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(ede(&m), Some(15u16.to_be_bytes().to_vec()));
+    assert!(m.edns.as_ref().unwrap().flags().dnssec_ok);
+
+    let m = reply(ask("foo.invalid.", None)).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.edns.is_none(), "{m:?}");
 }
