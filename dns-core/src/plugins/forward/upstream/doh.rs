@@ -36,6 +36,8 @@ struct Connection {
     sender: SendRequest<Bytes>,
     opened: Instant,
     used: Instant,
+    /// Tells this connection from the one that replaced it.
+    generation: u64,
 }
 
 /// The HTTP/2 client of one upstream.
@@ -52,6 +54,8 @@ pub struct DohClient {
     /// Held while a connection is dialled, so queries arriving meanwhile wait for that one
     /// instead of each opening its own.
     conn: tokio::sync::Mutex<Option<Connection>>,
+    /// Connections opened so far.
+    dialled: std::sync::atomic::AtomicU64,
 }
 
 impl DohClient {
@@ -74,6 +78,7 @@ impl DohClient {
             max_age,
             source,
             conn: tokio::sync::Mutex::new(None),
+            dialled: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -82,13 +87,13 @@ impl DohClient {
             && (self.max_age.is_zero() || conn.opened.elapsed() <= self.max_age)
     }
 
-    /// A stream handle on the live connection (`true`: it was reused), dialling one when
-    /// there is none or it can no longer be used.
+    /// A stream handle on the live connection, its generation, and whether it was reused;
+    /// a connection is dialled when there is none or it can no longer be used.
     async fn sender(
         &self,
         deadline: tokio::time::Instant,
         metrics: Option<&UpstreamMetrics>,
-    ) -> Result<(SendRequest<Bytes>, bool), ExchangeError> {
+    ) -> Result<(SendRequest<Bytes>, u64, bool), ExchangeError> {
         let mut slot = match tokio::time::timeout_at(deadline, self.conn.lock()).await {
             Ok(slot) => slot,
             Err(_) => return Err(self.timeout(None)),
@@ -100,7 +105,7 @@ impl DohClient {
             if let Some(m) = metrics {
                 m.conn_hit("https");
             }
-            return Ok((conn.sender.clone(), true));
+            return Ok((conn.sender.clone(), conn.generation, true));
         }
         *slot = None;
         if let Some(m) = metrics {
@@ -117,17 +122,25 @@ impl DohClient {
         tokio::spawn(async move {
             let _ = connection.await;
         });
+        let generation = self
+            .dialled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *slot = Some(Connection {
             sender: sender.clone(),
             opened: stream.opened,
             used: Instant::now(),
+            generation,
         });
-        Ok((sender, false))
+        Ok((sender, generation, false))
     }
 
-    /// Forgets the live connection if it is still the one that failed.
-    async fn drop_connection(&self) {
-        *self.conn.lock().await = None;
+    /// Forgets the live connection if it is still the one that failed (another query may
+    /// have replaced it already).
+    async fn drop_connection(&self, generation: u64) {
+        let mut slot = self.conn.lock().await;
+        if slot.as_ref().is_some_and(|c| c.generation == generation) {
+            *slot = None;
+        }
     }
 
     fn timeout(&self, local: Option<SocketAddr>) -> ExchangeError {
@@ -176,12 +189,12 @@ impl DohClient {
     ) -> Result<Message, ExchangeError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let (sender, reused) = self.sender(deadline, metrics).await?;
+            let (sender, generation, reused) = self.sender(deadline, metrics).await?;
             match tokio::time::timeout_at(deadline, self.roundtrip(sender, wire)).await {
                 Err(_) => return Err(self.timeout(None)),
                 Ok(Ok(answer)) => return Ok(answer),
                 Ok(Err(Failure::Connection(e))) => {
-                    self.drop_connection().await;
+                    self.drop_connection(generation).await;
                     if !reused {
                         return Err(e);
                     }
