@@ -584,9 +584,10 @@ fn binaries() -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-/// The CA, a serving certificate for 127.0.0.1 signed by it (apiserver and controller-manager)
-/// and the service-account signing key pair, with the `openssl` command.
-fn make_certificates(dir: &Path) -> Result<(), String> {
+/// The CA (`ca.crt`), a serving certificate for 127.0.0.1 and `localhost` signed by it
+/// (`server.crt`, `server.key`: apiserver and controller-manager, and any TLS server a test
+/// starts) and the service-account signing key pair, with the `openssl` command.
+pub fn make_certificates(dir: &Path) -> Result<(), String> {
     const CONFIG: &str = "\
 [req]
 distinguished_name = dn

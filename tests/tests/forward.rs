@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use signpost_tests::baseline::Server;
 use signpost_tests::knot::Knot;
 use signpost_tests::{
     ClusterDns, TempDir, cluster_dns_binary, example_cluster, free_port, http_get, sample,
@@ -625,4 +626,124 @@ fn an_upstream_gone_leaves_cluster_names_answering_and_serve_stale_answering_wha
         "upstream gone: stale answer in {stale_took:.1?}, SERVFAIL for a new name in \
          {servfail_took:.1?}, a cluster name in {cluster_took:.1?}"
     );
+}
+
+/// CoreDNS 1.15.0 serving DNS over HTTPS (its `https://` server block) on loopback with a
+/// certificate for `localhost` and 127.0.0.1 from the test's own CA, forwarding to `knot`.
+/// Returns it and the directory holding `ca.crt`.
+fn coredns_doh(knot: SocketAddr) -> (Server, TempDir) {
+    let certs = TempDir::new("doh-certs");
+    signpost_tests::control_plane::make_certificates(certs.path()).expect("certificates");
+    let corefile = format!(
+        "https://.:{{PORT}} {{\n    {{BIND}}\n    tls {dir}/server.crt {dir}/server.key\n    \
+         ready 127.0.0.1:{{READY}}\n    forward . {knot}\n}}\n",
+        dir = certs.path().display()
+    );
+    let mut server = Server::coredns(&corefile, Path::new("/nonexistent"));
+    server.wait_ready(Duration::from_secs(20));
+    (server, certs)
+}
+
+/// `forward . https://...` as `tls://` is written: the test's CA, `tls_servername`, options.
+fn doh_forward(port: u16, ca: &Path, servername: &str, options: &str) -> String {
+    format!(
+        "forward . https://127.0.0.1:{port} {{\n        tls {}\n        tls_servername {servername}\n{options}    }}",
+        ca.display()
+    )
+}
+
+#[test]
+fn forwards_over_https_to_a_coredns_doh_server() {
+    let knot = Knot::start(loopback(free_port()));
+    let (doh, certs) = coredns_doh(knot.addr);
+    let ca = certs.path().join("ca.crt");
+    let metrics = free_port();
+    let server = start_with_forward(&doh_forward(doh.port, &ca, "localhost", ""), metrics);
+    let r = server.dig(&["www.example.test", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NOERROR"), "{}", r.raw);
+    assert_eq!(r.answers(), ["A 198.18.0.10"]);
+    let r = server.dig(&["+tcp", "nope.example.test", "A"]);
+    assert_eq!(r.status.as_deref(), Some("NXDOMAIN"), "{}", r.raw);
+    assert_eq!(r.authority.first().map(|a| a.rtype.as_str()), Some("SOA"));
+    let r = server.dig(&["big.example.test", "TXT"]);
+    assert_eq!(r.answer.len(), 40, "{}", r.raw);
+
+    let m = scrape(metrics);
+    let to = format!("to=\"127.0.0.1:{}\"", doh.port);
+    let https = ["proxy_name=\"forward\"", to.as_str(), "proto=\"https\""];
+    // One HTTP/2 connection for every query.
+    assert_eq!(
+        sample(&m, "coredns_proxy_conn_cache_misses_total", &https),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(
+        sample(&m, "coredns_proxy_conn_cache_hits_total", &https) >= Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "coredns_proxy_request_duration_seconds_count",
+            &["proxy_name=\"forward\"", &to, "rcode=\"NXDOMAIN\""]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(
+        sample(&m, "coredns_forward_requests_total", &[&to]) >= Some(3.0),
+        "{m}"
+    );
+
+    // GET, as `doh_method GET` asks.
+    let server = start_with_forward(
+        &doh_forward(doh.port, &ca, "localhost", "        doh_method GET\n"),
+        free_port(),
+    );
+    let r = server.dig(&["www.example.test", "A"]);
+    assert_eq!(r.answers(), ["A 198.18.0.10"], "{}", r.raw);
+}
+
+#[test]
+fn an_unreachable_or_untrusted_doh_upstream_is_servfail_within_the_deadline() {
+    let knot = Knot::start(loopback(free_port()));
+    let (doh, certs) = coredns_doh(knot.addr);
+    let ca = certs.path().join("ca.crt");
+    // A certificate that is not for the name asked for; then a port nothing listens on.
+    for (port, servername) in [(doh.port, "other.example.test"), (free_port(), "localhost")] {
+        let metrics = free_port();
+        let server = start_with_forward(&doh_forward(port, &ca, servername, ""), metrics);
+        let started = Instant::now();
+        let r = server.dig(&["+time=10", "+tries=1", "www.example.test", "A"]);
+        let took = started.elapsed();
+        assert_eq!(r.status.as_deref(), Some("SERVFAIL"), "{}", r.raw);
+        assert!(
+            took < Duration::from_secs(7),
+            "forward's 5 s deadline: {took:?}"
+        );
+        // The failures started health checks over DoH, which fail too.
+        let to = format!("to=\"127.0.0.1:{port}\"");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let m = scrape(metrics);
+            let failures = sample(
+                &m,
+                "coredns_proxy_healthcheck_failures_total",
+                &["proxy_name=\"forward\"", &to],
+            );
+            if failures >= Some(1.0) {
+                assert!(
+                    sample(
+                        &m,
+                        "coredns_dns_responses_total",
+                        &["rcode=\"SERVFAIL\"", "plugin=\"forward\""]
+                    ) >= Some(1.0),
+                    "{m}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "no failed health check: {m}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use signpost_tests::{ClusterDns, example_cluster, free_port, http_get, sample};
+use std::path::Path;
+
+use signpost_tests::{ClusterDns, TempDir, example_cluster, free_port, http_get, sample};
 
 struct Ports {
     health: u16,
@@ -131,4 +133,87 @@ fn lameduck_keeps_health_and_dns_answering_after_sigterm() {
         "stopped after {took:?}, before the lameduck ended"
     );
     assert_eq!(http_get(ports.health, "/health"), None);
+}
+
+/// `GET /metrics` over TLS to 127.0.0.1:`port`, trusting only the CA in `ca`: the status and
+/// body, or why TLS failed.
+fn https_get(port: u16, ca: &Path) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        tls,
+        "GET /metrics HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    // The server closes without close_notify after the body; what was read is the answer.
+    if let Err(e) = tls.read_to_string(&mut text)
+        && text.is_empty()
+    {
+        return Err(e.to_string());
+    }
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP head")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    Ok((status, body.to_string()))
+}
+
+/// `prometheus ADDRESS { tls WEB_CONFIG }`: /metrics over HTTPS with the certificate the
+/// exporter-toolkit web configuration names (paths relative to it), as CoreDNS 1.15.0 serves.
+#[test]
+fn metrics_over_tls_with_a_web_configuration() {
+    let certs = TempDir::new("metrics-tls");
+    signpost_tests::control_plane::make_certificates(certs.path()).expect("certificates");
+    let web = certs.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .expect("web.yml");
+    let metrics = free_port();
+    let corefile = format!(
+        ".:{{PORT}} {{\n    prometheus 127.0.0.1:{metrics} {{\n        tls {}\n    }}\n    kubernetes cluster.local\n}}\n",
+        web.display()
+    );
+    let server = ClusterDns::start(&corefile, &example_cluster());
+    assert_eq!(
+        server.dig(&["web.prod.svc.cluster.local", "A"]).answers(),
+        ["A 198.18.0.20"]
+    );
+    let (status, body) = https_get(metrics, &certs.path().join("ca.crt")).expect("https");
+    assert_eq!(status, 200);
+    assert!(
+        sample(&body, "coredns_dns_requests_total", &["type=\"A\""]) >= Some(1.0),
+        "{body}"
+    );
+    // Plain HTTP gets nothing, and a client that trusts another CA refuses the server.
+    assert_eq!(http_get(metrics, "/metrics"), None);
+    let other = TempDir::new("metrics-tls-other");
+    signpost_tests::control_plane::make_certificates(other.path()).expect("certificates");
+    let err = https_get(metrics, &other.path().join("ca.crt")).unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
 }

@@ -84,6 +84,8 @@ pub struct Site {
     pub plugins: Vec<&'static str>,
     /// Set when `ready` is served here.
     pub ready: Option<Arc<Readiness>>,
+    /// Set when the address is served over HTTPS (`prometheus { tls ... }`).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Site {
@@ -92,6 +94,7 @@ impl Site {
             addr,
             plugins: Vec::new(),
             ready: None,
+            tls: None,
         }
     }
 
@@ -156,6 +159,17 @@ impl ProcessPlan {
         if !site.serves(plugin) {
             site.plugins.push(plugin);
         }
+    }
+
+    pub(crate) fn add_https(
+        &mut self,
+        addr: HttpAddr,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) {
+        self.sites
+            .entry(addr.clone())
+            .or_insert_with(|| Site::new(addr))
+            .tls = Some(config);
     }
 
     fn http(self) -> HttpPlan {

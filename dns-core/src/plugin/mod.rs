@@ -16,6 +16,7 @@ pub mod fallthrough;
 pub mod file;
 pub mod metadata;
 pub mod metrics;
+pub mod pem;
 pub mod periodic;
 pub mod readiness;
 pub mod registry;

@@ -266,6 +266,15 @@ impl BlockSetup<'_> {
         self.process.add_http(addr, self.current.0, endpoint);
     }
 
+    /// The HTTP address `addr` is served over TLS with `config` (`prometheus`'s `tls`).
+    pub fn serve_https(
+        &mut self,
+        addr: HttpAddr,
+        config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+    ) {
+        self.process.add_https(addr, config);
+    }
+
     /// The plugin accepted something at `location` that does not do here what it does in
     /// CoreDNS: `message` says what happens instead.
     pub fn note(&mut self, location: &Location, message: impl Into<String>) {

@@ -1,5 +1,5 @@
 //! The HTTP listeners of `health`, `ready` and `prometheus`: a small GET-only HTTP/1.1 server
-//! on tokio (one request per connection, then close), the routes, the health plugin's
+//! on tokio (one request per connection, then close; over TLS where the site has it), the routes, the health plugin's
 //! once-a-second self-check, and the lameduck on stop. What a site serves is decided when the
 //! Corefile is built (`plugin::build`, from the plugins' setups); this room only does the I/O.
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::Type;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -324,16 +324,31 @@ async fn accept_loop(
     stopping: Arc<AtomicBool>,
     stop: watch::Receiver<bool>,
 ) {
+    let acceptor = site.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     super::accept_loop(listener, MAX_CONNECTIONS, stop, "http", move |stream, _| {
         let site = site.clone();
         let stopping = stopping.clone();
-        async move { serve_connection(stream, &site, &stopping).await }
+        let acceptor = acceptor.clone();
+        async move {
+            let Some(acceptor) = acceptor else {
+                return serve_connection(stream, &site, &stopping).await;
+            };
+            // The handshake gets the time the request head gets.
+            match tokio::time::timeout(READ_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, &site, &stopping).await,
+                Ok(Err(e)) => debug!("https: handshake failed: {e}"),
+                Err(_) => debug!("https: handshake timed out"),
+            }
+        }
     })
     .await;
 }
 
 /// Reads one request head, answers it, closes. Malformed input gets a 400, never a panic.
-async fn serve_connection(mut stream: TcpStream, site: &Site, stopping: &AtomicBool) {
+async fn serve_connection<S>(mut stream: S, site: &Site, stopping: &AtomicBool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let read = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await;
     let response = match read {
         Ok(Ok(head)) => match parse_head(&head) {
@@ -362,7 +377,7 @@ enum HeadError {
 }
 
 /// Bytes up to and including the blank line that ends the head.
-async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, HeadError> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     loop {

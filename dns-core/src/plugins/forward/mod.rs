@@ -17,7 +17,8 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Name;
 
 use self::upstream::{
-    ExchangeError, HealthCheck, Policy, QUERY_DEADLINE, READ_TIMEOUT, TlsClient, Upstream, metrics,
+    DohClient, DohMethod, ExchangeError, HealthCheck, Policy, QUERY_DEADLINE, READ_TIMEOUT,
+    TlsClient, Upstream, metrics,
 };
 use crate::corefile::Directive;
 use crate::plugin::setup::{BlockSetup, SetupError};
@@ -25,25 +26,47 @@ use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::reply_to;
 use crate::wire::{RequestInfo, Transport};
 
-/// One upstream as the Corefile names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub addr: SocketAddr,
+/// How an upstream is asked: the scheme before its address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scheme {
+    /// None or `dns://`: DNS over UDP and TCP.
+    #[default]
+    Dns,
     /// `tls://`: DNS over TLS.
-    pub tls: bool,
+    Tls,
+    /// `https://`: DNS over HTTPS (HTTP/2).
+    Https,
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.tls {
-            write!(f, "tls://{}", self.addr)
-        } else {
-            write!(f, "{}", self.addr)
+impl Scheme {
+    /// The port when the address names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Dns => 53,
+            Scheme::Tls => 853,
+            Scheme::Https => 443,
         }
     }
 }
 
-/// DNS over TLS settings for the `tls://` upstreams.
+/// One upstream as the Corefile names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub scheme: Scheme,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.scheme {
+            Scheme::Dns => write!(f, "{}", self.addr),
+            Scheme::Tls => write!(f, "tls://{}", self.addr),
+            Scheme::Https => write!(f, "https://{}", self.addr),
+        }
+    }
+}
+
+/// TLS settings for the `tls://` and `https://` upstreams.
 #[derive(Clone, Debug)]
 pub struct TlsSettings {
     pub client: Arc<tokio_rustls::rustls::ClientConfig>,
@@ -74,6 +97,8 @@ pub struct ForwardConfig {
     pub max_age: Duration,
     /// `source_address`: the local address queries leave from.
     pub source_address: Option<std::net::IpAddr>,
+    /// `doh_method`: how `https://` upstreams are asked.
+    pub doh_method: DohMethod,
 }
 
 /// What the plugin does with one query.
@@ -104,31 +129,64 @@ impl Drop for InFlight<'_> {
 impl ForwardPlugin {
     pub fn new(config: ForwardConfig) -> Self {
         metrics::init();
+        // DoH speaks HTTP/2 only, so it asks for it in the TLS handshake (ALPN).
+        let h2_config = config.tls.as_ref().map(|settings| {
+            let mut h2 = (*settings.client).clone();
+            h2.alpn_protocols = vec![b"h2".to_vec()];
+            Arc::new(h2)
+        });
         let upstreams = config
             .to
             .iter()
             .map(|target| {
-                let tls = match (&config.tls, target.tls) {
-                    (Some(settings), true) => Some(TlsClient {
-                        config: settings.client.clone(),
-                        server_name: settings.servername.clone().unwrap_or_else(|| {
-                            tokio_rustls::rustls::pki_types::ServerName::IpAddress(
-                                target.addr.ip().into(),
-                            )
-                        }),
-                    }),
+                let client = |client_config: &Arc<tokio_rustls::rustls::ClientConfig>| {
+                    let settings = config.tls.as_ref();
+                    TlsClient {
+                        config: client_config.clone(),
+                        server_name: settings.and_then(|s| s.servername.clone()).unwrap_or_else(
+                            || {
+                                tokio_rustls::rustls::pki_types::ServerName::IpAddress(
+                                    target.addr.ip().into(),
+                                )
+                            },
+                        ),
+                    }
+                };
+                let tls = match (&config.tls, target.scheme) {
+                    (Some(settings), Scheme::Tls) => Some(client(&settings.client)),
                     _ => None,
                 };
-                Arc::new(
-                    Upstream::new(
-                        target.addr,
-                        config.expire,
-                        config.health_check.clone(),
-                        config.force_tcp,
-                        tls,
-                    )
-                    .with_connections(config.max_age, config.source_address),
+                let upstream = Upstream::new(
+                    target.addr,
+                    config.expire,
+                    config.health_check.clone(),
+                    config.force_tcp,
+                    tls,
                 )
+                .with_connections(config.max_age, config.source_address);
+                let upstream = match (&h2_config, target.scheme) {
+                    (Some(h2), Scheme::Https) => {
+                        let tls = client(h2);
+                        // Go's client sends `tls_servername` as the Host, else the address.
+                        let authority = match &tls.server_name {
+                            tokio_rustls::rustls::pki_types::ServerName::DnsName(name) => {
+                                name.as_ref().to_string()
+                            }
+                            _ => target.addr.to_string(),
+                        };
+                        upstream.with_doh(DohClient::new(
+                            target.addr,
+                            tls,
+                            authority,
+                            config.doh_method,
+                            config.expire,
+                            config.max_age,
+                            config.source_address,
+                        ))
+                    }
+                    _ => upstream,
+                };
+                Arc::new(upstream)
             })
             .collect();
         Self {

@@ -4,10 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use super::{ForwardConfig, Target, TlsSettings};
+use super::{ForwardConfig, Scheme, Target, TlsSettings};
 use crate::corefile::{Arg, Directive};
 use crate::plugin::setup::{SetupError, args_exact, duration_arg, unknown_property, zone_arg};
-use crate::plugins::forward::upstream::{HealthCheck, Policy};
+use crate::plugins::forward::upstream::{DohMethod, HealthCheck, Policy};
 
 const PLUGIN: &str = "forward";
 /// CoreDNS's limit on upstreams per forward directive.
@@ -31,6 +31,7 @@ impl Default for ForwardConfig {
             tls: None,
             max_age: Duration::ZERO,
             source_address: None,
+            doh_method: DohMethod::Post,
         }
     }
 }
@@ -58,7 +59,7 @@ pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig
     for arg in to {
         match upstreams(arg)? {
             Upstreams::Targets(targets) => config.to.extend(targets),
-            Upstreams::Host(host, port) => hosts.push((arg, host, port)),
+            Upstreams::Host(host, port, scheme) => hosts.push((arg, host, port, scheme)),
         }
     }
 
@@ -171,6 +172,19 @@ pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig
                 }
                 tls_option = Some(option);
             }
+            "doh_method" => {
+                let a = &args_exact(PLUGIN, option, 1)?[0];
+                config.doh_method = match a.value.as_str() {
+                    "POST" => DohMethod::Post,
+                    "GET" => DohMethod::Get,
+                    _ => {
+                        return Err(err(
+                            &a.location,
+                            format!("doh_method must be either POST or GET, not {:?}", a.value),
+                        ));
+                    }
+                };
+            }
             "tls_servername" => {
                 let a = &args_exact(PLUGIN, option, 1)?[0];
                 servername =
@@ -179,7 +193,7 @@ pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig
             _ => return Err(unknown_property(PLUGIN, option)),
         }
     }
-    for (arg, host, port) in hosts {
+    for (arg, host, port, scheme) in hosts {
         if !resolve_hosts {
             return Err(err(
                 &arg.location,
@@ -197,7 +211,7 @@ pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig
         })?;
         config
             .to
-            .extend(found.into_iter().map(|addr| Target { addr, tls: false }));
+            .extend(found.into_iter().map(|addr| Target { addr, scheme }));
     }
     if config.to.len() > MAX_UPSTREAMS {
         return Err(err(
@@ -225,7 +239,7 @@ pub fn parse(directive: &Directive, resolve_hosts: bool) -> Result<ForwardConfig
             ),
         ));
     }
-    if config.to.iter().any(|t| t.tls) {
+    if config.to.iter().any(|t| t.scheme != Scheme::Dns) {
         let (files, loc): (Vec<&str>, _) = match tls_option {
             Some(o) => (o.arg_values().collect(), &o.location),
             None => (Vec::new(), &directive.location),
@@ -286,28 +300,40 @@ fn health_check(option: &Directive) -> Result<HealthCheck, SetupError> {
 enum Upstreams {
     Targets(Vec<Target>),
     /// A host name and port, resolved once the options are read.
-    Host(String, u16),
+    Host(String, u16, Scheme),
 }
 
-/// One `TO`: `IP[:port]`, `dns://IP[:port]`, the path of a resolv.conf-style file whose
-/// `nameserver` lines are the upstreams (port 53), or a host name (`HOST[:port]`).
+/// The scheme of a `TO` and the rest of it (`None`: a scheme forward does not speak).
+fn scheme(text: &str) -> Option<(Scheme, &str)> {
+    match text.split_once("://") {
+        None => Some((Scheme::Dns, text)),
+        Some(("dns", rest)) => Some((Scheme::Dns, rest)),
+        Some(("tls", rest)) => Some((Scheme::Tls, rest)),
+        Some(("https", rest)) => Some((Scheme::Https, rest)),
+        Some(_) => None,
+    }
+}
+
+/// One `TO`: `[dns://]IP[:port]`, `tls://IP[:port]`, `https://IP[:port]`, the path of a
+/// resolv.conf-style file whose `nameserver` lines are the upstreams (port 53), or a host
+/// name (`[SCHEME://]HOST[:port]`).
 fn upstreams(arg: &Arg) -> Result<Upstreams, SetupError> {
     let text = arg.value.as_str();
-    let host = text.strip_prefix("dns://").unwrap_or(text);
-    if host_port(host, 53).is_none()
+    if let Some((scheme, host)) = scheme(text)
+        && host_port(host, scheme.default_port()).is_none()
         && !Path::new(text).is_file()
-        && let Some((name, port)) = host_name(host)
+        && let Some((name, port)) = host_name(host, scheme.default_port())
     {
-        return Ok(Upstreams::Host(name, port));
+        return Ok(Upstreams::Host(name, port, scheme));
     }
     addresses(arg).map(Upstreams::Targets)
 }
 
 /// `HOST[:PORT]` when HOST is a DNS name (letters, digits, hyphens, dots).
-fn host_name(text: &str) -> Option<(String, u16)> {
+fn host_name(text: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) => (host, port.parse::<u16>().ok()?),
-        None => (text, 53),
+        None => (text, default_port),
     };
     let host = host.trim_end_matches('.');
     let valid = !host.is_empty()
@@ -403,19 +429,20 @@ fn ask_addresses(resolver: SocketAddr, host: &str) -> Result<Vec<IpAddr>, String
 fn addresses(arg: &Arg) -> Result<Vec<Target>, SetupError> {
     let err = |msg: String| SetupError::new(PLUGIN, &arg.location, msg);
     let text = arg.value.as_str();
-    if let Some(host) = text.strip_prefix("tls://") {
-        let addr =
-            host_port(host, 853).ok_or_else(|| err(format!("not an IP address: {text:?}")))?;
-        return Ok(vec![Target { addr, tls: true }]);
+    let Some((scheme, host)) = scheme(text) else {
+        let name = text.split_once("://").map_or("", |(s, _)| s);
+        return Err(err(format!("{text}: unsupported protocol {name:?}")));
+    };
+    if scheme == Scheme::Https && host.contains('/') {
+        return Err(err(format!(
+            "paths are not allowed in HTTPS upstream addresses (the /dns-query path is used by default): {text}"
+        )));
     }
-    if let Some(scheme) = text.split_once("://").map(|(s, _)| s)
-        && scheme != "dns"
-    {
-        return Err(err(format!("{text}: unsupported protocol {scheme:?}")));
+    if let Some(addr) = host_port(host, scheme.default_port()) {
+        return Ok(vec![Target { addr, scheme }]);
     }
-    let host = text.strip_prefix("dns://").unwrap_or(text);
-    if let Some(addr) = host_port(host, 53) {
-        return Ok(vec![Target { addr, tls: false }]);
+    if scheme != Scheme::Dns {
+        return Err(err(format!("not an IP address or host name: {text:?}")));
     }
     let path = Path::new(text);
     if path.is_file() {
@@ -429,7 +456,10 @@ fn addresses(arg: &Arg) -> Result<Vec<Target>, SetupError> {
         }
         return Ok(servers
             .into_iter()
-            .map(|addr| Target { addr, tls: false })
+            .map(|addr| Target {
+                addr,
+                scheme: Scheme::Dns,
+            })
             .collect());
     }
     Err(err(format!("not an IP address or file: {text:?}")))

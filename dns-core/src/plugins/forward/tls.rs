@@ -2,12 +2,12 @@
 //! upstreams, as CoreDNS's `NewTLSConfigFromArgs` reads its arguments: none, the system CAs;
 //! `CA`; `CERT KEY` (a client certificate, system CAs); `CERT KEY CA`.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+use crate::plugin::pem::{certificates, private_key};
 
 /// Builds the client settings from the `tls` option's file arguments.
 pub fn client_config(files: &[&str]) -> Result<Arc<ClientConfig>, String> {
@@ -40,8 +40,7 @@ pub fn client_config(files: &[&str]) -> Result<Arc<ClientConfig>, String> {
         .with_root_certificates(roots);
     let config = match cert_key {
         Some((cert, key)) => {
-            let key = PrivateKeyDer::from_pem_slice(&read_pem(key)?)
-                .map_err(|e| format!("key file {key}: {e}"))?;
+            let key = private_key(key)?;
             builder
                 .with_client_auth_cert(certificates(cert)?, key)
                 .map_err(|e| format!("certificate {cert}: {e}"))?
@@ -49,23 +48,6 @@ pub fn client_config(files: &[&str]) -> Result<Arc<ClientConfig>, String> {
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
-}
-
-fn certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read_pem(path)?)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("certificate file {path}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("certificate file {path}: no certificates"));
-    }
-    Ok(certs)
-}
-
-/// A PEM file, at most 4 MiB (a CA bundle is a few hundred KiB; a path such as /dev/zero must
-/// not hang the start).
-fn read_pem(path: &str) -> Result<Vec<u8>, String> {
-    crate::plugin::file::read_capped(Path::new(path), 4 << 20)
-        .map_err(|e| format!("file {path}: {e}"))
 }
 
 /// `tls_servername NAME`: a DNS name (or an IP address) the upstream's certificate must carry.

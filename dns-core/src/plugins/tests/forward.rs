@@ -70,6 +70,38 @@ fn forward_every_option() {
 }
 
 #[test]
+fn forward_https_upstreams() {
+    // The test names its own CA (without `tls`, the machine's CAs would be needed).
+    let dir = std::env::temp_dir().join(format!("signpost-fwd-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, _) = self_signed(&dir);
+    let f = forward(&format!(
+        ". https://127.0.0.1 https://[::1]:8443 127.0.0.2 {{\n tls {}\n }}",
+        cert.display()
+    ))
+    .unwrap();
+    let to: Vec<String> = f.to.iter().map(|a| a.to_string()).collect();
+    assert_eq!(
+        to,
+        [
+            "https://127.0.0.1:443",
+            "https://[::1]:8443",
+            "127.0.0.2:53"
+        ]
+    );
+    assert_eq!(f.to[0].scheme, Scheme::Https);
+    assert_eq!(f.doh_method, upstream::DohMethod::Post);
+    assert!(f.tls.is_some());
+    let f = forward(&format!(
+        ". https://127.0.0.1 {{\n doh_method GET\n tls {}\n }}",
+        cert.display()
+    ))
+    .unwrap();
+    assert_eq!(f.doh_method, upstream::DohMethod::Get);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn forward_reads_resolv_conf() {
     let dir = std::env::temp_dir().join(format!("signpost-fwd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -120,7 +152,7 @@ fn forward_errors_name_the_line() {
         ),
         (
             ". tls://dns.example.test",
-            "Corefile:2:13: forward: not an IP address: \"tls://dns.example.test\"",
+            "Corefile:2:13: forward: the upstream \"tls://dns.example.test\" is a host name",
         ),
         (
             ". tls://127.0.0.1 {\n tls /nonexistent/ca.pem\n }",
@@ -135,8 +167,24 @@ fn forward_errors_name_the_line() {
             "Corefile:3:2: forward: tls takes at most 3 arguments",
         ),
         (
-            ". https://127.0.0.1",
-            "Corefile:2:13: forward: https://127.0.0.1: unsupported protocol",
+            ". quic://127.0.0.1",
+            "Corefile:2:13: forward: quic://127.0.0.1: unsupported protocol \"quic\"",
+        ),
+        (
+            ". https://127.0.0.1/custom",
+            "Corefile:2:13: forward: paths are not allowed in HTTPS upstream addresses (the /dns-query path is used by default): https://127.0.0.1/custom",
+        ),
+        (
+            ". https://127.0.0.1 {\n doh_method PUT\n }",
+            "Corefile:3:13: forward: doh_method must be either POST or GET, not \"PUT\"",
+        ),
+        (
+            ". https://127.0.0.1 {\n doh_method\n }",
+            "Corefile:3:2: forward: doh_method needs exactly",
+        ),
+        (
+            ". https://dns.example.test",
+            "Corefile:2:13: forward: the upstream \"https://dns.example.test\" is a host name",
         ),
         (
             ". 127.0.0.1 {\n tls_servername\n }",
@@ -399,17 +447,9 @@ async fn the_chain_runs_in_coredns_order() {
     );
 }
 
-/// A DNS-over-TLS responder on loopback with a fresh self-signed certificate for
-/// `dns.example.test` (made with the openssl command); answers NOERROR; counts connections.
-async fn tls_responder(
-    dir: &std::path::Path,
-) -> (
-    std::net::SocketAddr,
-    std::path::PathBuf,
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// A fresh self-signed certificate for `dns.example.test` and its key in `dir` (made with the
+/// openssl command).
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = std::process::Command::new("openssl")
         .args([
@@ -431,43 +471,82 @@ async fn tls_responder(
         .status()
         .expect("openssl (scripts/install-deps installs it)");
     assert!(status.success());
+    (cert, key)
+}
+
+/// What a TLS responder speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    /// DNS over TLS (length-prefixed messages).
+    Dot,
+    /// DNS over HTTPS (HTTP/2, ALPN h2).
+    Doh,
+}
+
+/// A DNS-over-TLS or DNS-over-HTTPS responder on loopback with a fresh self-signed certificate
+/// for `dns.example.test` (made with the openssl command); answers NOERROR; counts
+/// connections; records DoH requests.
+async fn tls_responder(
+    dir: &std::path::Path,
+    speaks: Speaks,
+) -> (
+    std::net::SocketAddr,
+    std::path::PathBuf,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::Mutex<Vec<crate::plugins::forward::upstream::tests::DohRequest>>>,
+) {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = self_signed(dir);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(certs, PrivateKeyDer::from_pem_file(&key).unwrap())
         .unwrap();
+    if speaks == Speaks::Doh {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = connections.clone();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (counted, recorded) = (connections.clone(), seen.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let counted = counted.clone();
+            let recorded = recorded.clone();
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(tcp).await else {
                     return;
                 };
                 counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                crate::plugins::forward::upstream::tests::serve_framed(stream).await;
+                match speaks {
+                    Speaks::Dot => {
+                        crate::plugins::forward::upstream::tests::serve_framed(stream).await
+                    }
+                    Speaks::Doh => {
+                        crate::plugins::forward::upstream::tests::serve_doh(stream, recorded).await
+                    }
+                }
             });
         }
     });
-    (addr, cert, connections)
+    (addr, cert, connections, seen)
 }
 
 #[tokio::test]
 async fn dns_over_tls_upstreams() {
     let dir = std::env::temp_dir().join(format!("signpost-dot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (addr, cert, connections) = tls_responder(&dir).await;
+    let (addr, cert, connections, _) = tls_responder(&dir, Speaks::Dot).await;
     let corefile = |servername: &str| {
         format!(
             ".:53 {{\n forward . tls://{addr} {{\n  tls {}\n  tls_servername {servername}\n }}\n}}\n",
@@ -486,6 +565,103 @@ async fn dns_over_tls_upstreams() {
     let r = build_one(&corefile("other.example.test"));
     let response = ask_router(&r, "www.example.test.").await;
     assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `forward . https://ADDR` trusting `ca`, with `tls_servername` and more `options` lines.
+fn doh_corefile(
+    addr: std::net::SocketAddr,
+    ca: &std::path::Path,
+    servername: &str,
+    options: &str,
+) -> String {
+    format!(
+        ".:53 {{\n forward . https://{addr} {{\n  tls {}\n  tls_servername {servername}\n{options} }}\n}}\n",
+        ca.display()
+    )
+}
+
+/// `https://`: RFC 8484 POST (or GET with `doh_method GET`) to /dns-query with query ID 0,
+/// `tls_servername` as the authority, every query on one HTTP/2 connection; the client gets
+/// its own ID back.
+#[tokio::test]
+async fn dns_over_https_upstreams() {
+    let dir = std::env::temp_dir().join(format!("signpost-doh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, cert, connections, seen) = tls_responder(&dir, Speaks::Doh).await;
+    let corefile = |servername: &str, options: &str| doh_corefile(addr, &cert, servername, options);
+    let r = build_one(&corefile("dns.example.test", ""));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(response.metadata.id, 7);
+    // Queries in flight together share the connection as streams.
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| ask_router(&r, "www.example.test."))).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.metadata.response_code == ResponseCode::NoError)
+    );
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 9);
+    for request in &requests {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.path, "/dns-query");
+        assert_eq!(request.content_type, "application/dns-message");
+        assert_eq!(request.authority, "dns.example.test");
+        assert_eq!(request.id, 0);
+    }
+
+    let r = build_one(&corefile("dns.example.test", "  doh_method GET\n"));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    let get = seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(get.method, "GET");
+    assert!(get.path.starts_with("/dns-query?dns="), "{}", get.path);
+
+    // A certificate for another name is not accepted: SERVFAIL.
+    let r = build_one(&corefile("other.example.test", ""));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// DoH is HTTP/2 only (docs/differences.md): a TLS server that does not speak it gets no
+/// query through, and the client SERVFAIL.
+#[tokio::test]
+async fn a_doh_upstream_without_http2_is_servfail() {
+    let dir = std::env::temp_dir().join(format!("signpost-doh-h1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, cert, _, _) = tls_responder(&dir, Speaks::Dot).await;
+    let r = build_one(&doh_corefile(addr, &cert, "dns.example.test", ""));
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The DoH connection idle past `expire` is replaced, as every pooled upstream connection is
+/// (docs/differences.md: Go's HTTP client would keep it 90 s whatever `expire` says).
+#[tokio::test]
+async fn the_doh_connection_expires_like_the_other_pooled_connections() {
+    let dir = std::env::temp_dir().join(format!("signpost-doh-expire-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, cert, connections, _) = tls_responder(&dir, Speaks::Doh).await;
+    let r = build_one(&doh_corefile(
+        addr,
+        &cert,
+        "dns.example.test",
+        "  expire 200ms\n",
+    ));
+    for _ in 0..2 {
+        let response = ask_router(&r, "www.example.test.").await;
+        assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    }
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let response = ask_router(&r, "www.example.test.").await;
+    assert_eq!(response.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -577,12 +753,31 @@ fn forward_resolves_host_names_at_start() {
         f.to
     );
     let resolver = test_resolver();
+    let dir = std::env::temp_dir().join(format!("signpost-fwd-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, _) = self_signed(&dir);
     let f = forward(&format!(
         ". upstream.example.test:5353 198.18.0.53 {{\n resolver 127.0.0.1:1 {resolver}\n }}"
     ))
     .unwrap();
     let to: Vec<String> = f.to.iter().map(|t| t.to_string()).collect();
     assert_eq!(to, ["198.18.0.53:53", "127.0.0.7:5353", "[::7]:5353"]);
+    // A scheme keeps its default port and its transport (CoreDNS's parseAsHostEntry).
+    let f = forward(&format!(
+        ". https://upstream.example.test tls://upstream.example.test:8853 {{\n resolver {resolver}\n tls {}\n }}",
+        cert.display()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let to: Vec<String> = match &f {
+        Ok(f) => f.to.iter().map(|t| t.to_string()).collect(),
+        Err(e) => vec![e.clone()],
+    };
+    assert_eq!(
+        to[..2],
+        ["https://127.0.0.7:443", "https://[::7]:443"],
+        "{to:?}"
+    );
+    assert_eq!(to[2], "tls://127.0.0.7:8853");
     let e = forward(&format!(
         ". missing.example.test {{\n resolver {resolver}\n }}"
     ))

@@ -84,6 +84,11 @@ fn setup_every_option() {
     assert_eq!(r.monitor, Monitor::UntilReady);
     let p = prometheus::parse(&directive("prometheus :9253 {\n  runtime_metrics\n }")).unwrap();
     assert_eq!(p.addr, addr(":9253"));
+    let p = prometheus::parse(&directive(
+        "prometheus :9253 {\n  tls /etc/coredns/web.yml\n }",
+    ))
+    .unwrap();
+    assert_eq!(p.tls, Some("/etc/coredns/web.yml".into()));
 }
 
 #[test]
@@ -126,8 +131,16 @@ fn setup_errors_name_the_line() {
             "Corefile:2:15: prometheus: prometheus takes at most one address",
         ),
         (
-            "prometheus {\n  tls web.yml\n }",
-            "Corefile:3:3: prometheus: tls is not supported yet",
+            "prometheus {\n  tls\n }",
+            "Corefile:3:3: prometheus: tls needs exactly",
+        ),
+        (
+            "prometheus {\n  tls a.yml b.yml\n }",
+            "Corefile:3:3: prometheus: tls needs exactly",
+        ),
+        (
+            "prometheus {\n  tls a.yml\n  tls b.yml\n }",
+            "Corefile:4:3: prometheus: tls block already specified",
         ),
         (
             "prometheus {\n  frob\n }",
@@ -362,4 +375,102 @@ async fn queries_are_counted_with_coredns_labels() {
     let version = [("version", env!("CARGO_PKG_VERSION"))];
     assert_eq!(sample("coredns_build_info", &version), Some(1.0));
     assert!(sample("coredns_panics_total", &[]).is_some());
+}
+
+/// `prometheus { tls WEB_CONFIG }`: exporter-toolkit's web configuration, as far as Signpost
+/// honours it; the rest is refused by name.
+#[test]
+fn prometheus_web_config() {
+    use crate::plugins::prometheus::tls::{ClientAuth, WebTls, parse_web_config};
+    let dir = std::path::Path::new("/etc/coredns");
+    let tls = |cert: &str, key: &str, ca: Option<&str>, auth| {
+        Ok(Some(WebTls {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: ca.map(Into::into),
+            client_auth: auth,
+        }))
+    };
+    let cases: &[(&str, Result<Option<WebTls>, String>)] = &[
+        ("", Ok(None)),
+        ("tls_server_config: {}", Ok(None)),
+        ("tls_server_config:", Ok(None)),
+        (
+            "tls_server_config:\n  cert_file: tls.crt\n  key_file: /keys/tls.key\n",
+            tls("/etc/coredns/tls.crt", "/keys/tls.key", None, ClientAuth::None),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: NoClientCert\n",
+            tls("/etc/coredns/c", "/etc/coredns/k", None, ClientAuth::None),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n  client_auth_type: RequireAndVerifyClientCert\n",
+            tls(
+                "/etc/coredns/c",
+                "/etc/coredns/k",
+                Some("/etc/coredns/ca"),
+                ClientAuth::RequireAndVerify,
+            ),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n  client_auth_type: VerifyClientCertIfGiven\n",
+            tls(
+                "/etc/coredns/c",
+                "/etc/coredns/k",
+                Some("/etc/coredns/ca"),
+                ClientAuth::VerifyIfGiven,
+            ),
+        ),
+        (
+            "tls_server_config:\n  key_file: k\n",
+            Err("tls_server_config: missing cert_file".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n",
+            Err("tls_server_config: missing key_file".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n",
+            Err("tls_server_config: client_ca_file is set without a client_auth_type".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: RequireAndVerifyClientCert\n",
+            Err("tls_server_config: client_auth_type RequireAndVerifyClientCert needs client_ca_file".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: RequireAnyClientCert\n",
+            Err("tls_server_config: client_auth_type RequireAnyClientCert (a client certificate taken unverified) is not supported by Signpost".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Sometimes\n",
+            Err("tls_server_config: invalid client_auth_type \"Sometimes\"".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS13\n",
+            Err("tls_server_config: min_version is not supported by Signpost".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  frob: 1\n",
+            Err("tls_server_config: unknown field \"frob\"".into()),
+        ),
+        (
+            "tls_server_config:\n  cert_file: [c]\n  key_file: k\n",
+            Err("tls_server_config: cert_file must be a string".into()),
+        ),
+        (
+            "basic_auth_users:\n  alice: $2y$10$x\n",
+            Err("basic_auth_users is not supported by Signpost".into()),
+        ),
+        ("frob: 1", Err("unknown field \"frob\"".into())),
+        ("tls_server_config: 3", Err("tls_server_config: a mapping was expected".into())),
+        ("- a\n- b\n", Err("not a web configuration: a mapping was expected".into())),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&parse_web_config(text, dir), want, "{text:?}");
+    }
+    assert!(
+        parse_web_config("tls_server_config: [", dir)
+            .unwrap_err()
+            .starts_with("not a web configuration: ")
+    );
 }

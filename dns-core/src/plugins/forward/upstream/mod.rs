@@ -1,12 +1,15 @@
 //! Upstream DNS transport for the `forward` plugin (and the `loop` plugin's probe): one
 //! [`Upstream`] per `TO` address with its TCP connection pool, its failure count and its
-//! health check; UDP exchanges on a fresh socket per query; the upstream-selection policies.
+//! health check; UDP exchanges on a fresh socket per query; the HTTP/2 connection of a DNS over
+//! HTTPS upstream; the upstream-selection policies.
 //! The forward plugin's I/O; its setup and serving are the rest of `plugins/forward`.
 
+mod doh;
 pub mod metrics;
 mod policy;
 mod transport;
 
+pub use doh::{DohClient, DohMethod};
 pub use policy::Policy;
 pub use transport::{ExchangeError, TlsClient, udp_exchange};
 
@@ -61,6 +64,8 @@ pub struct Upstream {
     /// Health checks over TCP (`force_tcp`), as CoreDNS does.
     health_tcp: bool,
     tcp: TcpPool,
+    /// `https://`: every exchange and health check goes over this HTTP/2 client instead.
+    doh: Option<DohClient>,
     pub(crate) metrics: UpstreamMetrics,
 }
 
@@ -84,7 +89,14 @@ impl Upstream {
             health,
             health_tcp,
             tcp: TcpPool::new(expire, MAX_IDLE_TCP, tls),
+            doh: None,
         }
+    }
+
+    /// DNS over HTTPS to this upstream.
+    pub fn with_doh(mut self, doh: DohClient) -> Self {
+        self.doh = Some(doh);
+        self
     }
 
     /// Pooled connections are closed once older than `max_age` (zero: no limit), and every
@@ -122,7 +134,12 @@ impl Upstream {
         timeout: Duration,
     ) -> Result<Message, ExchangeError> {
         let started = Instant::now();
-        let id = crate::wire::query_id();
+        // RFC 8484 4.1: ID 0 over DoH, so identical queries make identical (cacheable) requests.
+        let id = if self.doh.is_some() {
+            0
+        } else {
+            crate::wire::query_id()
+        };
         let mut outgoing = request.clone();
         outgoing.metadata.id = id;
         let wire = outgoing
@@ -134,8 +151,9 @@ impl Upstream {
         } else {
             proto
         };
-        let mut response = match proto {
-            Transport::Udp => {
+        let mut response = match (&self.doh, proto) {
+            (Some(doh), _) => doh.exchange(&wire, timeout, Some(&self.metrics)).await?,
+            (None, Transport::Udp) => {
                 self.metrics.conn_miss("udp");
                 let bufsize = request.edns.as_ref().map_or(512, |e| e.max_payload());
                 match udp_exchange(self.tcp.source, self.addr, &wire, id, timeout, bufsize).await {
@@ -152,7 +170,7 @@ impl Upstream {
                     other => other?,
                 }
             }
-            Transport::Tcp => {
+            (None, Transport::Tcp) => {
                 self.tcp
                     .exchange(self.addr, &wire, id, timeout, &self.metrics)
                     .await?
@@ -207,7 +225,9 @@ impl Upstream {
         };
         let timeout = Duration::from_secs(1);
         let tls = self.tcp.tls();
-        let result = if self.health_tcp || tls.is_some() {
+        let result = if let Some(doh) = &self.doh {
+            doh.exchange(&wire, timeout, None).await
+        } else if self.health_tcp || tls.is_some() {
             transport::tcp_once(
                 self.addr,
                 self.tcp.source,

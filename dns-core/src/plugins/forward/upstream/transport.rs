@@ -36,6 +36,12 @@ pub enum ExchangeError {
     Malformed,
     #[error("tls: {0}")]
     Tls(String),
+    /// DNS over HTTPS: the HTTP/2 connection or stream failed.
+    #[error("http2: {0}")]
+    Http(String),
+    /// DNS over HTTPS: the upstream answered with another status than 200.
+    #[error("unexpected HTTP status {0} from the DoH upstream")]
+    HttpStatus(u16),
 }
 
 /// The local address queries to `addr` leave from: `source` (`source_address`) or any.
@@ -91,15 +97,16 @@ pub async fn udp_exchange(
     }
 }
 
-/// A byte stream to an upstream: plain TCP or TLS over TCP.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream to an upstream: plain TCP or TLS over TCP (carrying DNS over TCP, DNS over
+/// TLS, or HTTP/2 for DNS over HTTPS).
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// An open connection, its local address (for Go-worded errors) and when it was opened.
-struct Conn {
-    io: Box<dyn Stream>,
-    local: Option<SocketAddr>,
-    opened: Instant,
+pub(super) struct Conn {
+    pub(super) io: Box<dyn Stream>,
+    pub(super) local: Option<SocketAddr>,
+    pub(super) opened: Instant,
 }
 
 /// Connects a TCP socket to `addr` from `source` (any local address when `None`).
@@ -123,7 +130,7 @@ pub struct TlsClient {
 }
 
 /// Connects to `addr` (and does the TLS handshake with `tls`) before `deadline`.
-async fn dial(
+pub(super) async fn dial(
     addr: SocketAddr,
     source: Option<IpAddr>,
     tls: Option<&TlsClient>,

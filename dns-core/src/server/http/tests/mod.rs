@@ -13,6 +13,7 @@ fn site(plugins: &[&'static str], ready: Option<Arc<Readiness>>) -> Site {
         addr: HttpAddr::parse("127.0.0.1:0").unwrap(),
         plugins: plugins.to_vec(),
         ready,
+        tls: None,
     }
 }
 

@@ -65,6 +65,80 @@ where
     }
 }
 
+/// What a DoH client sent: method, path with query, Content-Type, :authority, and the ID of
+/// the DNS query inside.
+#[derive(Clone, Debug)]
+pub(crate) struct DohRequest {
+    pub method: String,
+    pub path: String,
+    pub content_type: String,
+    pub authority: String,
+    pub id: u16,
+}
+
+/// Answers DNS over HTTPS (HTTP/2, POST or GET on any path) with NOERROR on one stream,
+/// recording each request in `seen`, until the connection closes.
+pub(crate) async fn serve_doh<S>(stream: S, seen: Arc<std::sync::Mutex<Vec<DohRequest>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use base64::Engine;
+    let Ok(mut connection) = h2::server::handshake(stream).await else {
+        return;
+    };
+    while let Some(Ok((request, mut respond))) = connection.accept().await {
+        let (parts, mut body) = request.into_parts();
+        let query = if parts.method == http::Method::GET {
+            let b64 = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("dns="))
+                .unwrap_or_default();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64)
+                .unwrap_or_default()
+        } else {
+            let mut wire = Vec::new();
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+                wire.extend_from_slice(&chunk);
+            }
+            wire
+        };
+        seen.lock().unwrap().push(DohRequest {
+            method: parts.method.to_string(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            authority: parts
+                .uri
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            id: query
+                .get(..2)
+                .map_or(1, |b| u16::from_be_bytes([b[0], b[1]])),
+        });
+        let answer = answer_bytes(&query, ResponseCode::NoError);
+        let response = http::Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, "application/dns-message")
+            .body(())
+            .unwrap();
+        if let Ok(mut send) = respond.send_response(response, false) {
+            let _ = send.send_data(bytes::Bytes::from(answer), true);
+        }
+    }
+}
+
 /// Answers TCP queries on each connection; counts connections.
 async fn tcp_responder(connections: Arc<AtomicUsize>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
