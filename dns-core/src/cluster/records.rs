@@ -472,6 +472,7 @@ impl<'a> Ctx<'a> {
         if ports.is_empty() {
             return Err(NameError);
         }
+        targets.reserve_exact(ports.len() * svc.cluster_ips.len());
         for port in ports {
             for ip in &svc.cluster_ips {
                 targets.push(Target {
@@ -615,12 +616,18 @@ fn address_records(
             .collect());
     }
     let targets = ctx.targets(qname)?;
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(targets.len());
+    // One target (a ClusterIP service with one port, the common question) has nothing to
+    // repeat, so the set is only filled when there are more.
+    let single = targets.len() == 1;
     let mut seen = BTreeSet::new();
     for target in targets {
         match target.host {
             Host::Ip(ip) => {
-                if qtype != RecordType::CNAME && matches_family(&ip, qtype) && seen.insert(ip) {
+                if qtype != RecordType::CNAME
+                    && matches_family(&ip, qtype)
+                    && (single || seen.insert(ip))
+                {
                     records.push(ctx.record(qname, address_rdata(ip)));
                 }
             }
