@@ -44,12 +44,12 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// This thread's shard, taken in the order threads first count (the serving threads,
     /// which count first and most, get distinct ones).
-    static SHARD: usize = NEXT_SHARD.fetch_add(1, Relaxed);
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Relaxed) & (*SHARDS - 1);
 }
 
 fn shard() -> usize {
     // A thread being torn down no longer has its local: any shard is still a correct count.
-    SHARD.try_with(|s| *s).unwrap_or(0) & (*SHARDS - 1)
+    SHARD.try_with(|s| *s).unwrap_or(0)
 }
 
 /// `cells` slots per shard, each shard on lines of its own.
@@ -73,14 +73,14 @@ impl Cells {
         &self.lines[shard * self.lines_per_shard + cell / PER_LINE].0[cell % PER_LINE]
     }
 
-    fn add(&self, cell: usize, v: u64) {
-        self.slot(shard(), cell).fetch_add(v, Relaxed);
+    fn add(&self, shard: usize, cell: usize, v: u64) {
+        self.slot(shard, cell).fetch_add(v, Relaxed);
     }
 
     /// Adds to a slot that holds an `f64`'s bits. Only collisions of threads on one shard
     /// make the exchange retry.
-    fn add_f64(&self, cell: usize, v: f64) {
-        let slot = self.slot(shard(), cell);
+    fn add_f64(&self, shard: usize, cell: usize, v: f64) {
+        let slot = self.slot(shard, cell);
         let _ = slot.fetch_update(Relaxed, Relaxed, |old| {
             Some((f64::from_bits(old) + v).to_bits())
         });
@@ -107,11 +107,11 @@ impl Counter {
     }
 
     pub fn inc(&self) {
-        self.0.add(0, 1);
+        self.0.add(shard(), 0, 1);
     }
 
     pub fn inc_by(&self, v: u64) {
-        self.0.add(0, v);
+        self.0.add(shard(), 0, v);
     }
 
     /// The count over every shard.
@@ -153,8 +153,9 @@ impl Histogram {
             .iter()
             .position(|b| v <= *b)
             .unwrap_or(self.bounds.len());
-        self.cells.add(bucket, 1);
-        self.cells.add_f64(self.bounds.len() + 1, v);
+        let shard = shard();
+        self.cells.add(shard, bucket, 1);
+        self.cells.add_f64(shard, self.bounds.len() + 1, v);
     }
 
     /// The number of observations over every shard.
