@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use hickory_proto::op::{Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use smallvec::SmallVec;
 
 use crate::wire::name::label_count;
 
@@ -276,7 +277,9 @@ impl<'a> Ctx<'a> {
 
     /// Labels of `lower` (a question's name, lowered once) left of the zone, leftmost first,
     /// borrowed from it: comparing them copies nothing. A label that is not UTF-8 names nothing.
-    fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<Vec<&'q str>> {
+    /// On the stack for any name a cluster answers (a port, protocol, service, namespace and
+    /// `svc` are five labels below the zone).
+    fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<SmallVec<[&'q str; 8]>> {
         let n = label_count(lower) - label_count(&self.zone);
         lower
             .iter()
@@ -530,8 +533,12 @@ impl<'a> Ctx<'a> {
         if self.options.ignore_empty_service && !has_ready_endpoint(entry) {
             return Err(NameError);
         }
-        let ports: Vec<Option<u16>> = if svc.ports.is_empty() {
-            if sentinel_matches { vec![None] } else { vec![] }
+        let ports: SmallVec<[Option<u16>; 4]> = if svc.ports.is_empty() {
+            if sentinel_matches {
+                smallvec::smallvec![None]
+            } else {
+                SmallVec::new()
+            }
         } else {
             svc.ports
                 .iter()
@@ -542,6 +549,7 @@ impl<'a> Ctx<'a> {
         if ports.is_empty() {
             return Err(NameError);
         }
+        targets.reserve_exact(ports.len() * svc.cluster_ips.len());
         for port in ports {
             for ip in &svc.cluster_ips {
                 targets.push(Target {
@@ -685,12 +693,18 @@ fn address_records(
             .collect());
     }
     let targets = ctx.targets(qname)?;
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(targets.len());
+    // One target (a ClusterIP service with one port, the common question) has nothing to
+    // repeat, so the set is only filled when there are more.
+    let single = targets.len() == 1;
     let mut seen = BTreeSet::new();
     for target in targets {
         match target.host {
             Host::Ip(ip) => {
-                if qtype != RecordType::CNAME && matches_family(&ip, qtype) && seen.insert(ip) {
+                if qtype != RecordType::CNAME
+                    && matches_family(&ip, qtype)
+                    && (single || seen.insert(ip))
+                {
                     records.push(ctx.record(qname, address_rdata(ip)));
                 }
             }
@@ -791,7 +805,7 @@ fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
     let lower = qname.to_lowercase();
     if ctx
         .base_labels(&lower)
-        .is_ok_and(|base| base == ["dns-version"])
+        .is_ok_and(|base| base.as_slice() == ["dns-version"])
     {
         let version = if ctx.multicluster {
             MCS_DNS_SCHEMA_VERSION
@@ -991,9 +1005,10 @@ fn pod_ip_from_name(name: &str) -> Option<IpAddr> {
 }
 
 fn is_reverse(name: &Name) -> bool {
-    let labels: Vec<&[u8]> = name.iter().collect();
-    match labels.as_slice() {
-        [.., a, b] => {
+    // From the end, without collecting the labels: this runs on every question.
+    let mut labels = name.iter().rev();
+    match (labels.next(), labels.next()) {
+        (Some(b), Some(a)) => {
             b.eq_ignore_ascii_case(b"arpa")
                 && (a.eq_ignore_ascii_case(b"in-addr") || a.eq_ignore_ascii_case(b"ip6"))
         }

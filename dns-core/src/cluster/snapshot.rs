@@ -497,6 +497,14 @@ impl SnapshotStore {
         self.published.load_full()
     }
 
+    /// The current snapshot for one answer: a guard that writes nothing the serving threads
+    /// share (arc-swap keeps it in a slot of the reading thread; `load` bumps the snapshot's
+    /// one reference count, a cache line every worker would write per query). A publish still
+    /// sees the guards on the copy it replaces. Hold it for one answer; `load` is for keeping.
+    pub fn read(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.published.load()
+    }
+
     /// Applies a batch of changes and publishes the result as one step. `now_unix` becomes the
     /// SOA serial (the clock is a parameter so this stays pure and testable).
     pub fn apply(&self, changes: impl IntoIterator<Item = Change>, now_unix: u32) {

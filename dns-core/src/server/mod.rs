@@ -246,6 +246,10 @@ async fn udp_loop<H: Handler>(
     local: SocketAddr,
     stop: watch::Receiver<bool>,
 ) {
+    // Each query's future holds the handler (it may move to a task of its own): through a
+    // reference count of this worker's, so the count every worker shares is not written per
+    // query.
+    let handler = Arc::new(handler);
     let mut batch = udp::Batch::new();
     // Answers ready at once, sent together after each batch.
     let mut ready: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(udp::SLOTS);
@@ -304,7 +308,7 @@ async fn udp_loop<H: Handler>(
             let bytes = bytes.to_vec();
             let handler = handler.clone();
             let mut reply =
-                Box::pin(async move { respond(handler.as_ref(), &bytes, &info).await.0 });
+                Box::pin(async move { respond(handler.as_ref().as_ref(), &bytes, &info).await.0 });
             match reply.as_mut().now_or_never() {
                 Some(Some(reply)) => ready.push((reply, src)),
                 Some(None) => {}

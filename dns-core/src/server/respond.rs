@@ -29,8 +29,13 @@ pub async fn respond<H: Handler>(
     bytes: &[u8],
     info: &RequestInfo,
 ) -> (Option<Vec<u8>>, Disposition) {
-    let (messages, disposition) = respond_stream(handler, bytes, info).await;
-    (messages.into_iter().next(), disposition)
+    let (replies, disposition) = answer(handler, bytes, info).await;
+    let reply = match replies {
+        Replies::None => None,
+        Replies::One(reply) => Some(reply),
+        Replies::Stream(replies) => replies.into_iter().next(),
+    };
+    (reply, disposition)
 }
 
 /// [`respond`] for TCP, where a zone transfer's answer is a stream of messages (RFC 5936
@@ -40,21 +45,53 @@ pub async fn respond_stream<H: Handler>(
     bytes: &[u8],
     info: &RequestInfo,
 ) -> (Vec<Vec<u8>>, Disposition) {
+    let (replies, disposition) = answer(handler, bytes, info).await;
+    let replies = match replies {
+        Replies::None => Vec::new(),
+        Replies::One(reply) => vec![reply],
+        Replies::Stream(replies) => replies,
+    };
+    (replies, disposition)
+}
+
+/// What goes back for one message: kept apart so that one answer over UDP, the common case,
+/// costs no list around it.
+enum Replies {
+    None,
+    One(Vec<u8>),
+    Stream(Vec<Vec<u8>>),
+}
+
+impl Replies {
+    fn size(&self) -> usize {
+        match self {
+            Replies::None => 0,
+            Replies::One(reply) => reply.len(),
+            Replies::Stream(replies) => replies.iter().map(Vec::len).sum(),
+        }
+    }
+}
+
+async fn answer<H: Handler>(
+    handler: &H,
+    bytes: &[u8],
+    info: &RequestInfo,
+) -> (Replies, Disposition) {
     if bytes.len() < HEADER_LEN {
-        return (Vec::new(), Disposition::Dropped);
+        return (Replies::None, Disposition::Dropped);
     }
     let started = std::time::Instant::now();
     let id = u16::from_be_bytes([bytes[0], bytes[1]]);
     let flags = bytes[2];
     if flags & 0x80 != 0 {
-        return (Vec::new(), Disposition::Dropped);
+        return (Replies::None, Disposition::Dropped);
     }
     let opcode = OpCode::from_u8((flags >> 3) & 0x0f);
     let recursion_desired = flags & 0x01 != 0;
     let count = |at: usize| u16::from_be_bytes([bytes[at], bytes[at + 1]]);
     let reject = |rcode| {
         let reply = header_only(id, opcode, recursion_desired, rcode);
-        (vec![reply], Disposition::Rejected)
+        (Replies::One(reply), Disposition::Rejected)
     };
     // miekg/dns's default accept function: only QUERY and NOTIFY get past it; anything but one
     // question, or more records than a query carries, is FORMERR.
@@ -90,7 +127,7 @@ pub async fn respond_stream<H: Handler>(
         } else {
             let (answer, tag) = handler.handle(&request, info).await;
             if handler.silent(&tag) {
-                return (Vec::new(), Disposition::Dropped);
+                return (Replies::None, Disposition::Dropped);
             }
             (answer, Some(Some(tag)))
         };
@@ -128,19 +165,19 @@ pub async fn respond_stream<H: Handler>(
         && response.authorities.is_empty()
         && response.additionals.is_empty();
     let encoded = if transfer {
-        encode_stream(&response, limit)
+        encode_stream(&response, limit).map(Replies::Stream)
     } else {
-        encode_within(&response, limit).map(|bytes| vec![bytes])
+        encode_within(&response, limit).map(Replies::One)
     };
     let (replies, rcode) = match encoded {
         Some(replies) => (replies, response.metadata.response_code),
         None => (
-            vec![header_only(
+            Replies::One(header_only(
                 id,
                 opcode,
                 recursion_desired,
                 ResponseCode::ServFail,
-            )],
+            )),
             ResponseCode::ServFail,
         ),
     };
@@ -149,7 +186,7 @@ pub async fn respond_stream<H: Handler>(
             request: &request,
             info,
             rcode,
-            response_size: replies.iter().map(Vec::len).sum(),
+            response_size: replies.size(),
             started,
         };
         handler.served(tag, &exchange);

@@ -103,6 +103,24 @@ fn readers_keep_their_snapshot_while_writers_publish() {
     assert!(store.load().service("ns", "a").is_none());
 }
 
+/// A per-answer `read` guard counts as a reader: two publishes later (when the copy it
+/// holds would be reused as the spare) it still shows its own moment.
+#[test]
+fn read_guards_keep_their_snapshot_across_publishes() {
+    let store = SnapshotStore::new();
+    store.apply([Change::UpsertService(svc("ns", "a", "198.18.0.1"))], 1);
+    let guard = store.read();
+    store.apply([Change::DeleteService(ObjectKey::new("ns", "a"))], 2);
+    store.apply([Change::UpsertService(svc("ns", "b", "198.18.0.2"))], 3);
+    assert!(guard.service("ns", "a").is_some());
+    assert!(guard.service("ns", "b").is_none());
+    assert_eq!(guard.serial(), 1);
+    drop(guard);
+    let now = store.read();
+    assert!(now.service("ns", "a").is_none());
+    assert!(now.service("ns", "b").is_some());
+}
+
 #[test]
 fn slice_moving_between_services_detaches_from_the_old_one() {
     let store = SnapshotStore::new();

@@ -7,6 +7,7 @@
 //! `plugins/prometheus`.
 
 mod recorder;
+pub mod sharded;
 pub mod vars;
 
 /// The prometheus crate dns-core exports from: register here to appear on `/metrics`.

@@ -5,9 +5,9 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts};
+
+use super::sharded;
 
 const NAMESPACE: &str = "coredns";
 const DNS: &str = "dns";
@@ -49,12 +49,30 @@ pub(crate) fn counter_vec(
     register(IntCounterVec::new(opts, labels).unwrap_or_else(|e| unreachable_metric(name, e)))
 }
 
-fn histogram_vec(name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+/// A counter family written on the answer path: sharded per thread (`sharded`).
+pub(crate) fn sharded_counter_vec(
+    subsystem: &str,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> sharded::CounterVec {
+    let opts = Opts::new(name, help)
+        .namespace(NAMESPACE)
+        .subsystem(subsystem);
+    sharded::CounterVec::new(opts, labels)
+}
+
+fn histogram_vec(
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> sharded::HistogramVec {
     let opts = HistogramOpts::new(name, help)
         .namespace(NAMESPACE)
         .subsystem(DNS)
         .buckets(buckets);
-    register(HistogramVec::new(opts, labels).unwrap_or_else(|e| unreachable_metric(name, e)))
+    sharded::HistogramVec::new(opts, labels)
 }
 
 /// The definitions above are constants; a failure here is a programming error caught by the
@@ -64,8 +82,8 @@ pub(crate) fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
 }
 
 /// `coredns_dns_requests_total{server, zone, view, proto, family, type}`.
-pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+pub static REQUESTS: LazyLock<sharded::CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         DNS,
         "requests_total",
         "DNS queries per server, zone, transport, address family and query type.",
@@ -74,8 +92,8 @@ pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// `coredns_dns_do_requests_total{server, zone, view}`.
-pub static DO_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+pub static DO_REQUESTS: LazyLock<sharded::CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         DNS,
         "do_requests_total",
         "DNS queries with the DNSSEC OK (DO) bit set.",
@@ -84,8 +102,8 @@ pub static DO_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// `coredns_dns_responses_total{server, zone, view, rcode, plugin}`.
-pub static RESPONSES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+pub static RESPONSES: LazyLock<sharded::CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         DNS,
         "responses_total",
         "DNS responses per rcode and the plugin that wrote them (empty: the server).",
@@ -94,7 +112,7 @@ pub static RESPONSES: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// `coredns_dns_request_duration_seconds{server, zone, view}`.
-pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub static REQUEST_DURATION: LazyLock<sharded::HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "request_duration_seconds",
         "Time to answer a DNS query, in seconds.",
@@ -104,7 +122,7 @@ pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
 });
 
 /// `coredns_dns_request_size_bytes{server, zone, view, proto}`.
-pub static REQUEST_SIZE: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub static REQUEST_SIZE: LazyLock<sharded::HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "request_size_bytes",
         "Size of DNS queries on the wire, in bytes.",
@@ -114,7 +132,7 @@ pub static REQUEST_SIZE: LazyLock<HistogramVec> = LazyLock::new(|| {
 });
 
 /// `coredns_dns_response_size_bytes{server, zone, view, proto}`.
-pub static RESPONSE_SIZE: LazyLock<HistogramVec> = LazyLock::new(|| {
+pub static RESPONSE_SIZE: LazyLock<sharded::HistogramVec> = LazyLock::new(|| {
     histogram_vec(
         "response_size_bytes",
         "Size of DNS responses on the wire, in bytes.",

@@ -11,10 +11,11 @@ use std::sync::LazyLock;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
-use prometheus::{IntCounter, IntCounterVec};
+use prometheus::IntCounterVec;
 
 use crate::corefile::{Arg, Directive, Location};
-use crate::plugin::metrics::vars::counter_vec;
+use crate::plugin::metrics::sharded;
+use crate::plugin::metrics::vars::{counter_vec, sharded_counter_vec};
 use crate::plugin::setup::{BlockSetup, SetupError, zones_or_block};
 use crate::plugin::{Next, Plugin, Serving};
 use crate::wire::{add_option, extended_error, reply_to};
@@ -231,7 +232,8 @@ pub fn decide<'r>(
 pub struct Acl {
     rules: Vec<Rule>,
     server: String,
-    allowed: IntCounter,
+    /// Counted on every query the block lets through, so sharded per thread.
+    allowed: sharded::Counter,
 }
 
 impl Acl {
@@ -309,8 +311,8 @@ static FILTERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 /// `coredns_acl_allowed_requests_total{server, view}`.
-static ALLOWED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static ALLOWED: LazyLock<sharded::CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         PLUGIN,
         "allowed_requests_total",
         "Counter of DNS requests being allowed.",

@@ -3,9 +3,10 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{IntGauge, IntGaugeVec, Opts};
 
-use crate::plugin::metrics::vars::{counter_vec, register, unreachable_metric};
+use crate::plugin::metrics::sharded::{Counter, CounterVec};
+use crate::plugin::metrics::vars::{register, sharded_counter_vec, unreachable_metric};
 
 const CACHE: &str = "cache";
 
@@ -19,50 +20,50 @@ const PLAIN: &[&str] = &["server", "zones", "view"];
 
 static ENTRIES: LazyLock<IntGaugeVec> =
     LazyLock::new(|| gauge_vec("entries", "The number of elements in the cache.", BY_TYPE));
-static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static REQUESTS: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "requests_total",
         "The count of cache requests.",
         PLAIN,
     )
 });
-static HITS: LazyLock<IntCounterVec> =
-    LazyLock::new(|| counter_vec(CACHE, "hits_total", "The count of cache hits.", BY_TYPE));
-static MISSES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static HITS: LazyLock<CounterVec> =
+    LazyLock::new(|| sharded_counter_vec(CACHE, "hits_total", "The count of cache hits.", BY_TYPE));
+static MISSES: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "misses_total",
         "The count of cache misses. Deprecated, derive misses from cache hits/requests counters.",
         PLAIN,
     )
 });
-static PREFETCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static PREFETCHES: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "prefetch_total",
         "The number of times the cache has prefetched a cached item.",
         PLAIN,
     )
 });
-static DROPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static DROPS: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "drops_total",
         "The number responses that are not cached, because the reply is malformed.",
         PLAIN,
     )
 });
-static SERVED_STALE: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static SERVED_STALE: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "served_stale_total",
         "The number of requests served from stale cache entries.",
         PLAIN,
     )
 });
-static EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static EVICTIONS: LazyLock<CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         CACHE,
         "evictions_total",
         "The count of cache evictions.",
@@ -74,18 +75,18 @@ static EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 #[derive(Clone)]
 pub struct TypeMetrics {
     pub entries: IntGauge,
-    pub hits: IntCounter,
-    pub evictions: IntCounter,
+    pub hits: Counter,
+    pub evictions: Counter,
 }
 
 /// One cache plugin's handles (server, zones, view fixed).
 #[derive(Clone)]
 pub struct CacheMetrics {
-    pub requests: IntCounter,
-    pub misses: IntCounter,
-    pub prefetches: IntCounter,
-    pub drops: IntCounter,
-    pub served_stale: IntCounter,
+    pub requests: Counter,
+    pub misses: Counter,
+    pub prefetches: Counter,
+    pub drops: Counter,
+    pub served_stale: Counter,
     pub success: TypeMetrics,
     pub denial: TypeMetrics,
 }

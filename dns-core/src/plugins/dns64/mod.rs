@@ -12,10 +12,10 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::AAAA;
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use ipnet::Ipv6Net;
-use prometheus::{IntCounter, IntCounterVec};
 
 use crate::corefile::{Arg, Directive};
-use crate::plugin::metrics::vars::counter_vec;
+use crate::plugin::metrics::sharded;
+use crate::plugin::metrics::vars::sharded_counter_vec;
 use crate::plugin::setup::{BlockSetup, SetupError, args_exact, unknown_property};
 use crate::plugin::upstream::Upstream;
 use crate::plugin::{Next, Plugin, Serving};
@@ -183,7 +183,7 @@ pub fn synthesize(
 pub struct Dns64 {
     config: Config,
     upstream: Arc<Upstream>,
-    translated: IntCounter,
+    translated: sharded::Counter,
 }
 
 impl Plugin for Dns64 {
@@ -238,8 +238,8 @@ pub fn setup(setup: &mut BlockSetup<'_>, lines: &[&Directive]) -> Result<(), Set
 }
 
 /// `coredns_dns64_requests_translated_total{server}`.
-static TRANSLATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
+static TRANSLATED: LazyLock<sharded::CounterVec> = LazyLock::new(|| {
+    sharded_counter_vec(
         PLUGIN,
         "requests_translated_total",
         "Counter of DNS requests translated by dns64.",

@@ -56,7 +56,7 @@ impl KubernetesPlugin {
     /// a name error that `fallthrough` covers).
     pub fn resolve(&self, request: &Message) -> Option<Message> {
         let query = request.queries.first()?;
-        let snapshot = self.store.load();
+        let snapshot = self.store.read();
         let ns_addrs = || ns_addrs(&snapshot, &self.local_ips);
         let answer = records::answer(&snapshot, &self.config.records, query, &ns_addrs)?;
         if answer.rcode == ResponseCode::NXDomain {
