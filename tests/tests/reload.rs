@@ -148,3 +148,52 @@ fn sigusr1_reloads_without_the_reload_plugin() {
     });
     assert_eq!(r.answers(), ["A 198.18.0.99"], "{}", server.log());
 }
+
+/// The timer compares the Corefile as parsed, imports expanded, as CoreDNS 1.7+ does: an edit of
+/// an imported file alone (k3s's and AKS's `coredns-custom` overrides) is served, and a file
+/// that does not parse is reported and leaves the running configuration alone.
+#[test]
+fn reload_follows_an_edit_of_an_imported_file_alone() {
+    let metrics = free_port();
+    let server = ClusterDns::start(
+        &format!(
+            ".:{{PORT}} {{\n    reload 2s 1s\n    prometheus 127.0.0.1:{metrics}\n    import custom/*.override\n    kubernetes cluster.local {{\n        ttl 5\n    }}\n}}\n"
+        ),
+        &example_cluster(),
+    );
+    let first = metric(metrics, "coredns_reload_version_info").expect("version info");
+    let custom = server.dir.path().join("custom");
+    std::fs::create_dir_all(&custom).unwrap();
+    let write = |text: &str| {
+        let tmp = custom.join("hosts.override.new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, custom.join("hosts.override")).unwrap();
+    };
+    write("hosts {\n    198.18.0.99 imported.example.test\n    fallthrough\n}\n");
+    let r = server.dig_until(&["imported.example.test", "A"], WAIT, |r| {
+        !r.answer.is_empty()
+    });
+    assert_eq!(r.answers(), ["A 198.18.0.99"], "{}", server.log());
+    let second = metric(metrics, "coredns_reload_version_info").expect("version info");
+    assert_ne!(first, second, "the running hash changes");
+    assert_eq!(ttl_of(&server), Some(5));
+
+    // An override that does not parse: a warning, no failed reload, the old one serves.
+    write("hosts {\n    198.18.0.98 imported.example.test\n");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !server
+        .stdout()
+        .contains("[WARNING] plugin/reload: Corefile parse failed: ")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        server.dig(&["imported.example.test", "A"]).answers(),
+        ["A 198.18.0.99"]
+    );
+    assert_eq!(
+        metric(metrics, "coredns_reload_failed_total").as_deref(),
+        Some("coredns_reload_failed_total 0")
+    );
+}

@@ -1,7 +1,9 @@
 //! The reload loop (`reload` plugin): re-reads the Corefile every period; on a change, builds
 //! and serves the new one, or keeps the old one, says why in CoreDNS's words and counts
 //! `coredns_reload_failed_total`. SIGUSR1 rebuilds at once, with or without `reload`, as it
-//! restarts CoreDNS (imported files are read again too).
+//! restarts CoreDNS (imported files are read again too). What is compared is the Corefile as
+//! parsed, imports expanded, as CoreDNS 1.7+ does: an edit of an imported file alone (a k3s or
+//! AKS `coredns-custom` override) reloads.
 
 use std::sync::LazyLock;
 
@@ -23,8 +25,7 @@ pub(crate) async fn run(
     mut listeners: Listeners,
     stop: watch::Receiver<bool>,
 ) {
-    let content = tokio::fs::read(&loaded.path).await.unwrap_or_default();
-    let mut running = hash(&content);
+    let mut running = parsed_hash(&loaded.path).unwrap_or_default();
     if policy.is_some() {
         crate::coredns_line!(
             INFO,
@@ -43,11 +44,19 @@ pub(crate) async fn run(
             Some(()) = recv_or_never(&mut usr1) => true,
             _ = &mut stopped => break,
         };
-        // An unreadable file (mid-rewrite, say) is tried again next time, as CoreDNS does.
-        let Ok(content) = tokio::fs::read(&loaded.path).await else {
-            continue;
+        // An unreadable file (mid-rewrite, say) is tried again next time, as CoreDNS does;
+        // one that does not parse is reported and tried again too.
+        let path = loaded.path.clone();
+        let new = match tokio::task::spawn_blocking(move || parsed_hash(&path)).await {
+            Ok(Ok(hex)) => hex,
+            Ok(Err(crate::corefile::CorefileError::Read { .. })) | Err(_) => continue,
+            Ok(Err(e)) if !signalled => {
+                crate::coredns_line!(WARNING, "plugin/reload: Corefile parse failed: {e}");
+                continue;
+            }
+            // SIGUSR1 asks for a rebuild whatever the file holds: the build says what is wrong.
+            Ok(Err(_)) => running.clone(),
         };
-        let new = hash(&content);
         if new == running && !signalled {
             continue;
         }
@@ -100,7 +109,14 @@ fn rebuild(
     Ok(built.reload)
 }
 
-/// SHA-512 of the Corefile's bytes, in hex.
+/// SHA-512 of the Corefile at `path` as parsed, imports expanded, in hex: the file's own
+/// bytes and those of every file it imports, as far as they reach the configuration.
+fn parsed_hash(path: &std::path::Path) -> Result<String, crate::corefile::CorefileError> {
+    let corefile = crate::corefile::load(path)?;
+    Ok(hash(format!("{corefile:?}").as_bytes()))
+}
+
+/// SHA-512 of `content`, in hex.
 pub fn hash(content: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA512, content);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
