@@ -328,5 +328,5 @@ fn label_pairs(desc: &Desc, values: &[String]) -> Vec<LabelPair> {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
+#[path = "tests/sharded.rs"]
 mod tests;
