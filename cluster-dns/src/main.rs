@@ -54,6 +54,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     dns_core::logging::init();
+    if let Err(e) = dns_core::server::limits::raise_open_files_limit() {
+        tracing::warn!(error = %e, "cannot raise the open-files limit; keeping the one inherited");
+    }
     let args = Args::parse_from(dns_core::server::cli::go_style_args(std::env::args()));
     if args.plugins {
         print!(

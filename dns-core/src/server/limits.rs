@@ -24,13 +24,16 @@ pub enum Limit {
     ApplierQueue,
     /// The size of the snapshot file; a larger file is not read.
     SnapshotFileSize,
+    /// The process's open files (`RLIMIT_NOFILE`); an accept that fails for it waits.
+    OpenFiles,
 }
 
-const LIMITS: [Limit; 4] = [
+const LIMITS: [Limit; 5] = [
     Limit::TcpConnections,
     Limit::TcpQueriesPerConnection,
     Limit::ApplierQueue,
     Limit::SnapshotFileSize,
+    Limit::OpenFiles,
 ];
 
 impl Limit {
@@ -41,6 +44,7 @@ impl Limit {
             Limit::TcpQueriesPerConnection => "tcp_queries_per_connection",
             Limit::ApplierQueue => "applier_queue",
             Limit::SnapshotFileSize => "snapshot_file_size",
+            Limit::OpenFiles => "open_files",
         }
     }
 
@@ -97,4 +101,17 @@ pub fn count(limit: Limit) -> u64 {
 /// Whether a limit that last logged at `last_ms` (0: never) logs again at `now_ms`.
 pub fn should_log(last_ms: u64, now_ms: u64) -> bool {
     last_ms == 0 || now_ms.saturating_sub(last_ms) >= LOG_EVERY.as_millis() as u64
+}
+
+/// Raises the soft open-files limit to the hard one, as the Go runtime (1.19+) does for
+/// CoreDNS: a shell's default soft limit (often 1,024) is below what the TCP listeners allow
+/// open at once. Returns the soft limit now in force, or the error if the limit cannot be
+/// read or raised (the process keeps the limit it had).
+pub fn raise_open_files_limit() -> Result<u64, nix::Error> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(soft.max(hard))
 }

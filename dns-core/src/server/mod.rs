@@ -430,7 +430,19 @@ pub(crate) async fn accept_loop<F, Fut>(
             Err(e) => {
                 // Out of file descriptors (or memory) the connection stays queued and accept
                 // fails again at once: pause rather than spin, as Go's net/http does.
-                debug!(error = %e, "{what} accept error");
+                if matches!(
+                    e.raw_os_error().map(nix::errno::Errno::from_raw),
+                    Some(nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE)
+                ) {
+                    limits::reached(
+                        Limit::OpenFiles,
+                        format_args!(
+                            "{what}: accept failed, out of file descriptors ({e}); new connections wait in the kernel's accept queue"
+                        ),
+                    );
+                } else {
+                    debug!(error = %e, "{what} accept error");
+                }
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
