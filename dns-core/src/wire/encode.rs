@@ -1,12 +1,12 @@
 //! Responses onto the wire within a size: one pass over the records, each one kept if it fits
 //! and rolled back if not, instead of re-encoding the message per record.
 
-use hickory_proto::op::{Header, HeaderCounts, Message, OpCode, ResponseCode};
+use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::serialize::binary::BinEncodable;
 
-/// The length of a DNS header.
-pub const HEADER_LEN: usize = 12;
+pub use super::writer::HEADER_LEN;
+use super::writer::MessageWriter;
 
 /// Encodes `response` in at most `limit` bytes. Answers are kept first, then authority, then
 /// additional records, each record kept if it still fits; the OPT record's room is kept aside
@@ -14,48 +14,42 @@ pub const HEADER_LEN: usize = 12;
 /// go (losing only additional records is not a truncation, as in miekg/dns). A message whose
 /// bare question and OPT do not fit goes without the OPT; `None` when even that fails.
 pub fn encode_within(response: &Message, limit: usize) -> Option<Vec<u8>> {
-    let limit = u16::try_from(limit).unwrap_or(u16::MAX);
-    let (opt, opt_len) = opt_record(response);
-    match u16::try_from(opt_len)
-        .ok()
-        .and_then(|reserve| limit.checked_sub(reserve))
-        .and_then(|room| encode_records(response, opt.as_ref(), room, limit))
+    let limit = limit.min(usize::from(u16::MAX));
+    let opt = opt_record(response);
+    match limit
+        .checked_sub(opt.len())
+        .and_then(|room| encode_records(response, &opt, room, limit))
     {
         Some(bytes) => Some(bytes),
-        None => encode_records(response, None, limit, limit),
+        None => encode_records(response, &[], limit, limit),
     }
 }
 
-/// The response's OPT record (its rcode's high bits in it) and its length on the wire.
-fn opt_record(response: &Message) -> (Option<Record>, usize) {
-    let opt = response.edns.as_ref().map(|edns| {
-        let mut edns = edns.clone();
-        edns.set_rcode_high(response.metadata.response_code.high());
-        Record::from(&edns)
-    });
-    let len = opt
+/// The response's OPT record (its rcode's high bits in it) on the wire; empty without EDNS.
+fn opt_record(response: &Message) -> Vec<u8> {
+    response
+        .edns
         .as_ref()
-        .and_then(|r| r.to_bytes().ok())
-        .map_or(0, |b| b.len());
-    (opt, len)
+        .and_then(|edns| {
+            let mut edns = edns.clone();
+            edns.set_rcode_high(response.metadata.response_code.high());
+            Record::from(&edns).to_bytes().ok()
+        })
+        .unwrap_or_default()
 }
 
 /// The records of `response` in `room` bytes, then `opt` within `limit`.
-fn encode_records(
-    response: &Message,
-    opt: Option<&Record>,
-    room: u16,
-    limit: u16,
-) -> Option<Vec<u8>> {
-    let mut buffer = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut buffer);
-    encoder.set_max_size(room);
-    let place = encoder.place::<Header>().ok()?;
+fn encode_records(response: &Message, opt: &[u8], room: usize, limit: usize) -> Option<Vec<u8>> {
+    let mut writer = MessageWriter::with_capacity(512);
     for query in &response.queries {
-        query.emit(&mut encoder).ok()?;
+        writer.question(query);
+    }
+    if writer.len() > room {
+        return None;
     }
     let mut truncated = false;
-    let mut counts = [0u16; 3];
+    let mut counts = [0u16; 4];
+    counts[0] = u16::try_from(response.queries.len()).ok()?;
     let sections = [
         &response.answers,
         &response.authorities,
@@ -63,61 +57,50 @@ fn encode_records(
     ];
     for (section, records) in sections.into_iter().enumerate() {
         for record in records {
-            let start = encoder.offset();
-            if record.emit(&mut encoder).is_ok() {
-                counts[section] = counts[section].saturating_add(1);
+            let mark = writer.mark();
+            if writer.record(record).is_ok() && writer.len() <= room {
+                counts[section + 1] = counts[section + 1].saturating_add(1);
             } else {
-                // Roll back the partial record and any compression pointers into it.
-                encoder.set_offset(start);
-                encoder.trim();
+                writer.rollback(mark);
                 truncated |= section < 2;
             }
         }
     }
-    if let Some(opt) = opt {
-        encoder.set_max_size(limit);
-        opt.emit(&mut encoder).ok()?;
-        counts[2] = counts[2].saturating_add(1);
+    if !opt.is_empty() {
+        if writer.len() + opt.len() > limit {
+            return None;
+        }
+        writer.raw(opt);
+        counts[3] = counts[3].saturating_add(1);
     }
     let mut metadata = response.metadata;
     metadata.truncation |= truncated;
-    let header = Header {
-        metadata,
-        counts: HeaderCounts {
-            queries: u16::try_from(response.queries.len()).ok()?,
-            answers: counts[0],
-            authorities: counts[1],
-            additionals: counts[2],
-        },
-    };
-    place.replace(&mut encoder, header).ok()?;
-    drop(encoder);
-    Some(buffer)
+    Some(writer.finish(&metadata, counts))
 }
 
 /// Encodes a zone transfer's `response` as a stream of messages of at most `limit` bytes each
 /// (RFC 5936 §2.2): each carries the header, the question, as many of the next answers as fit,
 /// and the OPT record when the response has one. `None` when one record alone does not fit.
 pub fn encode_stream(response: &Message, limit: usize) -> Option<Vec<Vec<u8>>> {
-    let limit = u16::try_from(limit).unwrap_or(u16::MAX);
-    let (opt, opt_len) = opt_record(response);
-    let room = limit.checked_sub(u16::try_from(opt_len).ok()?)?;
+    let limit = limit.min(usize::from(u16::MAX));
+    let opt = opt_record(response);
+    let room = limit.checked_sub(opt.len())?;
+    let queries = u16::try_from(response.queries.len()).ok()?;
     let mut messages = Vec::new();
     let mut next = 0;
     loop {
-        let mut buffer = Vec::with_capacity(4096);
-        let mut encoder = BinEncoder::new(&mut buffer);
-        encoder.set_max_size(room);
-        let place = encoder.place::<Header>().ok()?;
+        let mut writer = MessageWriter::with_capacity(4096);
         for query in &response.queries {
-            query.emit(&mut encoder).ok()?;
+            writer.question(query);
+        }
+        if writer.len() > room {
+            return None;
         }
         let first = next;
         while let Some(record) = response.answers.get(next) {
-            let start = encoder.offset();
-            if record.emit(&mut encoder).is_err() {
-                encoder.set_offset(start);
-                encoder.trim();
+            let mark = writer.mark();
+            if writer.record(record).is_err() || writer.len() > room {
+                writer.rollback(mark);
                 break;
             }
             next += 1;
@@ -125,24 +108,10 @@ pub fn encode_stream(response: &Message, limit: usize) -> Option<Vec<Vec<u8>>> {
         if next == first && next < response.answers.len() {
             return None;
         }
-        let mut additionals = 0;
-        if let Some(opt) = &opt {
-            encoder.set_max_size(limit);
-            opt.emit(&mut encoder).ok()?;
-            additionals = 1;
-        }
-        let header = Header {
-            metadata: response.metadata,
-            counts: HeaderCounts {
-                queries: u16::try_from(response.queries.len()).ok()?,
-                answers: u16::try_from(next - first).ok()?,
-                authorities: 0,
-                additionals,
-            },
-        };
-        place.replace(&mut encoder, header).ok()?;
-        drop(encoder);
-        messages.push(buffer);
+        let answers = u16::try_from(next - first).ok()?;
+        let additionals = u16::from(!opt.is_empty());
+        writer.raw(&opt);
+        messages.push(writer.finish(&response.metadata, [queries, answers, 0, additionals]));
         if next >= response.answers.len() {
             return Some(messages);
         }

@@ -7,6 +7,10 @@
 pub mod encode;
 pub mod name;
 pub mod rcode;
+pub mod writer;
+
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::net::SocketAddr;
