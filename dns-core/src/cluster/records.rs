@@ -1,5 +1,6 @@
 //! Record synthesis: (snapshot, question) -> answer. Pure; the rules are docs/records.md.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -93,12 +94,16 @@ impl Answer {
 /// The longest of `zones` that holds `qname`, spelled as the question spells it (owner names
 /// and targets keep its case).
 fn zone_of(zones: &[Name], qname: &Name) -> Option<Name> {
-    let labels = zones
+    zone_labels(zones, qname).map(|labels| qname.trim_to(labels))
+}
+
+/// The label count of the longest of `zones` that holds `qname`.
+fn zone_labels(zones: &[Name], qname: &Name) -> Option<usize> {
+    zones
         .iter()
         .filter(|z| z.zone_of(qname))
-        .map(|z| z.num_labels())
-        .max()?;
-    Some(qname.trim_to(labels as usize))
+        .map(|z| usize::from(z.num_labels()))
+        .max()
 }
 
 /// The schema version `dns-version.<zone>` TXT answers (spec 1.1.0).
@@ -119,11 +124,11 @@ pub fn answer(
     ns_addrs: &dyn Fn() -> Vec<IpAddr>,
 ) -> Option<Answer> {
     let qname = query.name();
-    let zone = zone_of(&options.zones, qname)?;
+    let zone_labels = zone_labels(&options.zones, qname)?;
     let multicluster = options
         .multicluster_zones
         .iter()
-        .any(|z| z.num_labels() == zone.num_labels() && z.zone_of(&zone));
+        .any(|z| usize::from(z.num_labels()) == zone_labels && z.zone_of(qname));
     let ctx = Ctx {
         snapshot,
         options,
@@ -133,7 +138,9 @@ pub fn answer(
             snapshot.local()
         },
         multicluster,
-        zone,
+        zone: OnceCell::new(),
+        zone_spelling: qname,
+        zone_labels,
         ns_addrs,
     };
     let qtype = query.query_type();
@@ -182,7 +189,12 @@ struct Ctx<'a> {
     index: &'a ServiceIndex,
     /// The question is in a multicluster zone: endpoints are `<host>.<clusterid>.<svc>...`.
     multicluster: bool,
-    zone: Name,
+    /// The zone as the question spells it, built the first time an answer needs it (an SOA,
+    /// SRV targets): most answers need only its label count.
+    zone: OnceCell<Name>,
+    /// The name `zone` is cut from.
+    zone_spelling: &'a Name,
+    zone_labels: usize,
     ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
 }
 
@@ -271,8 +283,32 @@ enum Host {
 }
 
 impl<'a> Ctx<'a> {
+    /// For a question about `zone` itself, a cluster zone (a transfer, `k8s_external`).
+    fn local_zone(
+        snapshot: &'a Snapshot,
+        options: &'a RecordOptions,
+        zone: &'a Name,
+        ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
+    ) -> Self {
+        Ctx {
+            snapshot,
+            options,
+            index: snapshot.local(),
+            multicluster: false,
+            zone: OnceCell::from(zone.clone()),
+            zone_spelling: zone,
+            zone_labels: label_count(zone),
+            ns_addrs,
+        }
+    }
+
+    fn zone(&self) -> &Name {
+        self.zone
+            .get_or_init(|| self.zone_spelling.trim_to(self.zone_labels))
+    }
+
     fn is_apex(&self, qname: &Name) -> bool {
-        label_count(qname) == label_count(&self.zone)
+        label_count(qname) == self.zone_labels
     }
 
     /// Labels of `lower` (a question's name, lowered once) left of the zone, leftmost first,
@@ -280,7 +316,7 @@ impl<'a> Ctx<'a> {
     /// On the stack for any name a cluster answers (a port, protocol, service, namespace and
     /// `svc` are five labels below the zone).
     fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<SmallVec<[&'q str; 8]>> {
-        let n = label_count(lower) - label_count(&self.zone);
+        let n = label_count(lower).saturating_sub(self.zone_labels);
         lower
             .iter()
             .take(n)
@@ -407,7 +443,7 @@ impl<'a> Ctx<'a> {
     fn service_domain(&self, namespace: &str, service: &str) -> Option<Name> {
         Name::from_labels([service.as_bytes(), namespace.as_bytes(), b"svc"])
             .ok()?
-            .append_domain(&self.zone)
+            .append_domain(self.zone())
             .ok()
     }
 
@@ -620,22 +656,23 @@ impl<'a> Ctx<'a> {
 
     fn soa(&self) -> Record {
         let ttl = self.options.ttl.min(300);
+        let zone = self.zone();
         let mname = Name::from_labels([&b"ns"[..], b"dns"])
             .ok()
-            .and_then(|n| n.append_domain(&self.zone).ok());
+            .and_then(|n| n.append_domain(zone).ok());
         let rname = Name::from_labels([&b"hostmaster"[..]])
             .ok()
-            .and_then(|n| n.append_domain(&self.zone).ok());
+            .and_then(|n| n.append_domain(zone).ok());
         let soa = SOA::new(
-            mname.unwrap_or_else(|| self.zone.clone()),
-            rname.unwrap_or_else(|| self.zone.clone()),
+            mname.unwrap_or_else(|| zone.clone()),
+            rname.unwrap_or_else(|| zone.clone()),
             self.snapshot.serial(),
             7200,
             1800,
             86400,
             self.options.ttl,
         );
-        Record::from_rdata(self.zone.clone(), ttl, RData::SOA(soa))
+        Record::from_rdata(zone.clone(), ttl, RData::SOA(soa))
     }
 
     fn negative(&self, rcode: ResponseCode) -> Answer {
@@ -650,7 +687,7 @@ impl<'a> Ctx<'a> {
     fn ns_name(&self) -> Option<Name> {
         Name::from_labels([&b"ns"[..], b"dns"])
             .ok()?
-            .append_domain(&self.zone)
+            .append_domain(self.zone())
             .ok()
     }
 
@@ -669,7 +706,7 @@ impl<'a> Ctx<'a> {
     /// case (any other name) builds nothing.
     fn is_ns_name(&self, qname: &Name) -> bool {
         let mut labels = qname.iter();
-        label_count(qname) == label_count(&self.zone) + 2
+        label_count(qname) == self.zone_labels + 2
             && labels.next().is_some_and(|l| l.eq_ignore_ascii_case(b"ns"))
             && labels
                 .next()

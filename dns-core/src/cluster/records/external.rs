@@ -130,14 +130,7 @@ pub fn external_answer(
         });
     }
 
-    let ctx = Ctx {
-        snapshot,
-        options: k8s,
-        index: snapshot.local(),
-        multicluster: false,
-        zone: zone.clone(),
-        ns_addrs,
-    };
+    let ctx = Ctx::local_zone(snapshot, k8s, &zone, ns_addrs);
     let found = match lookup(&ctx, ext, &labels, &zone) {
         Ok(found) => found,
         Err(NameError) => return Some(negative(ResponseCode::NXDomain)),

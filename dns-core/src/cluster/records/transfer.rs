@@ -25,17 +25,10 @@ pub fn zone_transfer(
     if options.multicluster_zones.contains(&zone) {
         return None;
     }
-    let ctx = Ctx {
-        snapshot,
-        options,
-        index: snapshot.local(),
-        multicluster: false,
-        zone,
-        ns_addrs,
-    };
+    let ctx = Ctx::local_zone(snapshot, options, &zone, ns_addrs);
     let soa = ctx.soa();
     let mut out = vec![soa.clone()];
-    let (ns, addrs) = ctx.ns_records(&ctx.zone);
+    let (ns, addrs) = ctx.ns_records(ctx.zone());
     out.extend(ns);
     out.extend(addrs);
     let mut services: Vec<_> = snapshot
