@@ -9,7 +9,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use smallvec::SmallVec;
 
-use crate::wire::name::label_count;
+use crate::wire::name::{label_count, zone_holds};
 
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::selector::Selector;
@@ -99,9 +99,10 @@ fn zone_of(zones: &[Name], qname: &Name) -> Option<Name> {
 
 /// The label count of the longest of `zones` that holds `qname`.
 fn zone_labels(zones: &[Name], qname: &Name) -> Option<usize> {
+    let labels: SmallVec<[&[u8]; 16]> = qname.iter().collect();
     zones
         .iter()
-        .filter(|z| z.zone_of(qname))
+        .filter(|z| zone_holds(z, &labels))
         .map(|z| usize::from(z.num_labels()))
         .max()
 }

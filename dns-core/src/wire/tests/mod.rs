@@ -1,1 +1,2 @@
+mod name;
 mod writer;
