@@ -7,7 +7,7 @@
 //! (left-right), so a publish costs the batch, not a copy of the cluster state.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,11 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::model::{Change, EndpointSlice, Namespace, ObjectKey, Pod, Service};
+
+/// The snapshot's hash maps. Every query looks up two or three of them (namespace, service,
+/// address), so the hasher is foldhash (seeded per map, as Go's maps are in CoreDNS) rather
+/// than SipHash, which cost about 500 instructions of a ClusterIP answer.
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A service and every EndpointSlice that names it, in slice-name order.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,9 +33,9 @@ pub struct ServiceEntry {
 /// the few shared addresses keep a list in `many`.
 #[derive(Clone, Debug, Default)]
 struct AddressIndex {
-    v4: HashMap<Ipv4Addr, Arc<ServiceEntry>>,
-    v6: HashMap<Ipv6Addr, Arc<ServiceEntry>>,
-    many: HashMap<IpAddr, Vec<Arc<ServiceEntry>>>,
+    v4: Map<Ipv4Addr, Arc<ServiceEntry>>,
+    v6: Map<Ipv6Addr, Arc<ServiceEntry>>,
+    many: Map<IpAddr, Vec<Arc<ServiceEntry>>>,
 }
 
 impl AddressIndex {
@@ -107,12 +112,12 @@ fn order(entry: &ServiceEntry) -> (Cow<'_, str>, Cow<'_, str>) {
 #[derive(Clone, Debug, Default)]
 pub struct ServiceIndex {
     /// namespace -> service name -> entry (which holds the service's slices).
-    services: HashMap<Box<str>, HashMap<Box<str>, Arc<ServiceEntry>>>,
+    services: Map<Box<str>, Map<Box<str>, Arc<ServiceEntry>>>,
     /// Slices whose service does not exist (yet), by service, in slice-name order: kept so
     /// they attach when it appears.
-    orphans: HashMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
+    orphans: Map<ObjectKey, Vec<Arc<EndpointSlice>>>,
     /// Every slice by its own key: where a changed or deleted slice was attached.
-    slices: HashMap<ObjectKey, Arc<EndpointSlice>>,
+    slices: Map<ObjectKey, Arc<EndpointSlice>>,
     /// Cluster IP -> services that have it.
     reverse_services: AddressIndex,
     /// Endpoint address -> services with an endpoint at that address.
@@ -126,9 +131,9 @@ pub struct Snapshot {
     local: ServiceIndex,
     /// ServiceImports and their slices: the multicluster zones.
     imports: ServiceIndex,
-    pods: HashMap<ObjectKey, Arc<Pod>>,
-    pods_by_ip: HashMap<IpAddr, Vec<Arc<Pod>>>,
-    namespaces: HashMap<Box<str>, Arc<Namespace>>,
+    pods: Map<ObjectKey, Arc<Pod>>,
+    pods_by_ip: Map<IpAddr, Vec<Arc<Pod>>>,
+    namespaces: Map<Box<str>, Arc<Namespace>>,
     /// Unix seconds of the last applied change; the SOA serial.
     serial: u32,
 }
@@ -246,7 +251,7 @@ impl ServiceIndex {
                 if self
                     .services
                     .get(key.namespace.as_str())
-                    .is_some_and(HashMap::is_empty)
+                    .is_some_and(Map::is_empty)
                 {
                     self.services.remove(key.namespace.as_str());
                 }
@@ -293,7 +298,7 @@ impl Snapshot {
     }
 
     pub fn service_count(&self) -> usize {
-        self.local.services.values().map(HashMap::len).sum()
+        self.local.services.values().map(Map::len).sum()
     }
 
     /// Pods with `ip` among their pod IPs.
