@@ -182,15 +182,20 @@ fn the_header_is_hickorys_for_every_flag_and_rcode() {
     }
 }
 
-#[test]
-fn an_owner_that_is_the_question_is_a_pointer_to_it() {
-    let mut m = response("web.prod.svc.cluster.local.", RecordType::A);
+/// An A question for `qname` answered with web's address, owner spelled in lower case.
+fn web_a(qname: &str) -> Message {
+    let mut m = response(qname, RecordType::A);
     m.add_answer(record(
         "web.prod.svc.cluster.local.",
         5,
         RData::A(A(Ipv4Addr::new(198, 18, 0, 10))),
     ));
-    let bytes = encode_within(&m, 512).unwrap();
+    m
+}
+
+#[test]
+fn an_owner_that_is_the_question_is_a_pointer_to_it() {
+    let bytes = encode_within(&web_a("web.prod.svc.cluster.local."), 512).unwrap();
     let question_end = 12 + "web.prod.svc.cluster.local.".len() + 1 + 4;
     assert_eq!(bytes[question_end..question_end + 2], [0xC0, 0x0C]);
     // Header, question, pointer, type/class/ttl/rdlength, address.
@@ -199,13 +204,7 @@ fn an_owner_that_is_the_question_is_a_pointer_to_it() {
 
 #[test]
 fn a_name_in_another_case_is_written_out_not_pointed_at() {
-    let mut m = response("WEB.prod.svc.cluster.local.", RecordType::A);
-    m.add_answer(record(
-        "web.prod.svc.cluster.local.",
-        5,
-        RData::A(A(Ipv4Addr::new(198, 18, 0, 10))),
-    ));
-    let bytes = encode_within(&m, 512).unwrap();
+    let bytes = encode_within(&web_a("WEB.prod.svc.cluster.local."), 512).unwrap();
     let back = decode(&bytes);
     assert_eq!(
         back.answers[0].name.to_string(),
