@@ -1,10 +1,15 @@
 //! A handler that can be replaced while serving (Corefile reload): each query takes the
 //! handler current when it arrives and finishes on it, metrics included; later queries see
 //! the new one. The listener and its sockets stay as they are.
+//!
+//! A query holds the handler through an `arc_swap` guard, not a clone of the `Arc`: the
+//! guard takes a slot of its own thread, so the reference count every worker shares is not
+//! written per query (a count bouncing between cores on each answer). A query that waits long
+//! (an upstream) may find its thread's slots taken; the guard then counts as a clone would.
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use hickory_proto::op::{Message, Query};
 
 use crate::wire::{Exchange, Handler, Limits, RequestInfo};
@@ -32,10 +37,10 @@ impl<H: Handler> Swap<H> {
 
 impl<H: Handler> Handler for Swap<H> {
     /// The handler that answered travels with its tag, so `served` reaches the same one.
-    type Tag = (Arc<H>, H::Tag);
+    type Tag = (Guard<Arc<H>>, H::Tag);
 
     async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Self::Tag) {
-        let handler = self.current.load_full();
+        let handler = self.current.load();
         let (response, tag) = handler.handle(request, info).await;
         (response, (handler, tag))
     }

@@ -609,3 +609,28 @@ async fn a_shutdown_signal_during_the_start_is_kept_for_later() {
         .await
         .expect("the early SIGTERM is received");
 }
+
+/// A query in flight holds the handler it started on without adding to the reference count
+/// every worker shares (no shared write per answer), and finishes on it after a reload.
+#[tokio::test]
+async fn a_query_holds_its_handler_without_writing_the_shared_count() {
+    let swap = swap::Swap::new(TestHandler);
+    let Ok(request) = Message::from_vec(&query("slow.test.", None)) else {
+        panic!("the test query parses");
+    };
+    let info = RequestInfo {
+        src: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:53".parse().unwrap(),
+        transport: Transport::Udp,
+        request_size: 0,
+    };
+    let in_flight = swap.handle(&request, &info);
+    tokio::pin!(in_flight);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(in_flight.as_mut().poll(&mut context).is_pending());
+    // The swap's own reference and this call's.
+    assert_eq!(Arc::strong_count(&swap.current()), 2);
+    swap.replace(TestHandler);
+    let (response, _) = in_flight.await;
+    assert_eq!(response.answers.len(), 1);
+}
