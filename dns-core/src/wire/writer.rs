@@ -23,6 +23,9 @@ const POINTER_MAX: usize = 0x3FFF;
 /// A name has at most 127 labels (255 bytes); one more for safety in the arrays below.
 const MAX_LABELS: usize = 128;
 
+/// The longest name in wire form.
+const NAME_MAX: usize = 255;
+
 /// Where a message stood, to roll a record that did not fit back to.
 #[derive(Clone, Copy, Debug)]
 pub struct Mark {
@@ -163,46 +166,85 @@ impl MessageWriter {
     /// Writes `name`: its labels until a suffix already written (a pointer to it, when
     /// `compress`), then the root.
     fn name(&mut self, name: &Name, compress: bool) {
-        let mut labels: [&[u8]; MAX_LABELS] = [&[]; MAX_LABELS];
+        // The name's wire form without the root, built once: suffixes are compared and
+        // copied as byte runs, not label by label.
+        let mut wire = [0u8; NAME_MAX];
+        let mut starts = [0u8; MAX_LABELS];
+        let mut len = 0;
         let mut count = 0;
-        for label in name.iter().take(MAX_LABELS) {
-            labels[count] = label;
+        for label in name.iter() {
+            let end = len + 1 + label.len();
+            // hickory's Name holds at most 255 bytes in labels of at most 63.
+            let (Some(room), Some(start)) = (wire.get_mut(len..end), starts.get_mut(count)) else {
+                break;
+            };
+            room[0] = label.len() as u8;
+            room[1..].copy_from_slice(label);
+            *start = len as u8;
+            len = end;
             count += 1;
         }
+        let wire = &wire[..len];
+        // hashes[i]: the suffix from label i to the root.
         let mut hashes = [0u32; MAX_LABELS];
         let mut hash = FNV_OFFSET;
+        let mut end = len;
         for i in (0..count).rev() {
-            hash = suffix_hash(hash, labels[i]);
+            let start = usize::from(starts[i]);
+            hash = suffix_hash(hash, &wire[start + 1..end]);
             hashes[i] = hash;
+            end = start;
         }
-        for i in 0..count {
-            if compress && let Some(at) = self.find(hashes[i], &labels[i..count]) {
-                self.u16(0xC000 | at);
-                return;
+        let mut pointer = None;
+        let mut written = count;
+        if compress {
+            for i in 0..count {
+                if let Some(at) = self.find(hashes[i], &wire[usize::from(starts[i])..]) {
+                    pointer = Some(at);
+                    written = i;
+                    break;
+                }
             }
-            let at = self.buf.len();
+        }
+        let base = self.buf.len();
+        for i in 0..written {
+            let at = base + usize::from(starts[i]);
             if at <= POINTER_MAX {
                 self.suffixes.push((hashes[i], at as u16));
             }
-            // hickory's Name holds labels of at most 63 bytes.
-            self.buf.push(labels[i].len() as u8);
-            self.buf.extend_from_slice(labels[i]);
         }
-        self.buf.push(0);
+        let head = if written < count {
+            usize::from(starts[written])
+        } else {
+            len
+        };
+        self.buf.extend_from_slice(&wire[..head]);
+        match pointer {
+            Some(at) => self.u16(0xC000 | at),
+            None => self.buf.push(0),
+        }
     }
 
-    /// The offset of a suffix written before that is `labels`, byte for byte.
-    fn find(&self, hash: u32, labels: &[&[u8]]) -> Option<u16> {
+    /// The offset of a suffix written before that is `wire` (labels in wire form, without
+    /// the root), byte for byte.
+    fn find(&self, hash: u32, wire: &[u8]) -> Option<u16> {
         self.suffixes
             .iter()
-            .find(|&&(h, at)| h == hash && self.spells(usize::from(at), labels))
+            .find(|&&(h, at)| h == hash && self.spells(usize::from(at), wire))
             .map(|&(_, at)| at)
     }
 
-    /// Whether the name written at `at` (pointers followed) is `labels` then the root.
-    fn spells(&self, mut at: usize, labels: &[&[u8]]) -> bool {
+    /// Whether the name written at `at` (pointers followed) is `wire` then the root.
+    fn spells(&self, at: usize, wire: &[u8]) -> bool {
+        // Written out in full: one comparison. A length byte (at most 63) never equals a
+        // pointer's first byte, so equal bytes are the same labels.
+        let end = at + wire.len();
+        if self.buf.get(at..end) == Some(wire) && self.buf.get(end) == Some(&0) {
+            return true;
+        }
+        let mut at = at;
+        let mut wire = wire;
         let mut hops = 0;
-        let mut labels = labels.iter();
         loop {
             let Some(&len) = self.buf.get(at) else {
                 return false;
@@ -218,15 +260,16 @@ impl MessageWriter {
                 at = usize::from(len & 0x3F) << 8 | usize::from(low);
                 continue;
             }
-            let len = usize::from(len);
-            match labels.next() {
-                None => return len == 0,
-                Some(label) => {
-                    if len != label.len() || self.buf.get(at + 1..at + 1 + len) != Some(label) {
-                        return false;
-                    }
-                    at += 1 + len;
+            if wire.is_empty() {
+                return len == 0;
+            }
+            let label = usize::from(len) + 1;
+            match (self.buf.get(at..at + label), wire.get(..label)) {
+                (Some(written), Some(wanted)) if written == wanted => {
+                    at += label;
+                    wire = &wire[label..];
                 }
+                _ => return false,
             }
         }
     }
