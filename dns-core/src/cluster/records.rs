@@ -1,5 +1,6 @@
 //! Record synthesis: (snapshot, question) -> answer. Pure; the rules are docs/records.md.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use smallvec::SmallVec;
 
-use crate::wire::name::{label_count, zone_holds};
+use crate::wire::name::{WireName, label_count};
 
 use super::model::{AddressType, Endpoint, Port, Service, ServiceType};
 use super::selector::Selector;
@@ -94,15 +95,14 @@ impl Answer {
 /// The longest of `zones` that holds `qname`, spelled as the question spells it (owner names
 /// and targets keep its case).
 fn zone_of(zones: &[Name], qname: &Name) -> Option<Name> {
-    zone_labels(zones, qname).map(|labels| qname.trim_to(labels))
+    zone_labels(zones, &WireName::lowered(qname)).map(|labels| qname.trim_to(labels))
 }
 
 /// The label count of the longest of `zones` that holds `qname`.
-fn zone_labels(zones: &[Name], qname: &Name) -> Option<usize> {
-    let labels: SmallVec<[&[u8]; 16]> = qname.iter().collect();
+fn zone_labels(zones: &[Name], qname: &WireName) -> Option<usize> {
     zones
         .iter()
-        .filter(|z| zone_holds(z, &labels))
+        .filter(|z| qname.in_zone(z))
         .map(|z| usize::from(z.num_labels()))
         .max()
 }
@@ -125,11 +125,12 @@ pub fn answer(
     ns_addrs: &dyn Fn() -> Vec<IpAddr>,
 ) -> Option<Answer> {
     let qname = query.name();
-    let zone_labels = zone_labels(&options.zones, qname)?;
+    let lowered = WireName::lowered(qname);
+    let zone_labels = zone_labels(&options.zones, &lowered)?;
     let multicluster = options
         .multicluster_zones
         .iter()
-        .any(|z| usize::from(z.num_labels()) == zone_labels && z.zone_of(qname));
+        .any(|z| usize::from(z.num_labels()) == zone_labels && lowered.in_zone(z));
     let ctx = Ctx {
         snapshot,
         options,
@@ -142,6 +143,7 @@ pub fn answer(
         zone: OnceCell::new(),
         zone_spelling: qname,
         zone_labels,
+        question: Some((qname, &lowered)),
         ns_addrs,
     };
     let qtype = query.query_type();
@@ -196,6 +198,8 @@ struct Ctx<'a> {
     /// The name `zone` is cut from.
     zone_spelling: &'a Name,
     zone_labels: usize,
+    /// The question's name and its lowered form, built once for every lookup of it.
+    question: Option<(&'a Name, &'a WireName)>,
     ns_addrs: &'a dyn Fn() -> Vec<IpAddr>,
 }
 
@@ -299,6 +303,7 @@ impl<'a> Ctx<'a> {
             zone: OnceCell::from(zone.clone()),
             zone_spelling: zone,
             zone_labels: label_count(zone),
+            question: None,
             ns_addrs,
         }
     }
@@ -312,21 +317,31 @@ impl<'a> Ctx<'a> {
         label_count(qname) == self.zone_labels
     }
 
-    /// Labels of `lower` (a question's name, lowered once) left of the zone, leftmost first,
-    /// borrowed from it: comparing them copies nothing. A label that is not UTF-8 names nothing.
-    /// On the stack for any name a cluster answers (a port, protocol, service, namespace and
-    /// `svc` are five labels below the zone).
-    fn base_labels<'q>(&self, lower: &'q Name) -> Lookup<SmallVec<[&'q str; 8]>> {
-        let n = label_count(lower).saturating_sub(self.zone_labels);
-        lower
-            .iter()
-            .take(n)
-            .map(|l| std::str::from_utf8(l).map_err(|_| NameError))
+    /// `qname` lowered: the question's, built once in [`answer`], or built now for another
+    /// name (a target an ExternalName chain follows).
+    fn lowered(&self, qname: &Name) -> Cow<'a, WireName> {
+        match self.question {
+            // The same reference: the question itself, not merely an equal name.
+            Some((question, lowered)) if std::ptr::eq(question, qname) => Cow::Borrowed(lowered),
+            _ => Cow::Owned(WireName::lowered(qname)),
+        }
+    }
+
+    /// Labels of `lower` left of the zone, leftmost first, borrowed from it: comparing them
+    /// copies nothing. A label that is not UTF-8 names nothing. On the stack for any name a
+    /// cluster answers (a port, protocol, service, namespace and `svc` are five labels below
+    /// the zone).
+    fn base_labels<'q>(&self, lower: &'q WireName) -> Lookup<SmallVec<[&'q str; 8]>> {
+        let n = lower.label_count().saturating_sub(self.zone_labels);
+        (0..n)
+            .map(|i| {
+                let label = lower.label(i).ok_or(NameError)?;
+                std::str::from_utf8(label).map_err(|_| NameError)
+            })
             .collect()
     }
 
-    /// `lower`: the question's name, lowered once by the caller.
-    fn parse_request<'q>(&self, lower: &'q Name) -> Lookup<Request<'q>> {
+    fn parse_request<'q>(&self, lower: &'q WireName) -> Lookup<Request<'q>> {
         let segs = self.base_labels(lower)?;
         let Some((&kind, rest)) = segs.split_last() else {
             return Ok(Request::Empty);
@@ -415,7 +430,7 @@ impl<'a> Ctx<'a> {
             };
         }
         // The name lowered once for the whole lookup; the request borrows its labels.
-        let lower = qname.to_lowercase();
+        let lower = self.lowered(qname);
         match self.parse_request(&lower)? {
             Request::Empty => Ok(Vec::new()),
             Request::Pod { namespace, pod } => self.pod_targets(namespace, pod),
@@ -840,7 +855,7 @@ fn srv_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<(Vec<Record>, Vec<Record>)
 }
 
 fn txt_records(ctx: &Ctx<'_>, qname: &Name) -> Lookup<Vec<Record>> {
-    let lower = qname.to_lowercase();
+    let lower = ctx.lowered(qname);
     if ctx
         .base_labels(&lower)
         .is_ok_and(|base| base.as_slice() == ["dns-version"])

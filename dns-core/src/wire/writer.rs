@@ -14,6 +14,8 @@ use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use smallvec::SmallVec;
 
+use super::name::WireName;
+
 /// The length of a DNS header.
 pub const HEADER_LEN: usize = 12;
 
@@ -22,9 +24,6 @@ const POINTER_MAX: usize = 0x3FFF;
 
 /// A name has at most 127 labels (255 bytes); one more for safety in the arrays below.
 const MAX_LABELS: usize = 128;
-
-/// The longest name in wire form.
-const NAME_MAX: usize = 255;
 
 /// Where a message stood, to roll a record that did not fit back to.
 #[derive(Clone, Copy, Debug)]
@@ -166,31 +165,15 @@ impl MessageWriter {
     /// Writes `name`: its labels until a suffix already written (a pointer to it, when
     /// `compress`), then the root.
     fn name(&mut self, name: &Name, compress: bool) {
-        // The name's wire form without the root, built once: suffixes are compared and
-        // copied as byte runs, not label by label.
-        let mut wire = [0u8; NAME_MAX];
-        let mut starts = [0u8; MAX_LABELS];
-        let mut len = 0;
-        let mut count = 0;
-        for label in name.iter() {
-            let end = len + 1 + label.len();
-            // hickory's Name holds at most 255 bytes in labels of at most 63.
-            let (Some(room), Some(start)) = (wire.get_mut(len..end), starts.get_mut(count)) else {
-                break;
-            };
-            room[0] = label.len() as u8;
-            room[1..].copy_from_slice(label);
-            *start = len as u8;
-            len = end;
-            count += 1;
-        }
-        let wire = &wire[..len];
+        let name = WireName::new(name);
+        let wire = name.as_bytes();
+        let count = name.label_count().min(MAX_LABELS);
         // hashes[i]: the suffix from label i to the root.
         let mut hashes = [0u32; MAX_LABELS];
         let mut hash = FNV_OFFSET;
-        let mut end = len;
+        let mut end = wire.len();
         for i in (0..count).rev() {
-            let start = usize::from(starts[i]);
+            let start = name.label_start(i);
             hash = suffix_hash(hash, &wire[start + 1..end]);
             hashes[i] = hash;
             end = start;
@@ -199,7 +182,7 @@ impl MessageWriter {
         let mut written = count;
         if compress {
             for i in 0..count {
-                if let Some(at) = self.find(hashes[i], &wire[usize::from(starts[i])..]) {
+                if let Some(at) = self.find(hashes[i], &wire[name.label_start(i)..]) {
                     pointer = Some(at);
                     written = i;
                     break;
@@ -207,17 +190,13 @@ impl MessageWriter {
             }
         }
         let base = self.buf.len();
-        for i in 0..written {
-            let at = base + usize::from(starts[i]);
+        for (i, &hash) in hashes.iter().enumerate().take(written) {
+            let at = base + name.label_start(i);
             if at <= POINTER_MAX {
-                self.suffixes.push((hashes[i], at as u16));
+                self.suffixes.push((hash, at as u16));
             }
         }
-        let head = if written < count {
-            usize::from(starts[written])
-        } else {
-            len
-        };
+        let head = name.label_start(written);
         self.buf.extend_from_slice(&wire[..head]);
         match pointer {
             Some(at) => self.u16(0xC000 | at),
