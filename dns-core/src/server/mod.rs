@@ -21,9 +21,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -250,6 +250,11 @@ async fn udp_loop<H: Handler>(
     // reference count of this worker's, so the count every worker shares is not written per
     // query.
     let handler = Arc::new(handler);
+    // The room of one query's future, reused by every query answered at once; a query that
+    // waits takes the room with it into a task of its own and the loop makes another. Its
+    // datagram's buffer comes back with the answer, so an answer from memory allocates neither.
+    let mut room = Box::pin(None);
+    let mut datagram: Vec<u8> = Vec::new();
     let mut batch = udp::Batch::new();
     // Answers ready at once, sent together after each batch.
     let mut ready: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(udp::SLOTS);
@@ -305,21 +310,31 @@ async fn udp_loop<H: Handler>(
             // Answered from memory, the reply is ready at the first poll and goes out from
             // this loop; a query that waits (an upstream) moves to a task of its own, so it
             // never holds up the queries behind it.
-            let bytes = bytes.to_vec();
-            let handler = handler.clone();
-            let mut reply =
-                Box::pin(async move { respond(handler.as_ref().as_ref(), &bytes, &info).await.0 });
-            match reply.as_mut().now_or_never() {
-                Some(Some(reply)) => ready.push((reply, src)),
-                Some(None) => {}
-                None => {
+            datagram.clear();
+            datagram.extend_from_slice(bytes);
+            let query = answer_datagram(handler.clone(), std::mem::take(&mut datagram), info);
+            room.set(Some(query));
+            let mut first_poll = Context::from_waker(Waker::noop());
+            match room.as_mut().as_pin_mut().map(|q| q.poll(&mut first_poll)) {
+                Some(Poll::Ready((reply, bytes))) => {
+                    room.set(None);
+                    datagram = bytes;
+                    if let Some(reply) = reply {
+                        ready.push((reply, src));
+                    }
+                }
+                Some(Poll::Pending) => {
+                    let mut waiting = std::mem::replace(&mut room, Box::pin(None));
                     let socket = socket.clone();
                     let held = in_flight.clone();
                     tokio::spawn(async move {
-                        send_udp(&socket, reply.await, src).await;
+                        if let Some(query) = waiting.as_mut().as_pin_mut() {
+                            send_udp(&socket, query.await.0, src).await;
+                        }
                         drop(held);
                     });
                 }
+                None => {}
             }
         }
         // What one sendmmsg did not take (a full socket buffer, an error) goes one by one.
@@ -338,6 +353,18 @@ async fn udp_loop<H: Handler>(
     while Arc::strong_count(&in_flight) > 1 && waited.elapsed() < DRAIN_IN_FLIGHT {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// One datagram's answer, and its buffer back for the next datagram. The handler comes through
+/// the worker's own reference count (see `udp_loop`), hence the `Arc` of an `Arc`.
+#[allow(clippy::redundant_allocation)]
+async fn answer_datagram<H: Handler>(
+    handler: Arc<Arc<H>>,
+    bytes: Vec<u8>,
+    info: RequestInfo,
+) -> (Option<Vec<u8>>, Vec<u8>) {
+    let reply = respond(handler.as_ref().as_ref(), &bytes, &info).await.0;
+    (reply, bytes)
 }
 
 /// How long a draining UDP socket waits for one more queued datagram before it closes.
