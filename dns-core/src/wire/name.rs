@@ -26,7 +26,7 @@ pub struct WireName {
 /// The longest name in wire form.
 const NAME_MAX: usize = 255;
 /// A name of 255 bytes has at most 127 labels.
-const MAX_LABELS: usize = 127;
+pub const MAX_LABELS: usize = 127;
 
 impl WireName {
     /// `name` as spelled.

@@ -14,16 +14,13 @@ use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use smallvec::SmallVec;
 
-use super::name::WireName;
+use super::name::{MAX_LABELS, WireName};
 
 /// The length of a DNS header.
 pub const HEADER_LEN: usize = 12;
 
 /// The largest offset a compression pointer holds (14 bits).
 const POINTER_MAX: usize = 0x3FFF;
-
-/// A name has at most 127 labels (255 bytes); one more for safety in the arrays below.
-const MAX_LABELS: usize = 128;
 
 /// Where a message stood, to roll a record that did not fit back to.
 #[derive(Clone, Copy, Debug)]
@@ -167,7 +164,7 @@ impl MessageWriter {
     fn name(&mut self, name: &Name, compress: bool) {
         let name = WireName::new(name);
         let wire = name.as_bytes();
-        let count = name.label_count().min(MAX_LABELS);
+        let count = name.label_count();
         // hashes[i]: the suffix from label i to the root.
         let mut hashes = [0u32; MAX_LABELS];
         let mut hash = FNV_OFFSET;
