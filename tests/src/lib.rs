@@ -100,6 +100,14 @@ pub fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> std::process
     }
 }
 
+/// Sends `signal` to `pid`, a child the test spawned and has not reaped (SIGSTOP and SIGCONT
+/// freeze a server while the cluster changes under it).
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) only sends a signal; the pid is a child the caller has not reaped.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
 /// A loopback port free for both UDP and TCP right now, and never handed out twice in one
 /// test binary: servers bind with SO_REUSEPORT, so two parallel tests given the same port
 /// would both bind it and share its queries.

@@ -3,10 +3,12 @@
 //! state held by the test control plane. Each server is confined to CPU 0 (`taskset`; CoreDNS
 //! with `GOMAXPROCS=1`), dnsperf to CPU 1. Reports, per state and query mix, saturation QPS,
 //! server CPU per answered query at a fixed rate below saturation, latency percentiles at half
-//! of CoreDNS's saturation, memory, time to ready, and the programming latency of a change
+//! of CoreDNS's saturation, memory, time to ready, the programming latency of a change
 //! driver (EndpointSlice and Service edits at a fixed rate, each timed until both servers
-//! answer it); every figure also as a ratio to CoreDNS and to knotd. Asserts only that the
-//! servers answer the bench's names alike before measuring. Ignored: `scripts/bench` runs it.
+//! answer it) and the memory peak of a full re-list after an API server restart and an etcd
+//! compaction (410 Gone); every figure also as a ratio to CoreDNS and to knotd. Asserts only
+//! that the servers answer the bench's names alike before measuring. Ignored: `scripts/bench`
+//! runs it.
 //!
 //! Knobs (scripts/bench sets them): `SIGNPOST_BENCH_STATES` (service counts, ascending:
 //! `1000` quick, `1000,10000,100000` full), `SIGNPOST_BENCH_MIXES` (`clusterip` quick, `all`),
@@ -40,9 +42,10 @@ use signpost_tests::baseline::{
 };
 use signpost_tests::knot::Knot;
 use signpost_tests::kube_fixtures::{
-    cluster_ip_service_json, create_object, create_service_slice, headless_service_json,
+    cluster_ip_service_json, create_object, create_service_slice, delete_object,
+    headless_service_json,
 };
-use signpost_tests::{ControlPlane, TempDir, dig, free_port};
+use signpost_tests::{ControlPlane, TempDir, dig, free_port, signal};
 
 /// The core every server runs on, and dnsperf's.
 const SERVER_CPU: usize = 0;
@@ -317,6 +320,15 @@ struct Figures {
     rss_kib: u64,
     hwm_kib: u64,
     ready: Duration,
+    /// A full re-list (410 Gone): VmRSS just before it, and the peak from then until the
+    /// servers answer from the new list (None for knotd, which watches nothing).
+    relist: Option<Relist>,
+}
+
+#[derive(Clone, Copy)]
+struct Relist {
+    before_kib: u64,
+    peak_kib: u64,
 }
 
 fn dnsperf(target: &Target, queries: &Path, secs: u64, rate: Option<u64>, latencies: bool) -> Perf {
@@ -405,6 +417,71 @@ fn measure(
     }
     eprintln!("fixed rate {fixed} QPS, half of CoreDNS's saturation {half} QPS");
     figures
+}
+
+/// The address the re-list marker's slice holds: in no other range the bench writes.
+const MARKER_IP: &str = "198.19.254.1";
+
+/// What a full re-list costs in memory, for each watching server among `targets` (knotd
+/// excluded): the servers are frozen (SIGSTOP) while the API server restarts, a headless
+/// service with a slice is added and etcd compacts its history; woken, their watches come back
+/// to 410 Gone and every kind is listed again. VmHWM is reset (clear_refs 5) just before, so
+/// the peak read once both servers answer the marker with its address (both kinds re-listed)
+/// is the re-list's own. This is the apiserver restart that makes large clusters' CoreDNS
+/// replicas double their memory.
+async fn relist_peaks(
+    cp: &ControlPlane,
+    client: &kube::Client,
+    ns: &str,
+    targets: &[Target],
+) -> Vec<Relist> {
+    let before: Vec<u64> = targets
+        .iter()
+        .map(|t| {
+            let (_, rss) = memory_kib(t.pid);
+            let _ = std::fs::write(format!("/proc/{}/clear_refs", t.pid), "5");
+            rss
+        })
+        .collect();
+    for t in targets {
+        signal(t.pid, libc::SIGSTOP);
+    }
+    cp.kill_apiserver();
+    cp.start_apiserver();
+    let marker = "relist-marker";
+    let _: Service = create_object(client, ns, headless_service_json(marker, &[])).await;
+    create_service_slice(client, ns, marker, &format!("{marker}-1"), &[MARKER_IP]).await;
+    cp.compact_etcd();
+    for t in targets {
+        signal(t.pid, libc::SIGCONT);
+    }
+    let name = format!("{marker}.{ns}.svc.cluster.local");
+    let want = vec![format!("A {MARKER_IP}")];
+    let began = Instant::now();
+    let mut peaks = Vec::new();
+    for (t, before_kib) in targets.iter().zip(before) {
+        while dig(t.port, &[&name, "A", "+time=1", "+tries=1"]).answers() != want {
+            assert!(
+                began.elapsed() < Duration::from_secs(600),
+                "{} did not answer {name} after the re-list",
+                t.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (peak_kib, _) = memory_kib(t.pid);
+        eprintln!(
+            "re-list: {} answered the marker {:.1?} after SIGCONT; VmRSS before {before_kib} KiB, peak {peak_kib} KiB",
+            t.name,
+            began.elapsed()
+        );
+        peaks.push(Relist {
+            before_kib,
+            peak_kib,
+        });
+    }
+    delete_object::<EndpointSlice>(client, ns, &format!("{marker}-1")).await;
+    delete_object::<Service>(client, ns, marker).await;
+    peaks
 }
 
 /// One edit the change driver made.
@@ -674,6 +751,23 @@ fn table(run: &StateRun, secs: u64, rounds: usize) -> String {
             ratio(a as f64, c as f64)
         );
     }
+    if let (Some(a), Some(b)) = (ours.relist, coredns.relist) {
+        let _ = writeln!(
+            out,
+            "| VmRSS peak during a full re-list (410 Gone) | {:.1} MiB | {:.1} MiB | - | {} | - |",
+            mib(a.peak_kib),
+            mib(b.peak_kib),
+            ratio(a.peak_kib as f64, b.peak_kib as f64)
+        );
+        let over = |r: Relist| r.peak_kib as f64 / r.before_kib.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| same, over VmRSS just before it | {:.2}x | {:.2}x | - | {} | - |",
+            over(a),
+            over(b),
+            ratio(over(a), over(b))
+        );
+    }
     let s = |d: Duration| d.as_secs_f64() * 1000.0;
     let _ = writeln!(
         out,
@@ -894,7 +988,7 @@ async fn bench() {
             eprintln!("answers differ: {d}");
         }
 
-        let figures = measure(&targets, &files_of, secs, rounds);
+        let mut figures = measure(&targets, &files_of, secs, rounds);
         let mut programming = Vec::new();
         for &rate in &rates {
             let servers = [
@@ -907,6 +1001,12 @@ async fn bench() {
                 p.written, p.write_span
             );
             programming.push(p);
+        }
+        for (f, r) in figures
+            .iter_mut()
+            .zip(relist_peaks(cp, &client, &namespaces[0], &targets[..2]).await)
+        {
+            f.relist = Some(r);
         }
         let run = StateRun {
             services,
@@ -925,6 +1025,11 @@ async fn bench() {
             }
         }
         runs.push(run);
+        // Written after every state, so that a run cut short keeps what it measured.
+        if let Some(dir) = &out {
+            write_data(dir, &runs);
+            std::fs::write(dir.join("table.md"), &report).expect("write table.md");
+        }
         drop(ours);
         drop(coredns);
         drop(knot);
@@ -933,10 +1038,6 @@ async fn bench() {
         for p in &runs.last().expect("this state's run").programming {
             restore(&client, &p.edited).await;
         }
-    }
-    if let Some(dir) = out {
-        write_data(&dir, &runs);
-        std::fs::write(dir.join("table.md"), &report).expect("write table.md");
     }
 }
 

@@ -12,7 +12,9 @@ use signpost_tests::kube_fixtures::{
     cluster_ip_service_json, create_object, create_ready_pod, create_service_slice, delete_object,
     endpoint_slice_json, headless_service_json, write_unreachable_kubeconfig,
 };
-use signpost_tests::{ClusterDns, ControlPlane, DigResult, TempDir, free_port, http_get, sample};
+use signpost_tests::{
+    ClusterDns, ControlPlane, DigResult, TempDir, free_port, http_get, sample, signal,
+};
 use tokio::sync::Mutex;
 
 /// The tests stop, kill and compact what the others watch: one at a time.
@@ -56,12 +58,6 @@ fn alive(pid: u32) -> bool {
             .and_then(|s| s.trim_start().chars().next());
         state.is_some_and(|s| s != 'Z' && s != 'X')
     })
-}
-
-fn signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) on a child we spawned and have not reaped.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
-    assert_eq!(rc, 0, "kill({pid}, {signal})");
 }
 
 /// Asks for `name` A over UDP and TCP every 250 ms for `period`; every answer must be `want`.
