@@ -439,7 +439,13 @@ async fn relist_peaks(
         .iter()
         .map(|t| {
             let (_, rss) = memory_kib(t.pid);
-            let _ = std::fs::write(format!("/proc/{}/clear_refs", t.pid), "5");
+            // Without the reset, VmHWM would be the whole run's peak (the initial sync's).
+            if let Err(e) = std::fs::write(format!("/proc/{}/clear_refs", t.pid), "5") {
+                eprintln!(
+                    "re-list: cannot reset {}'s VmHWM, its peak is the run's: {e}",
+                    t.name
+                );
+            }
             rss
         })
         .collect();
