@@ -5,7 +5,8 @@
 //! `SIGNPOST_BENCH_ITERATIONS=N` the binary skips criterion and answers one ClusterIP A query N
 //! times through `respond` as a UDP listener does (scripts/bench's Corefile); run it under
 //! `valgrind --tool=callgrind` with N and with 0, and the difference over N is instructions per
-//! query (`scripts/bench --instructions` does that). `cargo test --bench answer` runs each case once
+//! query (`scripts/bench --instructions` does that). With `SIGNPOST_BENCH_CASE=cache_hit` the
+//! query is answered by `cache` instead, as nodelocal answers a hit. `cargo test --bench answer` runs each case once
 //! (scripts/test builds and smokes the benches that way).
 
 use std::hint::black_box;
@@ -185,8 +186,26 @@ const BENCH_COREFILE: &str = ".:53 {
 }
 ";
 
+/// nodelocal's path for a cache hit: node-local-dns's server block for the cluster zone, its
+/// cache filled by the first query (here from the kubernetes plugin rather than `forward`).
+const CACHE_HIT_COREFILE: &str = ".:53 {
+    errors
+    cache {
+        success 9984 30
+        denial 9984 5
+    }
+    prometheus 127.0.0.1:0
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+}
+";
+
 /// Answers one ClusterIP A query `n` times as a UDP listener does (`respond` polled once),
-/// for counting instructions: see the module documentation.
+/// for counting instructions: see the module documentation. `SIGNPOST_BENCH_CASE=cache_hit`
+/// answers it from `cache` instead ([`CACHE_HIT_COREFILE`]).
 fn run_counted(n: u64) {
     use dns_core::corefile::parse_str;
     use dns_core::plugin::build::Dependencies;
@@ -201,7 +220,11 @@ fn run_counted(n: u64) {
     let _entered = runtime.enter();
     let store = Arc::new(SnapshotStore::new());
     store.replace(cluster(), 1);
-    let corefile = parse_str(BENCH_COREFILE, "Corefile", &|_| None).expect("the Corefile");
+    let text = match std::env::var("SIGNPOST_BENCH_CASE").as_deref() {
+        Ok("cache_hit") => CACHE_HIT_COREFILE,
+        _ => BENCH_COREFILE,
+    };
+    let corefile = parse_str(text, "Corefile", &|_| None).expect("the Corefile");
     let mut built = build(&corefile, &Dependencies::new(store)).expect("the chain");
     let router = built.routers.remove(0);
     // svc321 exists (a ClusterIP service) in any snapshot of 400 services or more.

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Name;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
@@ -90,7 +91,11 @@ impl moka::Expiry<Key, Arc<Item>> for Lifetime {
     }
 }
 
-fn build_cache(capacity: u64, stale: Duration, metrics: TypeMetrics) -> Cache<Key, Arc<Item>> {
+/// The keys are plain bytes chosen by clients, so the hasher is foldhash, seeded per cache
+/// (SipHash, the default, was a fifth of a hit's instructions).
+type Store = Cache<Key, Arc<Item>, foldhash::fast::RandomState>;
+
+fn build_cache(capacity: u64, stale: Duration, metrics: TypeMetrics) -> Store {
     Cache::builder()
         .max_capacity(policy::effective_capacity(capacity))
         .expire_after(Lifetime { stale })
@@ -100,13 +105,13 @@ fn build_cache(capacity: u64, stale: Duration, metrics: TypeMetrics) -> Cache<Ke
                 metrics.evictions.inc();
             }
         })
-        .build()
+        .build_with_hasher(foldhash::fast::RandomState::default())
 }
 
 struct Shared {
     config: CacheConfig,
-    success: Cache<Key, Arc<Item>>,
-    denial: Cache<Key, Arc<Item>>,
+    success: Store,
+    denial: Store,
     metrics: CacheMetrics,
     background: AtomicUsize,
 }
@@ -327,7 +332,8 @@ impl Shared {
                 self.metrics.drops.inc();
                 return None;
             }
-            self.store(key, kind, Entry::new(response, ttl, now), refresh)
+            let qname = request.queries.first()?.name();
+            self.store(key, qname, kind, Entry::new(response, ttl, now), refresh)
         });
         if !policy::wants_ad(request) {
             response.metadata.authentic_data = false;
@@ -335,7 +341,15 @@ impl Shared {
         stored
     }
 
-    fn store(&self, key: &Key, kind: Kind, entry: Entry, refresh: bool) -> Option<Arc<Item>> {
+    /// Stores `entry` under `key`, the key of a question for `qname`.
+    fn store(
+        &self,
+        key: &Key,
+        qname: &Name,
+        kind: Kind,
+        entry: Entry,
+        refresh: bool,
+    ) -> Option<Arc<Item>> {
         let (cache, disabled, metrics) = if kind.is_denial() {
             (
                 &self.denial,
@@ -349,7 +363,7 @@ impl Shared {
                 &self.metrics.success,
             )
         };
-        if disabled.iter().any(|z| z.zone_of(&key.name)) {
+        if disabled.iter().any(|z| z.zone_of(qname)) {
             return None;
         }
         let item = Arc::new(Item::new(entry));

@@ -473,7 +473,15 @@ fn key_lowercases_the_name_and_keeps_do_and_cd() {
     let mut upper = query("WWW.Example.TEST.", RecordType::A);
     let lower = query("www.example.test.", RecordType::A);
     assert_eq!(key(&upper), key(&lower));
-    assert_eq!(key(&upper).unwrap().name.to_ascii(), "www.example.test.");
+    assert_eq!(
+        key(&upper).unwrap().name.as_slice(),
+        b"\x03www\x07example\x04test"
+    );
+    // The same labels split differently are another name.
+    assert_ne!(
+        key(&query("a.bc.", RecordType::A)),
+        key(&query("ab.c.", RecordType::A))
+    );
     upper.metadata.checking_disabled = true;
     assert_ne!(key(&upper), key(&lower));
     let mut with_do = lower.clone();
