@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 
-use super::chain::{PluginChain, Router, ServerBlock};
+use super::chain::{Link, PluginChain, Router, ServerBlock, passes_records_through};
 use super::metrics::{server_label, vars};
 use super::readiness::{Monitor, Readiness, ReadyCheck};
 use super::registry::{Registration, Role, check_plugins, find};
@@ -369,8 +369,13 @@ fn build_chain(
     chain.sort_by_key(|(order, _)| *order);
     enabled.sort_by_key(|(order, _)| *order);
     enabled.dedup();
+    let plugins: Vec<Link> = chain.into_iter().map(|(_, link)| link).collect();
     let chain = PluginChain {
-        plugins: chain.into_iter().map(|(_, link)| link).collect(),
+        leaves_records_alone: plugins
+            .iter()
+            .take_while(|l| passes_records_through(l.name))
+            .count(),
+        plugins,
         counted,
         enabled: enabled.into_iter().map(|(_, name)| name).collect(),
         on_startup,

@@ -11,6 +11,7 @@ use hickory_proto::rr::Name;
 
 use super::metrics::{ZoneMetrics, server_label, vars};
 use super::{OnStartup, Plugin, Serving};
+use crate::wire::encoded::Prebuilt;
 use crate::wire::{Exchange, Handler, Limits, RequestInfo, reply_to};
 
 /// A response, the index of the plugin that wrote it (`None`: no plugin answered and the chain
@@ -22,6 +23,10 @@ pub struct Answered {
     /// Nothing is sent to the client (`acl`'s `drop`): `response` is only what the plugins
     /// before it see.
     pub silent: bool,
+    /// The records, already encoded (a cache hit): `response` then carries only the header
+    /// and question. Only where every plugin before the one that answered leaves records
+    /// alone ([`Next::may_send_encoded`]).
+    pub encoded: Option<Prebuilt>,
 }
 
 /// The rest of the chain after the plugin that holds it.
@@ -68,6 +73,22 @@ impl<'a> Next<'a> {
             plugin: self.index.checked_sub(1),
             error: None,
             silent: false,
+            encoded: None,
+        }
+    }
+
+    /// Whether the current plugin may answer with records already encoded: every plugin
+    /// before it in the chain passes responses back without looking at their records.
+    pub fn may_send_encoded(&self) -> bool {
+        self.index.saturating_sub(1) <= self.chain.leaves_records_alone
+    }
+
+    /// The current plugin answered with `header` (the header and question) and `records`;
+    /// only when [`Next::may_send_encoded`] said so.
+    pub fn answered_encoded(self, header: Message, records: Prebuilt) -> Answered {
+        Answered {
+            encoded: Some(records),
+            ..self.answered_here(header)
         }
     }
 
@@ -112,6 +133,10 @@ pub struct Link {
 #[derive(Default)]
 pub struct PluginChain {
     pub plugins: Vec<Link>,
+    /// How many plugins at the head of the chain pass responses back without reading or
+    /// changing their records ([`passes_records_through`]): a plugin after them may answer
+    /// with records already encoded.
+    pub leaves_records_alone: usize,
     /// `prometheus`: the block's queries are counted.
     pub counted: bool,
     /// What `coredns_plugin_enabled` lists: the block's plugins that handle queries.
@@ -149,6 +174,7 @@ impl PluginChain {
                 plugin: None,
                 error: Some("no next plugin found".to_string()),
                 silent: false,
+                encoded: None,
             });
         };
         let next = Next {
@@ -163,6 +189,25 @@ impl PluginChain {
     pub fn names(&self) -> Vec<&'static str> {
         self.plugins.iter().map(|l| l.name).collect()
     }
+}
+
+/// Plugins that may sit before a plugin answering with encoded records: on the way back they
+/// read at most the rcode and the error. Any other plugin (log, loadbalance, dns64, nsid and
+/// the rest) sees whole messages.
+pub fn passes_records_through(name: &str) -> bool {
+    matches!(
+        name,
+        "errors"
+            | "reload"
+            | "loop"
+            | "bind"
+            | "health"
+            | "ready"
+            | "prometheus"
+            | "debug"
+            | "cancel"
+            | "timeouts"
+    )
 }
 
 /// One server block as it serves: the zones it answers and its chain.
@@ -275,11 +320,31 @@ impl Handler for Router {
     type Tag = Served;
 
     async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Served) {
+        let (mut response, encoded, tag) = self.handle_encoded(request, info).await;
+        if let Some(records) = encoded {
+            records.sections.fill(&mut response, records.ttl);
+        }
+        (response, tag)
+    }
+
+    async fn handle_encoded(
+        &self,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> (Message, Option<Prebuilt>, Served) {
         let Some(query) = request.queries.first() else {
-            return (reply_to(request, ResponseCode::FormErr), Served::Dropped);
+            return (
+                reply_to(request, ResponseCode::FormErr),
+                None,
+                Served::Dropped,
+            );
         };
         let Some(route) = self.route_for(query.name()) else {
-            return (reply_to(request, ResponseCode::Refused), Served::Dropped);
+            return (
+                reply_to(request, ResponseCode::Refused),
+                None,
+                Served::Dropped,
+            );
         };
         let chain = &self.routes[route].chain;
         // A bug in a plugin costs one query (SERVFAIL), not a serving loop, as CoreDNS
@@ -290,9 +355,10 @@ impl Handler for Router {
             .catch_unwind()
             .await
         {
-            Ok(answered) if answered.silent => (answered.response, Served::Silent),
+            Ok(answered) if answered.silent => (answered.response, None, Served::Silent),
             Ok(answered) => (
                 answered.response,
+                answered.encoded,
                 Served::Block {
                     route,
                     plugin: answered.plugin,
@@ -301,7 +367,11 @@ impl Handler for Router {
             Err(_) => {
                 vars::PANICS.inc();
                 tracing::error!(server = %self.addr, "recovered from a panic while answering a query");
-                (reply_to(request, ResponseCode::ServFail), Served::Dropped)
+                (
+                    reply_to(request, ResponseCode::ServFail),
+                    None,
+                    Served::Dropped,
+                )
             }
         }
     }

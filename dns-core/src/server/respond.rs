@@ -4,7 +4,7 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 
-use crate::wire::encode::{HEADER_LEN, encode_stream, encode_within, header_only};
+use crate::wire::encode::{HEADER_LEN, encode_prebuilt, encode_stream, encode_within, header_only};
 use crate::wire::{Exchange, Handler, RequestInfo, Transport, reply_to};
 
 /// UDP payload size we advertise and cap responses at (the DNS Flag Day 2020 value).
@@ -114,22 +114,22 @@ async fn answer<H: Handler>(
     let limits = handler.limits(query);
     // `served` hears of every query that reached the routing stage (as CoreDNS's metrics
     // count them): `Some(None)` when the server answered it itself.
-    let (mut response, served) =
+    let (mut response, prebuilt, served) =
         if let Some(edns) = request.edns.as_ref().filter(|e| e.version() > 0) {
             // RFC 6891 6.1.3: we speak EDNS version 0 only. The question stays: resolvers
             // match a reply to its question (RFC 5452 9.1), and CoreDNS echoes it too.
             let _ = edns;
-            (reply_to(&request, ResponseCode::BADVERS), None)
+            (reply_to(&request, ResponseCode::BADVERS), None, None)
         } else if query.query_class() != DNSClass::IN && limits.class != Some(query.query_class()) {
             // Cluster data is class IN only; other classes (CHAOS included) are refused.
             let refused = crate::wire::reply_to(&request, ResponseCode::Refused);
-            (refused, Some(None))
+            (refused, None, Some(None))
         } else {
-            let (answer, tag) = handler.handle(&request, info).await;
+            let (answer, prebuilt, tag) = handler.handle_encoded(&request, info).await;
             if handler.silent(&tag) {
                 return (Replies::None, Disposition::Dropped);
             }
-            (answer, Some(Some(tag)))
+            (answer, prebuilt, Some(Some(tag)))
         };
     response.metadata.message_type = MessageType::Response;
     response.metadata.id = id;
@@ -161,10 +161,22 @@ async fn answer<H: Handler>(
     // A zone transfer carries records in its answer sections alone; anything else (a forwarded
     // answer with an authority section) goes as one message.
     let transfer = info.transport == Transport::Tcp
+        && prebuilt.is_none()
         && matches!(query.query_type(), RecordType::AXFR | RecordType::IXFR)
         && response.authorities.is_empty()
         && response.additionals.is_empty();
-    let encoded = if transfer {
+    // Records encoded once (a cache hit) are copied when they fit whole; otherwise they are
+    // encoded here like any others, truncating.
+    let spliced = prebuilt.as_ref().and_then(|p| {
+        let bytes = encode_prebuilt(&response, p, limit);
+        if bytes.is_none() {
+            p.sections.fill(&mut response, p.ttl);
+        }
+        bytes
+    });
+    let encoded = if let Some(bytes) = spliced {
+        Some(Replies::One(bytes))
+    } else if transfer {
         encode_stream(&response, limit).map(Replies::Stream)
     } else {
         encode_within(&response, limit).map(Replies::One)

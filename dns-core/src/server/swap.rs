@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use hickory_proto::op::{Message, Query};
 
+use crate::wire::encoded::Prebuilt;
 use crate::wire::{Exchange, Handler, Limits, RequestInfo};
 
 pub struct Swap<H> {
@@ -43,6 +44,16 @@ impl<H: Handler> Handler for Swap<H> {
         let handler = self.current.load();
         let (response, tag) = handler.handle(request, info).await;
         (response, (handler, tag))
+    }
+
+    async fn handle_encoded(
+        &self,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> (Message, Option<Prebuilt>, Self::Tag) {
+        let handler = self.current.load();
+        let (response, prebuilt, tag) = handler.handle_encoded(request, info).await;
+        (response, prebuilt, (handler, tag))
     }
 
     fn served(&self, tag: Option<Self::Tag>, exchange: &Exchange<'_>) {

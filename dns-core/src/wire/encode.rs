@@ -5,6 +5,7 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
 use hickory_proto::serialize::binary::BinEncodable;
 
+use super::encoded::Prebuilt;
 pub use super::writer::HEADER_LEN;
 use super::writer::MessageWriter;
 
@@ -23,6 +24,28 @@ pub fn encode_within(response: &Message, limit: usize) -> Option<Vec<u8>> {
         Some(bytes) => Some(bytes),
         None => encode_records(response, &[], limit, limit),
     }
+}
+
+/// Encodes `response`, a header and question, with `prebuilt`'s records behind the question
+/// and the OPT record, in at most `limit` bytes. `None` when that does not fit, or the question
+/// is not the length the records were encoded after: the caller then encodes the records
+/// themselves, truncating as [`encode_within`] does.
+pub fn encode_prebuilt(response: &Message, prebuilt: &Prebuilt, limit: usize) -> Option<Vec<u8>> {
+    let limit = limit.min(usize::from(u16::MAX));
+    let opt = opt_record(response);
+    let mut writer =
+        MessageWriter::with_capacity(HEADER_LEN + 2 * prebuilt.sections.len().max(128) + opt.len());
+    let [query] = response.queries.as_slice() else {
+        return None;
+    };
+    writer.question(query);
+    let [answers, authorities, additionals] = prebuilt.sections.write(&mut writer, prebuilt.ttl)?;
+    if writer.len() + opt.len() > limit {
+        return None;
+    }
+    writer.raw(&opt);
+    let additionals = additionals.checked_add(u16::from(!opt.is_empty()))?;
+    Some(writer.finish(&response.metadata, [1, answers, authorities, additionals]))
 }
 
 /// The response's OPT record (its rcode's high bits in it) on the wire; empty without EDNS.

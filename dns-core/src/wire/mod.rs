@@ -5,6 +5,7 @@
 //! of dns-core.
 
 pub mod encode;
+pub mod encoded;
 pub mod name;
 pub mod rcode;
 pub mod writer;
@@ -59,6 +60,20 @@ pub trait Handler: Send + Sync + 'static {
         request: &Message,
         info: &RequestInfo,
     ) -> impl Future<Output = (Message, Self::Tag)> + Send;
+
+    /// [`Handler::handle`] as the server calls it: the response may come with its records
+    /// already encoded ([`encoded::Prebuilt`], a cache hit), the message then carrying only
+    /// its header and question.
+    fn handle_encoded(
+        &self,
+        request: &Message,
+        info: &RequestInfo,
+    ) -> impl Future<Output = (Message, Option<encoded::Prebuilt>, Self::Tag)> + Send {
+        async move {
+            let (response, tag) = self.handle(request, info).await;
+            (response, None, tag)
+        }
+    }
 
     /// The response is encoded: `tag` is what `handle` returned, or `None` when the server
     /// answered a well-formed query itself (a class other than IN). Runs on the query path;

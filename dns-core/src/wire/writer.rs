@@ -79,11 +79,13 @@ impl MessageWriter {
         self.u16(u16::from(query.query_class));
     }
 
-    /// Appends `record`; on an error the caller rolls back to its mark.
-    pub fn record(&mut self, record: &Record) -> Result<(), Unencodable> {
+    /// Appends `record` and says where its TTL is; on an error the caller rolls back to its
+    /// mark.
+    pub fn record(&mut self, record: &Record) -> Result<usize, Unencodable> {
         self.name(&record.name, true);
         self.u16(u16::from(record.record_type()));
         self.u16(u16::from(record.dns_class));
+        let ttl_at = self.buf.len();
         self.buf.extend_from_slice(&record.ttl.to_be_bytes());
         let length_at = self.buf.len();
         self.u16(0);
@@ -127,12 +129,31 @@ impl MessageWriter {
         let length = self.buf.len() - length_at - 2;
         let length = u16::try_from(length).map_err(|_| Unencodable)?;
         self.buf[length_at..length_at + 2].copy_from_slice(&length.to_be_bytes());
-        Ok(())
+        Ok(ttl_at)
     }
 
     /// Appends bytes already encoded that hold no name to point to (the OPT record).
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Appends records encoded earlier at this same offset ([`super::encoded`]), each TTL
+    /// (at `ttl_at` within `records`) set to `ttl`. Later names do not point into them.
+    pub fn splice(&mut self, records: &[u8], ttl_at: &[u16], ttl: u32) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(records);
+        let ttl = ttl.to_be_bytes();
+        for &at in ttl_at {
+            let at = start + usize::from(at);
+            if let Some(field) = self.buf.get_mut(at..at + 4) {
+                field.copy_from_slice(&ttl);
+            }
+        }
+    }
+
+    /// The message so far, its header's room still zero.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Writes the header (`metadata` with the section counts) and hands the message over.

@@ -247,6 +247,7 @@ impl AutopathPlugin {
                     plugin: answered.plugin,
                     error: answered.error.clone(),
                     silent: answered.silent,
+                    encoded: answered.encoded.clone(),
                 });
             }
             // Errors the client never saw written, and name errors, try the next candidate.

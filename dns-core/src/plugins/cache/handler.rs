@@ -190,9 +190,7 @@ impl Plugin for CachePlugin {
                 s.refresh_in_background(&item, request, key, next, true);
             }
             s.metrics.served_stale.inc();
-            return Serving::ready(
-                next.answered_here(item.entry.reply(request, stale.response_ttl)),
-            );
+            return Serving::ready(answer(&item.entry, request, stale.response_ttl, next));
         }
         if let Some(p) = &s.config.prefetch {
             let hits = item.freq().update(p.window, now);
@@ -201,8 +199,19 @@ impl Plugin for CachePlugin {
             }
         }
         let ttl = policy::served_ttl(&item.entry, now, s.config.keepttl);
-        Serving::ready(next.answered_here(item.entry.reply(request, ttl)))
+        Serving::ready(answer(&item.entry, request, ttl, next))
     }
+}
+
+/// A hit: the entry's records as encoded when stored where the chain allows it, else copied
+/// into the response.
+fn answer(entry: &Entry, request: &Message, ttl: u32, next: Next<'_>) -> Answered {
+    if next.may_send_encoded()
+        && let Some((header, records)) = entry.reply_encoded(request, ttl)
+    {
+        return next.answered_encoded(header, records);
+    }
+    next.answered_here(entry.reply(request, ttl))
 }
 
 /// The query the cache sends on: the client's, with AD set so an upstream says whether the data

@@ -3,12 +3,14 @@
 //! caching, TTLs capped and floored per cache, every record of a served entry carrying the
 //! entry's remaining time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use smallvec::SmallVec;
 
+use crate::wire::encoded::{EncodedSections, Prebuilt};
 use crate::wire::reply_to;
 
 /// CoreDNS's defaults: positive answers at most an hour, denials half that, nothing under 5 s.
@@ -248,15 +250,14 @@ pub fn matches(request: &Message, response: &Message) -> bool {
     }
 }
 
-/// A cached response: its sections and flags, how long it lives and since when.
+/// A cached response: its sections (with their encoding, which a hit copies) and flags, how
+/// long it lives and since when.
 #[derive(Debug)]
 pub struct Entry {
     pub rcode: ResponseCode,
     pub authentic_data: bool,
     pub recursion_available: bool,
-    pub answers: Vec<Record>,
-    pub authorities: Vec<Record>,
-    pub additionals: Vec<Record>,
+    pub sections: Arc<EncodedSections>,
     /// Seconds the entry was given.
     pub ttl: u32,
     pub stored: Instant,
@@ -268,9 +269,12 @@ impl Entry {
             rcode: response.metadata.response_code,
             authentic_data: response.metadata.authentic_data,
             recursion_available: response.metadata.recursion_available,
-            answers: response.answers.clone(),
-            authorities: response.authorities.clone(),
-            additionals: response.additionals.clone(),
+            sections: Arc::new(EncodedSections::new(
+                response.queries.first(),
+                response.answers.clone(),
+                response.authorities.clone(),
+                response.additionals.clone(),
+            )),
             ttl,
             stored: now,
         }
@@ -285,7 +289,7 @@ impl Entry {
     /// A positive answer: NOERROR with records (the success cache stores only those that
     /// answer the question, or delegations, which have none).
     pub fn positive(&self) -> bool {
-        self.rcode == ResponseCode::NoError && !self.answers.is_empty()
+        self.rcode == ResponseCode::NoError && !self.sections.answers.is_empty()
     }
 
     /// Whether the entry may answer at `now`: unexpired, or expired less than `stale` ago
@@ -299,14 +303,28 @@ impl Entry {
     /// question, AA set (as CoreDNS does, for stub resolvers that drop non-authoritative
     /// answers), AD only for a client that asked for DNSSEC or set AD itself (RFC 6840 5.7).
     pub fn reply(&self, request: &Message, ttl: u32) -> Message {
+        let mut m = self.header(request);
+        self.sections.fill(&mut m, ttl);
+        m
+    }
+
+    /// [`Entry::reply`] as its header and question, and its records already encoded; `None`
+    /// when they have no encoding.
+    pub fn reply_encoded(&self, request: &Message, ttl: u32) -> Option<(Message, Prebuilt)> {
+        self.sections.is_encoded().then(|| {
+            let records = Prebuilt {
+                sections: self.sections.clone(),
+                ttl,
+            };
+            (self.header(request), records)
+        })
+    }
+
+    fn header(&self, request: &Message) -> Message {
         let mut m = reply_to(request, self.rcode);
         m.metadata.authoritative = true;
         m.metadata.authentic_data = self.authentic_data && wants_ad(request);
         m.metadata.recursion_available = self.recursion_available;
-        m.answers = self.answers.clone();
-        m.authorities = self.authorities.clone();
-        m.additionals = self.additionals.clone();
-        set_ttls(&mut m, ttl);
         m
     }
 }

@@ -986,3 +986,41 @@ async fn prefetch_refreshes_popular_entries_before_expiry() {
     }
     assert!(refreshed, "prefetch brought the new address before expiry");
 }
+
+/// A hit goes out as the encoding of the answer it stored, copied behind the client's own
+/// question: the same bytes as that answer (within its first second), the records never
+/// rebuilt. Only plugins that leave records alone may sit before the cache; behind any other
+/// (`log`, `loadbalance`) the hit is a whole message again.
+#[tokio::test]
+async fn a_hit_copies_the_encoding_of_the_answer_it_stored() {
+    use crate::server::respond;
+    let encoded =
+        ".:53 {\n errors\n prometheus 127.0.0.1:0\n cache 30\n kubernetes cluster.local\n}\n";
+    let (r, _store) = chain_over_store(encoded);
+    for (qname, qtype) in [
+        ("web.prod.svc.cluster.local.", RecordType::A),
+        ("_http._tcp.web.prod.svc.cluster.local.", RecordType::SRV),
+        ("nope.prod.svc.cluster.local.", RecordType::A),
+    ] {
+        let mut q = query(qname, qtype);
+        q.metadata.recursion_desired = true;
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        q.edns = Some(edns);
+        let bytes = q.to_vec().unwrap();
+        let (miss, _) = respond(&r, &bytes, &info()).await;
+        let (_, prebuilt, _) = r.handle_encoded(&q, &info()).await;
+        assert!(prebuilt.is_some(), "{qname}: a hit from its encoding");
+        let (hit, _) = respond(&r, &bytes, &info()).await;
+        assert_eq!(hit, miss, "{qname}");
+    }
+    for before in ["loadbalance", "log"] {
+        let corefile = format!(".:53 {{\n {before}\n cache 30\n kubernetes cluster.local\n}}\n");
+        let (r, _store) = chain_over_store(&corefile);
+        let q = query("web.prod.svc.cluster.local.", RecordType::A);
+        let _ = r.handle(&q, &info()).await;
+        let (m, prebuilt, _) = r.handle_encoded(&q, &info()).await;
+        assert!(prebuilt.is_none(), "behind {before}");
+        assert_eq!(m.answers.len(), 1, "behind {before}");
+    }
+}

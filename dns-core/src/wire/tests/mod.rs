@@ -1,2 +1,3 @@
+mod encoded;
 mod name;
 mod writer;
