@@ -912,7 +912,7 @@ async fn bench() {
         .collect();
     let out = std::env::var_os("SIGNPOST_BENCH_OUT").map(PathBuf::from);
 
-    let cp = ControlPlane::shared();
+    let cp = ControlPlane::for_bench();
     let client = cp.client().await;
     let mut namespaces = Vec::new();
     for _ in 0..NAMESPACES {
@@ -1039,6 +1039,11 @@ async fn bench() {
         if let Some(dir) = &out {
             write_data(dir, &runs);
             std::fs::write(dir.join("table.md"), &report).expect("write table.md");
+            // The servers' own logs (watch errors, re-lists), to explain a figure.
+            for (name, server) in [("cluster-dns", &ours), ("coredns", &coredns)] {
+                let path = dir.join(format!("{name}-{services}.log"));
+                std::fs::write(path, server.log()).expect("write a server's log");
+            }
         }
         drop(ours);
         drop(coredns);

@@ -83,13 +83,23 @@ pub struct Answer {
 impl Answer {
     /// The response to `request`: authoritative unless refused.
     pub fn into_response(self, request: &hickory_proto::op::Message) -> hickory_proto::op::Message {
-        let mut response = crate::wire::reply_to(request, self.rcode);
-        response.metadata.authoritative = self.rcode != ResponseCode::Refused;
+        let mut response = response_header(request, self.rcode);
         response.answers = self.answers;
         response.authorities = self.authorities;
         response.additionals = self.additionals;
         response
     }
+}
+
+/// The header and question of the response to `request` with `rcode`: authoritative unless
+/// refused.
+pub fn response_header(
+    request: &hickory_proto::op::Message,
+    rcode: ResponseCode,
+) -> hickory_proto::op::Message {
+    let mut response = crate::wire::reply_to(request, rcode);
+    response.metadata.authoritative = rcode != ResponseCode::Refused;
+    response
 }
 
 /// The longest of `zones` that holds `qname`, spelled as the question spells it (owner names

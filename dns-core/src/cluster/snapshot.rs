@@ -136,6 +136,16 @@ pub struct Snapshot {
     namespaces: Map<Box<str>, Arc<Namespace>>,
     /// Unix seconds of the last applied change; the SOA serial.
     serial: u32,
+    /// Which publish this is, unique in the process ([`Snapshot::generation`]).
+    generation: u64,
+}
+
+/// Publishes so far, over every store of the process.
+static PUBLISHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A generation no snapshot published before has had.
+fn next_generation() -> u64 {
+    PUBLISHES.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl ServiceIndex {
@@ -318,6 +328,13 @@ impl Snapshot {
 
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// Which publish this snapshot is: unique among every store's snapshots in the process
+    /// (0 for one never published), so what was worked out from one snapshot can be known
+    /// stale by this number alone.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Applies one change to this (spare) snapshot, keeping every index consistent.
@@ -539,6 +556,7 @@ impl SnapshotStore {
             next.apply_shared(change);
         }
         next.set_serial(now_unix);
+        next.generation = next_generation();
         let replaced = self.published.swap(Arc::new(next));
         *spare = Spare::Behind {
             replaced,
@@ -555,6 +573,7 @@ impl SnapshotStore {
             fresh.apply(change);
         }
         fresh.set_serial(now_unix);
+        fresh.generation = next_generation();
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
         *spare = Spare::Ready(fresh.clone());
         self.published.store(Arc::new(fresh));

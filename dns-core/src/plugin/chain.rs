@@ -29,6 +29,16 @@ pub struct Answered {
     pub encoded: Option<Prebuilt>,
 }
 
+impl Answered {
+    /// Puts records that came encoded ([`Answered::encoded`]) into `response`: for a plugin
+    /// that reads or changes them on the way back.
+    pub fn materialize(&mut self) {
+        if let Some(records) = self.encoded.take() {
+            records.sections.fill(&mut self.response, records.ttl);
+        }
+    }
+}
+
 /// The rest of the chain after the plugin that holds it.
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
@@ -117,9 +127,11 @@ pub struct Detached {
 }
 
 impl Detached {
-    /// Runs the rest of the chain on `request`.
+    /// Runs the rest of the chain on `request`; the records in the response, never encoded.
     pub async fn run(&self, request: &Message) -> Answered {
-        self.chain.run_from(self.index, request, &self.info).await
+        let mut answered = self.chain.run_from(self.index, request, &self.info).await;
+        answered.materialize();
+        answered
     }
 }
 
@@ -192,8 +204,10 @@ impl PluginChain {
 }
 
 /// Plugins that may sit before a plugin answering with encoded records: on the way back they
-/// read at most the rcode and the error. Any other plugin (log, loadbalance, dns64, nsid and
-/// the rest) sees whole messages.
+/// read at most the rcode and the error, or put the records into the message first
+/// ([`Answered::materialize`]) when they need them (`cache` storing a miss, `loadbalance`
+/// with records to shuffle). Behind any other plugin (log, dns64, nsid, autopath and the
+/// rest), answers are whole messages.
 pub fn passes_records_through(name: &str) -> bool {
     matches!(
         name,
@@ -207,6 +221,8 @@ pub fn passes_records_through(name: &str) -> bool {
             | "debug"
             | "cancel"
             | "timeouts"
+            | "cache"
+            | "loadbalance"
     )
 }
 
@@ -320,11 +336,16 @@ impl Handler for Router {
     type Tag = Served;
 
     async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Served) {
-        let (mut response, encoded, tag) = self.handle_encoded(request, info).await;
-        if let Some(records) = encoded {
-            records.sections.fill(&mut response, records.ttl);
-        }
-        (response, tag)
+        let (response, encoded, tag) = self.handle_encoded(request, info).await;
+        let mut answered = Answered {
+            response,
+            plugin: None,
+            error: None,
+            silent: false,
+            encoded,
+        };
+        answered.materialize();
+        (answered.response, tag)
     }
 
     async fn handle_encoded(

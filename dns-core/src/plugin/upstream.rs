@@ -60,9 +60,10 @@ impl Upstream {
         let mut request = Message::new(0, MessageType::Query, OpCode::Query);
         request.metadata.recursion_desired = true;
         request.add_query(Query::query(name.clone(), rtype));
-        let answered = IN_LOOKUP
+        let mut answered = IN_LOOKUP
             .scope((), async { chain.run_from(0, &request, info).await })
             .await;
+        answered.materialize();
         Some(answered.response)
     }
 }

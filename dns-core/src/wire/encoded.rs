@@ -85,15 +85,18 @@ impl EncodedSections {
         self.encoded
     }
 
-    /// Fills `response`'s sections with copies of the records, every TTL `ttl`: the message a
-    /// plugin or a size limit needs when the encoding cannot be copied.
-    pub fn fill(&self, response: &mut Message, ttl: u32) {
+    /// Fills `response`'s sections with copies of the records, every TTL `ttl` (`None`: each
+    /// its own): the message a plugin or a size limit needs when the encoding cannot be
+    /// copied.
+    pub fn fill(&self, response: &mut Message, ttl: Option<u32>) {
         let copy = |records: &[Record]| -> Vec<Record> {
             records
                 .iter()
                 .cloned()
                 .map(|mut r| {
-                    r.ttl = ttl;
+                    if let Some(ttl) = ttl {
+                        r.ttl = ttl;
+                    }
                     r
                 })
                 .collect()
@@ -103,13 +106,16 @@ impl EncodedSections {
         response.additionals = copy(&self.additionals);
     }
 
-    /// Writes the records behind `writer`'s question, every TTL `ttl`; `None`, writing
-    /// nothing, when the question is not the length they were encoded after.
-    pub(crate) fn write(&self, writer: &mut MessageWriter, ttl: u32) -> Option<[u16; 3]> {
+    /// Writes the records behind `writer`'s question, every TTL `ttl` (`None`: as encoded);
+    /// `None`, writing nothing, when the question is not the length they were encoded after.
+    pub(crate) fn write(&self, writer: &mut MessageWriter, ttl: Option<u32>) -> Option<[u16; 3]> {
         if !self.is_encoded() || writer.len() != HEADER_LEN + self.question_len {
             return None;
         }
-        writer.splice(&self.bytes, &self.ttl_at, ttl);
+        match ttl {
+            Some(ttl) => writer.splice(&self.bytes, &self.ttl_at, ttl),
+            None => writer.raw(&self.bytes),
+        }
         Some(self.counts)
     }
 
@@ -123,10 +129,11 @@ impl EncodedSections {
     }
 }
 
-/// A response whose records are already encoded: the sections, and the TTL they go out with.
-/// The message that travels with it through the chain carries only the header and question.
+/// A response whose records are already encoded: the sections, and the TTL every record goes
+/// out with (`None`: each keeps its own). The message that travels with it through the chain
+/// carries only the header and question.
 #[derive(Clone, Debug)]
 pub struct Prebuilt {
     pub sections: std::sync::Arc<EncodedSections>,
-    pub ttl: u32,
+    pub ttl: Option<u32>,
 }

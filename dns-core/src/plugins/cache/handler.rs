@@ -166,6 +166,7 @@ impl Plugin for CachePlugin {
             s.metrics.misses.inc();
             return Serving::pending(async move {
                 let mut answered = next.run(&upstream_request(request)).await;
+                answered.materialize();
                 s.absorb(request, &key, &mut answered.response, Instant::now(), false);
                 answered
             });
@@ -252,6 +253,7 @@ impl Shared {
         }
         match verified {
             Some(mut answered) => {
+                answered.materialize();
                 let refreshes = policy::refreshes_stale(&upstream, &answered.response);
                 // prefer_positive: only an answer replaces a stale answer for the client; a
                 // denial is stored, and the stale answer served.

@@ -304,7 +304,7 @@ impl Entry {
     /// answers), AD only for a client that asked for DNSSEC or set AD itself (RFC 6840 5.7).
     pub fn reply(&self, request: &Message, ttl: u32) -> Message {
         let mut m = self.header(request);
-        self.sections.fill(&mut m, ttl);
+        self.sections.fill(&mut m, Some(ttl));
         m
     }
 
@@ -314,7 +314,7 @@ impl Entry {
         self.sections.is_encoded().then(|| {
             let records = Prebuilt {
                 sections: self.sections.clone(),
-                ttl,
+                ttl: Some(ttl),
             };
             (self.header(request), records)
         })

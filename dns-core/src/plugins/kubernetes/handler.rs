@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::KubernetesConfig;
+use super::{KubernetesConfig, memo};
 use crate::cluster::records;
 use crate::cluster::{Snapshot, SnapshotStore};
 use crate::corefile::Directive;
@@ -15,6 +15,7 @@ use crate::plugin::setup::{BlockSetup, SetupError};
 use crate::plugin::transfer::Transferer;
 use crate::plugin::upstream::Upstream;
 use crate::plugin::{Next, Plugin, Serving};
+use crate::wire::encoded::{EncodedSections, Prebuilt};
 use crate::wire::reply_to;
 
 /// The `kubernetes` plugin as it serves: its config and the store it reads snapshots from.
@@ -26,6 +27,8 @@ pub struct KubernetesPlugin {
     local_ips: Vec<IpAddr>,
     /// Resolves an ExternalName target outside the plugin's zones through this server.
     upstream: Option<Arc<Upstream>>,
+    /// This plugin among every one the process built (the memo's owner).
+    id: u64,
 }
 
 impl KubernetesPlugin {
@@ -39,6 +42,7 @@ impl KubernetesPlugin {
             store,
             local_ips,
             upstream: None,
+            id: memo::plugin_id(),
         }
     }
 
@@ -55,10 +59,14 @@ impl KubernetesPlugin {
     /// The response for `request`, or `None` to pass it to the next plugin (not our zone, or
     /// a name error that `fallthrough` covers).
     pub fn resolve(&self, request: &Message) -> Option<Message> {
+        self.resolve_in(&self.store.read(), request)
+    }
+
+    /// [`KubernetesPlugin::resolve`] from `snapshot`.
+    fn resolve_in(&self, snapshot: &Snapshot, request: &Message) -> Option<Message> {
         let query = request.queries.first()?;
-        let snapshot = self.store.read();
-        let ns_addrs = || ns_addrs(&snapshot, &self.local_ips);
-        let answer = records::answer(&snapshot, &self.config.records, query, &ns_addrs)?;
+        let ns_addrs = || ns_addrs(snapshot, &self.local_ips);
+        let answer = records::answer(snapshot, &self.config.records, query, &ns_addrs)?;
         if answer.rcode == ResponseCode::NXDomain {
             if self.config.fallthrough.through(query.name()) {
                 return None;
@@ -76,9 +84,67 @@ impl KubernetesPlugin {
 
 impl Plugin for KubernetesPlugin {
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
+        let remembering = next.may_send_encoded() && self.store.is_synced();
+        if let (true, Some(query)) = (remembering, request.queries.first())
+            && let Some(key) = memo::key(query)
+        {
+            return self.serve_remembered(request, query, key, next);
+        }
         let Some(response) = self.resolve(request) else {
             return next.run(request);
         };
+        self.serve_response(response, next)
+    }
+}
+
+impl KubernetesPlugin {
+    /// An answer this thread worked out from the current snapshot already, copied; or worked
+    /// out now and remembered, when it needs nothing beyond the snapshot (no upstream lookup).
+    fn serve_remembered<'a>(
+        &'a self,
+        request: &'a Message,
+        query: &Query,
+        key: memo::Key,
+        next: Next<'a>,
+    ) -> Serving<'a> {
+        let snapshot = self.store.read();
+        let generation = snapshot.generation();
+        if let Some(known) = memo::recall(self.id, generation, &key) {
+            let records = Prebuilt {
+                sections: known.sections.clone(),
+                ttl: None,
+            };
+            let header = records::response_header(request, known.rcode);
+            return Serving::ready(next.answered_encoded(header, records));
+        }
+        let Some(mut response) = self.resolve_in(&snapshot, request) else {
+            return next.run(request);
+        };
+        if self.upstream.is_some()
+            && external_target(&response, &self.config.records.zones).is_some()
+        {
+            return self.serve_response(response, next);
+        }
+        let sections = Arc::new(EncodedSections::new(
+            Some(query),
+            std::mem::take(&mut response.answers),
+            std::mem::take(&mut response.authorities),
+            std::mem::take(&mut response.additionals),
+        ));
+        let known = memo::Remembered {
+            rcode: response.metadata.response_code,
+            sections: sections.clone(),
+        };
+        memo::remember(self.id, generation, key, Arc::new(known));
+        let records = Prebuilt {
+            sections,
+            ttl: None,
+        };
+        Serving::ready(next.answered_encoded(response, records))
+    }
+
+    /// `response`, with an ExternalName target outside the zones looked up first.
+    fn serve_response<'a>(&'a self, response: Message, next: Next<'a>) -> Serving<'a> {
         let (Some(upstream), Some((target, rtype))) = (
             &self.upstream,
             external_target(&response, &self.config.records.zones),

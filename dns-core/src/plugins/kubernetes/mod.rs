@@ -4,6 +4,7 @@
 //! record synthesis itself is the pure `crate::cluster::records`.
 
 mod handler;
+mod memo;
 pub mod metadata;
 mod setup;
 

@@ -18,6 +18,7 @@ use crate::corefile::{Arg, Directive};
 use crate::plugin::file::read_capped;
 use crate::plugin::setup::{BlockSetup, SetupError, duration_arg, unknown_property};
 use crate::plugin::{Next, Plugin, Serving};
+use crate::wire::encoded::Prebuilt;
 
 const PLUGIN: &str = "loadbalance";
 
@@ -264,6 +265,18 @@ impl LoadBalance {
         }
     }
 
+    /// Whether [`LoadBalance::shuffle`] could change the answer that `header` and `records`
+    /// make: encoded records it would leave alone (one address, an error) stay encoded.
+    fn reorders(&self, header: &Message, records: &Prebuilt) -> bool {
+        let s = &records.sections;
+        header.metadata.response_code == ResponseCode::NoError
+            && (!matches!(self.policy, Policy::RoundRobin)
+                || !self.prefer.is_empty()
+                || s.answers.len() > 1
+                || s.authorities.len() > 1
+                || s.additionals.len() > 1)
+    }
+
     /// Reorders `response` in place: only NOERROR, never zone transfers.
     pub fn shuffle(&self, response: &mut Message) {
         if response.metadata.response_code != ResponseCode::NoError {
@@ -300,7 +313,16 @@ impl LoadBalance {
 impl Plugin for LoadBalance {
     fn serve<'a>(&'a self, request: &'a Message, next: Next<'a>) -> Serving<'a> {
         next.run(request).then(move |mut answered| {
-            self.shuffle(&mut answered.response);
+            if answered
+                .encoded
+                .as_ref()
+                .is_some_and(|e| self.reorders(&answered.response, e))
+            {
+                answered.materialize();
+            }
+            if answered.encoded.is_none() {
+                self.shuffle(&mut answered.response);
+            }
             answered
         })
     }

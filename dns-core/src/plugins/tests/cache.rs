@@ -1014,7 +1014,7 @@ async fn a_hit_copies_the_encoding_of_the_answer_it_stored() {
         let (hit, _) = respond(&r, &bytes, &info()).await;
         assert_eq!(hit, miss, "{qname}");
     }
-    for before in ["loadbalance", "log"] {
+    for before in ["log", "nsid"] {
         let corefile = format!(".:53 {{\n {before}\n cache 30\n kubernetes cluster.local\n}}\n");
         let (r, _store) = chain_over_store(&corefile);
         let q = query("web.prod.svc.cluster.local.", RecordType::A);
@@ -1022,5 +1022,18 @@ async fn a_hit_copies_the_encoding_of_the_answer_it_stored() {
         let (m, prebuilt, _) = r.handle_encoded(&q, &info()).await;
         assert!(prebuilt.is_none(), "behind {before}");
         assert_eq!(m.answers.len(), 1, "behind {before}");
+    }
+    // loadbalance takes the records out only when it has some to shuffle.
+    let (r, _store) =
+        chain_over_store(".:53 {\n loadbalance\n cache 30\n kubernetes cluster.local\n}\n");
+    for (qname, encoded, answers) in [
+        ("web.prod.svc.cluster.local.", true, 0),
+        ("db.prod.svc.cluster.local.", false, 2),
+    ] {
+        let q = query(qname, RecordType::A);
+        let _ = r.handle(&q, &info()).await;
+        let (m, prebuilt, _) = r.handle_encoded(&q, &info()).await;
+        assert_eq!(prebuilt.is_some(), encoded, "{qname}");
+        assert_eq!(m.answers.len(), answers, "{qname}");
     }
 }

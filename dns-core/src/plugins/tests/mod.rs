@@ -11,6 +11,7 @@ mod forward;
 mod hosts;
 mod k8s_external;
 mod loadbalance;
+mod memo;
 mod metadata;
 mod observability;
 mod query_policy;

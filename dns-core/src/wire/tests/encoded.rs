@@ -65,7 +65,7 @@ fn srv_sections(qname: &str) -> EncodedSections {
 fn prebuilt(sections: EncodedSections, ttl: u32) -> Prebuilt {
     Prebuilt {
         sections: Arc::new(sections),
-        ttl,
+        ttl: Some(ttl),
     }
 }
 
@@ -179,8 +179,22 @@ fn no_question_no_encoding() {
     );
     // The records are still there for the encoder.
     let mut m = Message::new(1, MessageType::Response, OpCode::Query);
-    p.sections.fill(&mut m, 30);
+    p.sections.fill(&mut m, Some(30));
     assert_eq!(m.answers.len(), 1);
+}
+
+#[test]
+fn without_a_ttl_each_record_keeps_its_own() {
+    let q = "_http._tcp.web.prod.svc.cluster.local.";
+    let p = Prebuilt {
+        ttl: None,
+        ..prebuilt(srv_sections(q), 7)
+    };
+    let m = header(q, RecordType::SRV);
+    let copied = encode_prebuilt(&m, &p, 512).unwrap();
+    assert_eq!(copied, encode_within(&filled(m, &p), 512).unwrap());
+    let decoded = Message::from_vec(&copied).unwrap();
+    assert_eq!(decoded.answers[0].ttl, 30);
 }
 
 #[test]
