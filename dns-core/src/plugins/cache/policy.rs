@@ -11,6 +11,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use smallvec::SmallVec;
 
 use crate::wire::encoded::{EncodedSections, Prebuilt};
+use crate::wire::name::WireName;
 use crate::wire::reply_to;
 
 /// CoreDNS's defaults: positive answers at most an hour, denials half that, nothing under 5 s.
@@ -68,14 +69,8 @@ pub struct Key {
 /// The key of a request's first question, `None` without one.
 pub fn key(request: &Message) -> Option<Key> {
     let q = request.queries.first()?;
-    let mut name = SmallVec::new();
-    for label in q.name().iter() {
-        // A label is at most 63 bytes: `Name` refuses longer ones.
-        name.push(label.len() as u8);
-        name.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
     Some(Key {
-        name,
+        name: SmallVec::from_slice(WireName::lowered(q.name()).as_bytes()),
         qtype: q.query_type(),
         qclass: q.query_class(),
         dnssec_ok: dnssec_ok(request),

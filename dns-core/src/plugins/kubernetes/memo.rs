@@ -12,6 +12,7 @@ use hickory_proto::op::{Query, ResponseCode};
 use smallvec::SmallVec;
 
 use crate::wire::encoded::EncodedSections;
+use crate::wire::name::WireName;
 
 /// Questions a thread keeps answers for; past it, it starts over (a working set larger
 /// than this is answered as if there were no memo).
@@ -49,15 +50,12 @@ pub fn plugin_id() -> u64 {
 /// The key of `query` when its answer may be remembered: only a name written in lowercase,
 /// so an answer copied for it spells every name as an answer worked out for it would.
 pub fn key(query: &Query) -> Option<Key> {
-    let mut key = Key::new();
-    for label in query.name().iter() {
-        if label.iter().any(u8::is_ascii_uppercase) {
-            return None;
-        }
-        // A label is at most 63 bytes: `Name` refuses longer ones.
-        key.push(label.len() as u8);
-        key.extend_from_slice(label);
+    let name = WireName::new(query.name());
+    // A length byte (at most 63) is never an ASCII capital.
+    if name.as_bytes().iter().any(u8::is_ascii_uppercase) {
+        return None;
     }
+    let mut key = Key::from_slice(name.as_bytes());
     key.extend_from_slice(&u16::from(query.query_type()).to_be_bytes());
     key.extend_from_slice(&u16::from(query.query_class()).to_be_bytes());
     Some(key)
