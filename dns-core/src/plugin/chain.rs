@@ -23,8 +23,8 @@ pub struct Answered {
     /// Nothing is sent to the client (`acl`'s `drop`): `response` is only what the plugins
     /// before it see.
     pub silent: bool,
-    /// The records, already encoded (a cache hit): `response` then carries only the header
-    /// and question. Only where every plugin before the one that answered leaves records
+    /// The records, already encoded (a cache hit, an answer the kubernetes plugin remembers):
+    /// `response` then carries only the header and question. Only where every plugin before the one that answered leaves records
     /// alone ([`Next::may_send_encoded`]).
     pub encoded: Option<Prebuilt>,
 }
@@ -34,7 +34,7 @@ impl Answered {
     /// that reads or changes them on the way back.
     pub fn materialize(&mut self) {
         if let Some(records) = self.encoded.take() {
-            records.sections.fill(&mut self.response, records.ttl);
+            records.fill(&mut self.response);
         }
     }
 }
@@ -336,16 +336,11 @@ impl Handler for Router {
     type Tag = Served;
 
     async fn handle(&self, request: &Message, info: &RequestInfo) -> (Message, Served) {
-        let (response, encoded, tag) = self.handle_encoded(request, info).await;
-        let mut answered = Answered {
-            response,
-            plugin: None,
-            error: None,
-            silent: false,
-            encoded,
-        };
-        answered.materialize();
-        (answered.response, tag)
+        let (mut response, encoded, tag) = self.handle_encoded(request, info).await;
+        if let Some(records) = encoded {
+            records.fill(&mut response);
+        }
+        (response, tag)
     }
 
     async fn handle_encoded(

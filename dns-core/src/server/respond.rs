@@ -170,7 +170,7 @@ async fn answer<H: Handler>(
     let spliced = prebuilt.as_ref().and_then(|p| {
         let bytes = encode_prebuilt(&response, p, limit);
         if bytes.is_none() {
-            p.sections.fill(&mut response, p.ttl);
+            p.fill(&mut response);
         }
         bytes
     });

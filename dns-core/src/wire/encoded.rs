@@ -1,8 +1,9 @@
-//! A response's records encoded once and sent many times: what a cache hit answers with. The
-//! records are written after the question, where every response of ours carries them, so their
-//! compression pointers hold the offsets of a message laid out that way; a hit writes the
-//! client's own header and question (the same length: the same name in any case) and copies
-//! the records behind it, with every TTL patched to the one served.
+//! A response's records encoded once and sent many times: what a cache hit, and an answer the
+//! kubernetes plugin remembers, go out as. The records are written after the question, where
+//! every response of ours carries them, so their compression pointers hold the offsets of a
+//! message laid out that way; each response writes the client's own header and question (the
+//! same length: the same name in any case) and copies the records behind it, with every TTL
+//! patched to the one served where one is given.
 
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::Record;
@@ -136,4 +137,11 @@ impl EncodedSections {
 pub struct Prebuilt {
     pub sections: std::sync::Arc<EncodedSections>,
     pub ttl: Option<u32>,
+}
+
+impl Prebuilt {
+    /// Puts copies of the records into `response`, the header and question they came with.
+    pub fn fill(&self, response: &mut Message) {
+        self.sections.fill(response, self.ttl);
+    }
 }
