@@ -209,6 +209,10 @@ async fn a_watch_behind_an_etcd_compaction_lists_again_and_ends_with_the_new_sta
         let _: Service = create_object(&client, &ns, cluster_ip_service_json(name)).await;
     }
     create_service_slice(&client, &ns, "steady", "steady-1", &["198.19.3.10"]).await;
+    // A headless service whose slice changes while cluster-dns is not looking: the re-list
+    // must take the new slice, not keep the one it holds.
+    let _: Service = create_object(&client, &ns, headless_service_json("moved", &[])).await;
+    create_service_slice(&client, &ns, "moved", "moved-1", &["198.19.3.11"]).await;
 
     let metrics = free_port();
     let corefile = COREFILE.replace(
@@ -220,6 +224,9 @@ async fn a_watch_behind_an_etcd_compaction_lists_again_and_ends_with_the_new_sta
     let doomed = svc("doomed", &ns);
     let steady_answer = dns.dig_until(&[&steady, "A"], WAIT, answers_a).answers();
     dns.dig_until(&[&doomed, "A"], WAIT, answers_a);
+    let moved = svc("moved", &ns);
+    let moved_before = vec!["A 198.19.3.11".to_string()];
+    dns.dig_until(&[&moved, "A"], WAIT, |r| r.answers() == moved_before);
     let log_before = dns.log().len();
     let lists_before = lists_by_kind(metrics);
 
@@ -232,6 +239,8 @@ async fn a_watch_behind_an_etcd_compaction_lists_again_and_ends_with_the_new_sta
     cp.kill_apiserver();
     cp.start_apiserver();
     delete_object::<Service>(&client, &ns, "doomed").await;
+    delete_object::<EndpointSlice>(&client, &ns, "moved-1").await;
+    create_service_slice(&client, &ns, "moved", "moved-1", &["198.19.3.12"]).await;
     let born = ["born-0", "born-1", "born-2"];
     for name in born {
         let _: Service = create_object(&client, &ns, cluster_ip_service_json(name)).await;
@@ -279,6 +288,8 @@ async fn a_watch_behind_an_etcd_compaction_lists_again_and_ends_with_the_new_sta
     dns.dig_until(&[&svc("born-headless", &ns), "A"], WAIT, |r| {
         r.answers() == headless
     });
+    let moved_after = vec!["A 198.19.3.12".to_string()];
+    dns.dig_until(&[&moved, "A"], WAIT, |r| r.answers() == moved_after);
     let caught_up = resumed.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);

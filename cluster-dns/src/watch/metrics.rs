@@ -4,7 +4,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, exponential_buckets,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    exponential_buckets,
 };
 use tracing::warn;
 
@@ -30,6 +31,9 @@ pub struct WatchMetrics {
     /// Lists started, the first and each re-list (a failed watch resumes without one; only
     /// 410 Gone or a failed list lists again).
     pub lists: IntCounterVec,
+    /// Publishes that copied the whole cluster state because a reader still held the copy the
+    /// one before replaced (see `SnapshotStore::copies`).
+    pub snapshot_copies: IntCounter,
 }
 
 /// The registered metrics (registered once per process).
@@ -111,9 +115,14 @@ impl WatchMetrics {
                 &["kind"],
             )
             .unwrap_or_else(|e| unreachable_metric("lists", e)),
+            snapshot_copies: IntCounter::new(
+                "signpost_kubernetes_snapshot_copies_total",
+                "Publishes of the cluster cache that copied it whole because a reader still held the spare copy.",
+            )
+            .unwrap_or_else(|e| unreachable_metric("snapshot_copies", e)),
         };
         let registry = prometheus::default_registry();
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
             Box::new(m.dns_programming.clone()),
             Box::new(m.apply.clone()),
             Box::new(m.snapshot_age.clone()),
@@ -123,6 +132,7 @@ impl WatchMetrics {
             Box::new(m.watch_errors.clone()),
             Box::new(m.initial_sync.clone()),
             Box::new(m.lists.clone()),
+            Box::new(m.snapshot_copies.clone()),
         ];
         for c in collectors {
             if let Err(e) = registry.register(c) {

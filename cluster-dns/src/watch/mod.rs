@@ -12,6 +12,7 @@ pub mod plan;
 pub mod ratelimit;
 pub mod relist;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -210,22 +211,32 @@ impl WatchCache {
     /// synced once every kind has been listed once.
     pub fn spawn(self, tasks: &mut tokio::task::JoinSet<()>) {
         let (tx, rx) = mpsc::channel::<Seen>(APPLIER_QUEUE);
+        let (applied_tx, applied) = tokio::sync::watch::channel(AppliedCounts::new());
         for kind in self.plan.kinds.iter().copied() {
             // `labels` selects Services and EndpointSlices only, as in CoreDNS.
             let labels = self.plan.labels.clone();
             match kind {
-                Kind::Service => self.spawn_watch(tasks, &tx, kind, labels, convert_service),
-                Kind::EndpointSlice => self.spawn_watch(tasks, &tx, kind, labels, convert_slice),
-                Kind::Pod => self.spawn_watch(tasks, &tx, kind, None, convert_pod),
-                Kind::Namespace => self.spawn_watch(tasks, &tx, kind, None, convert_namespace),
-                Kind::ServiceImport => self.spawn_watch(tasks, &tx, kind, None, convert_import),
+                Kind::Service => {
+                    self.spawn_watch(tasks, &tx, &applied, kind, labels, convert_service)
+                }
+                Kind::EndpointSlice => {
+                    self.spawn_watch(tasks, &tx, &applied, kind, labels, convert_slice)
+                }
+                Kind::Pod => self.spawn_watch(tasks, &tx, &applied, kind, None, convert_pod),
+                Kind::Namespace => {
+                    self.spawn_watch(tasks, &tx, &applied, kind, None, convert_namespace)
+                }
+                Kind::ServiceImport => {
+                    self.spawn_watch(tasks, &tx, &applied, kind, None, convert_import)
+                }
                 Kind::ImportSlice => {
                     // Only the slices of imports, as CoreDNS selects them (with `labels` too).
                     let selector = match labels {
                         Some(l) => format!("{l},{}", mcs::IMPORT_SERVICE_NAME_LABEL),
                         None => mcs::IMPORT_SERVICE_NAME_LABEL.to_string(),
                     };
-                    self.spawn_watch(tasks, &tx, kind, Some(selector), convert_import_slice)
+                    let convert = convert_import_slice;
+                    self.spawn_watch(tasks, &tx, &applied, kind, Some(selector), convert)
                 }
             }
         }
@@ -233,11 +244,24 @@ impl WatchCache {
         tasks.spawn(probe(self.client.clone(), self.health.clone(), self.start));
         tasks.spawn(apply_loop(
             rx,
+            applied_tx,
             self.store,
             self.plan.kinds.clone(),
             self.start,
         ));
     }
+}
+
+/// How many updates of each kind the applier has published.
+type AppliedCounts = HashMap<Kind, u64>;
+type Applied = tokio::sync::watch::Receiver<AppliedCounts>;
+
+/// What a watch hands its updates to, and what it reads back: how far the applier is, and the
+/// cache it publishes.
+struct Applier {
+    tx: mpsc::Sender<Seen>,
+    applied: Applied,
+    store: Arc<SnapshotStore>,
 }
 
 /// One update as a watcher saw it.
@@ -252,6 +276,7 @@ impl WatchCache {
         &self,
         tasks: &mut tokio::task::JoinSet<()>,
         tx: &mpsc::Sender<Seen>,
+        applied: &Applied,
         kind: Kind,
         labels: Option<String>,
         convert: fn(&K) -> Converted,
@@ -269,7 +294,11 @@ impl WatchCache {
             labels,
             kind,
             convert,
-            tx.clone(),
+            Applier {
+                tx: tx.clone(),
+                applied: applied.clone(),
+                store: self.store.clone(),
+            },
             self.health.clone(),
         ));
     }
@@ -380,7 +409,7 @@ async fn watch_kind<K>(
     labels: Option<String>,
     kind: Kind,
     convert: fn(&K) -> Converted,
-    tx: mpsc::Sender<Seen>,
+    mut applier: Applier,
     health: Arc<ApiHealth>,
 ) where
     K: Resource + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
@@ -390,10 +419,14 @@ async fn watch_kind<K>(
         config = config.labels(labels);
     }
     let mut backoff = watcher::DefaultBackoff::default();
+    // Updates handed to the applier, and whether the kind was listed before (the cache then
+    // holds it, and a re-list compares with it).
+    let mut sent: u64 = 0;
+    let mut listed_before = false;
     loop {
         let stream = watcher::watcher(api.clone(), config.clone());
         futures_util::pin_mut!(stream);
-        let mut listing: Option<Vec<(ObjectKey, Change)>> = None;
+        let mut listing: Option<Listing> = None;
         // Set while a resumed watch has not yet shown that it works.
         let mut resuming = false;
         loop {
@@ -422,14 +455,29 @@ async fn watch_kind<K>(
             let update = match item {
                 Ok(Event::Init) => {
                     metrics().lists.with_label_values(&[kind.as_str()]).inc();
-                    listing = Some(Vec::new());
+                    // A re-list compares with the cache, so the kind's earlier updates must be
+                    // in it first; none come while the list runs.
+                    if listed_before
+                        && applier
+                            .applied
+                            .wait_for(|a| a.get(&kind).copied().unwrap_or(0) >= sent)
+                            .await
+                            .is_err()
+                    {
+                        return; // the applier stopped: shutting down
+                    }
+                    listing = Some(Listing::default());
                     None
                 }
                 Ok(Event::InitApply(obj)) => {
-                    if let (Some(list), Some(c)) =
+                    if let (Some(list), Some((key, change))) =
                         (listing.as_mut(), convert_logged(kind, &obj, convert))
                     {
-                        list.push(c);
+                        if listed_before && applier.store.read().holds(&change) {
+                            list.unchanged.push(key);
+                        } else {
+                            list.objects.push((key, change));
+                        }
                     }
                     None
                 }
@@ -437,9 +485,12 @@ async fn watch_kind<K>(
                     resuming = false;
                     backoff.reset();
                     health.kind_current(kind);
+                    listed_before = true;
+                    let listing = listing.take().unwrap_or_default();
                     Some(Update::Listed {
                         kind,
-                        objects: listing.take().unwrap_or_default(),
+                        objects: listing.objects,
+                        unchanged: listing.unchanged,
                     })
                 }
                 Ok(Event::Apply(obj)) => {
@@ -481,22 +532,27 @@ async fn watch_kind<K>(
                     None
                 }
             };
-            if let Some(update) = update
-                && send(
-                    &tx,
-                    Seen {
-                        update,
-                        at: seen,
-                        trigger,
-                    },
-                )
-                .await
-                .is_err()
-            {
-                return; // the applier stopped: shutting down
+            if let Some(update) = update {
+                let seen = Seen {
+                    update,
+                    at: seen,
+                    trigger,
+                };
+                if send(&applier.tx, seen).await.is_err() {
+                    return; // the applier stopped: shutting down
+                }
+                sent += 1;
             }
         }
     }
+}
+
+/// A list in progress: what the cache lacks or holds otherwise, and the keys of what it
+/// already holds as listed.
+#[derive(Default)]
+struct Listing {
+    objects: Vec<(ObjectKey, Change)>,
+    unchanged: Vec<ObjectKey>,
 }
 
 /// Updates waiting for the applier; a watcher that finds the queue full waits, so a burst
@@ -639,10 +695,27 @@ async fn probe(client: Client, health: Arc<ApiHealth>, start: Instant) {
     }
 }
 
+/// How long the applier waits for the copy the last publish replaced to be let go
+/// ([`SnapshotStore::spare_free`]) before publishing by copying the whole cluster state instead.
+/// Readers hold a copy for one answer, microseconds; one descheduled mid-answer (a busy or
+/// pinned core) needs a scheduler tick or two. A copy costs 150-200 ms of CPU at 100k services,
+/// and more than a second of a core shared with busy serving threads; updates that arrive
+/// meanwhile join the batch.
+pub(crate) const SPARE_WAIT: Duration = Duration::from_millis(50);
+const SPARE_POLL: Duration = Duration::from_millis(1);
+
+pub(crate) async fn wait_for_spare(store: &SnapshotStore) {
+    let deadline = Instant::now() + SPARE_WAIT;
+    while !store.spare_free() && Instant::now() < deadline {
+        tokio::time::sleep(SPARE_POLL).await;
+    }
+}
+
 /// Takes the waiting updates, applies them as one publish, and marks the store synced once
 /// every kind has been listed.
 async fn apply_loop(
     mut rx: mpsc::Receiver<Seen>,
+    applied: tokio::sync::watch::Sender<AppliedCounts>,
     store: Arc<SnapshotStore>,
     kinds: Vec<Kind>,
     start: Instant,
@@ -659,9 +732,21 @@ async fn apply_loop(
             known.changes(item.update, &mut changes);
         }
         let count = changes.len();
+        wait_for_spare(&store).await;
+        let copies = store.copies();
         store.apply(changes.drain(..), now_unix());
+        let copied = store.copies() - copies;
+        if copied > 0 {
+            metrics().snapshot_copies.inc_by(copied);
+            debug!("a reader held the replaced cluster cache: the publish copied it whole");
+        }
         let published = Instant::now();
         let published_wall = SystemTime::now();
+        applied.send_modify(|counts| {
+            for (kind, _, _) in &seen {
+                *counts.entry(*kind).or_default() += 1;
+            }
+        });
         let synced = store.is_synced();
         let snapshot = store.load();
         for (kind, at, trigger) in seen {

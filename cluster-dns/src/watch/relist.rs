@@ -11,10 +11,12 @@ use super::plan::Kind;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Update {
     /// A complete list of the kind (the first one, or a re-list after 410 Gone or an error):
-    /// everything not in it is gone.
+    /// everything not in it is gone. A re-list leaves out the objects the cache already holds
+    /// as they are and names only their keys, so it never holds a second copy of the state.
     Listed {
         kind: Kind,
         objects: Vec<(ObjectKey, Change)>,
+        unchanged: Vec<ObjectKey>,
     },
     /// An object was added or changed.
     Upsert {
@@ -59,8 +61,14 @@ impl Known {
     /// Turns one update into the changes that bring the model in line with it.
     pub fn changes(&mut self, update: Update, out: &mut Vec<Change>) {
         match update {
-            Update::Listed { kind, objects } => {
-                let fresh: HashSet<ObjectKey> = objects.iter().map(|(k, _)| k.clone()).collect();
+            Update::Listed {
+                kind,
+                objects,
+                unchanged,
+            } => {
+                let mut fresh: HashSet<ObjectKey> =
+                    objects.iter().map(|(k, _)| k.clone()).collect();
+                fresh.extend(unchanged);
                 let old = self.keys.insert(kind, fresh).unwrap_or_default();
                 let fresh = &self.keys[&kind];
                 let mut gone: Vec<ObjectKey> =

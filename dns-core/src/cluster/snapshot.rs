@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -141,7 +141,7 @@ pub struct Snapshot {
 }
 
 /// Publishes so far, over every store of the process.
-static PUBLISHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PUBLISHES: AtomicU64 = AtomicU64::new(0);
 
 /// A generation no snapshot published before has had.
 fn next_generation() -> u64 {
@@ -337,6 +337,46 @@ impl Snapshot {
         self.generation
     }
 
+    /// Whether `change` is an upsert of an object this snapshot already holds, equal in every
+    /// field: applying it would change nothing. A re-list uses this to drop what it finds
+    /// unchanged instead of holding a second copy of the cluster state.
+    pub fn holds(&self, change: &Change) -> bool {
+        match change {
+            Change::UpsertService(svc) => self
+                .local
+                .entry(&lower_key(&svc.key()))
+                .is_some_and(|e| *e.service == *svc),
+            Change::UpsertEndpointSlice(slice) => self
+                .local
+                .slices
+                .get(&lower_key(&slice.key()))
+                .is_some_and(|s| **s == *slice),
+            Change::UpsertServiceImport(import) => self
+                .imports
+                .entry(&lower_key(&import.key()))
+                .is_some_and(|e| *e.service == import.as_service()),
+            Change::UpsertImportSlice(slice) => self
+                .imports
+                .slices
+                .get(&lower_key(&slice.key()))
+                .is_some_and(|s| **s == *slice),
+            Change::UpsertPod(pod) => self
+                .pods
+                .get(&lower_key(&pod.key()))
+                .is_some_and(|p| **p == *pod),
+            Change::UpsertNamespace(ns) => self
+                .namespaces
+                .get(lower(&ns.name).as_ref())
+                .is_some_and(|n| **n == *ns),
+            Change::DeleteService(_)
+            | Change::DeleteEndpointSlice(_)
+            | Change::DeleteServiceImport(_)
+            | Change::DeleteImportSlice(_)
+            | Change::DeletePod(_)
+            | Change::DeleteNamespace(_) => false,
+        }
+    }
+
     /// Applies one change to this (spare) snapshot, keeping every index consistent.
     pub fn apply(&mut self, change: Change) {
         self.apply_shared(&SharedChange::from(change));
@@ -453,9 +493,11 @@ fn lower_key(key: &ObjectKey) -> ObjectKey {
 /// Holds the published snapshot and a spare copy writers change (left-right): a batch is
 /// applied to the spare, the spare is published, and the copy it replaced becomes the next
 /// spare, brought up to date by applying the same batch again. Readers hold a copy for one
-/// answer, so by the next publish the replaced copy is almost always free; the writer never
-/// waits for it, and copies the published snapshot instead in the rare case it is still held.
-/// Publishing costs the batch twice, not a copy of the whole cluster state.
+/// answer, so by the next publish the replaced copy is almost always free. The store never
+/// waits for it: when it is still held, the publish copies the published snapshot instead
+/// (counted by [`SnapshotStore::copies`]), which costs the whole cluster state, so a writer
+/// that can wait a moment checks [`SnapshotStore::spare_free`] first. Publishing costs the
+/// batch twice, not a copy of the whole cluster state.
 #[derive(Default)]
 pub struct SnapshotStore {
     published: ArcSwap<Snapshot>,
@@ -466,6 +508,8 @@ pub struct SnapshotStore {
     /// watched kind, or the first good snapshot file); the `ready` plugin reports it. It never
     /// goes back: a source that loses the API keeps serving the last state, as CoreDNS does.
     synced: AtomicBool,
+    /// Publishes that had to copy the published snapshot (see [`SnapshotStore::copies`]).
+    copies: AtomicU64,
 }
 
 /// The writers' copy: ready to change, or the copy the last publish replaced with the batch
@@ -514,6 +558,23 @@ impl SnapshotStore {
         self.synced.load(Ordering::Acquire)
     }
 
+    /// Whether the next publish can take up the copy the last one replaced: no reader holds it
+    /// any more. No new reader can take it (readers only get the published snapshot), so once
+    /// free it stays free until the next publish.
+    pub fn spare_free(&self) -> bool {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        match &*spare {
+            Spare::Ready(_) => true,
+            Spare::Behind { replaced, .. } => Arc::strong_count(replaced) == 1,
+        }
+    }
+
+    /// Publishes so far that found the replaced copy still read and copied the whole published
+    /// snapshot instead (a cost in the size of the cluster, not of the batch).
+    pub fn copies(&self) -> u64 {
+        self.copies.load(Ordering::Relaxed)
+    }
+
     /// The current snapshot: lock-free, consistent, cheap to clone.
     pub fn load(&self) -> Arc<Snapshot> {
         self.published.load_full()
@@ -549,7 +610,10 @@ impl SnapshotStore {
                     previous
                 }
                 // A reader still holds it: copy what is published (the same state).
-                Err(_) => (*self.published.load_full()).clone(),
+                Err(_) => {
+                    self.copies.fetch_add(1, Ordering::Relaxed);
+                    (*self.published.load_full()).clone()
+                }
             },
         };
         for change in &changes {

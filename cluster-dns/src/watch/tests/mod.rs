@@ -4,4 +4,5 @@
 mod plan;
 mod recovery;
 mod relist;
+mod spare;
 mod trigger;

@@ -26,6 +26,7 @@ fn first_list_adds_everything() {
         Update::Listed {
             kind: Kind::Service,
             objects: vec![svc("a"), svc("b")],
+            unchanged: vec![],
         },
     );
     assert_eq!(out, vec![svc("a").1, svc("b").1]);
@@ -42,6 +43,7 @@ fn relist_removes_what_vanished_in_the_same_batch() {
         Update::Listed {
             kind: Kind::Service,
             objects: vec![svc("a"), svc("b"), svc("c")],
+            unchanged: vec![],
         },
     );
     // After 410 Gone or an outage: b was deleted meanwhile, d created.
@@ -50,6 +52,7 @@ fn relist_removes_what_vanished_in_the_same_batch() {
         Update::Listed {
             kind: Kind::Service,
             objects: vec![svc("a"), svc("c"), svc("d")],
+            unchanged: vec![],
         },
     );
     assert_eq!(
@@ -72,6 +75,7 @@ fn relist_of_one_kind_leaves_the_others_alone() {
         Update::Listed {
             kind: Kind::Service,
             objects: vec![svc("a")],
+            unchanged: vec![],
         },
     );
     let slice = EndpointSlice {
@@ -85,6 +89,7 @@ fn relist_of_one_kind_leaves_the_others_alone() {
         Update::Listed {
             kind: Kind::EndpointSlice,
             objects: vec![(slice.key(), Change::UpsertEndpointSlice(slice.clone()))],
+            unchanged: vec![],
         },
     );
     assert_eq!(out, vec![Change::UpsertEndpointSlice(slice)]);
@@ -138,6 +143,7 @@ fn namespaces_are_deleted_by_name() {
         Update::Listed {
             kind: Kind::Namespace,
             objects: vec![(ObjectKey::new("", "prod"), Change::UpsertNamespace(ns))],
+            unchanged: vec![],
         },
     );
     let out = changes(
@@ -145,7 +151,52 @@ fn namespaces_are_deleted_by_name() {
         Update::Listed {
             kind: Kind::Namespace,
             objects: vec![],
+            unchanged: vec![],
         },
     );
     assert_eq!(out, vec![Change::DeleteNamespace("prod".into())]);
+}
+
+/// A re-list names what the cache already holds unchanged by key alone: those keys stay, only
+/// what changed is upserted, and what the list lacks is deleted.
+#[test]
+fn relist_keeps_unchanged_keys_and_upserts_only_changes() {
+    let mut known = Known::default();
+    changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("a"), svc("b"), svc("c")],
+            unchanged: vec![],
+        },
+    );
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![svc("d")],
+            unchanged: vec![svc("a").0, svc("c").0],
+        },
+    );
+    assert_eq!(
+        out,
+        vec![
+            Change::DeleteService(ObjectKey::new("prod", "b")),
+            svc("d").1
+        ]
+    );
+    assert_eq!(known.count(Kind::Service), 3);
+    // A later re-list without `a` deletes it: an unchanged key is known like any other.
+    let out = changes(
+        &mut known,
+        Update::Listed {
+            kind: Kind::Service,
+            objects: vec![],
+            unchanged: vec![svc("c").0, svc("d").0],
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Change::DeleteService(ObjectKey::new("prod", "a"))]
+    );
 }

@@ -121,6 +121,41 @@ fn read_guards_keep_their_snapshot_across_publishes() {
     assert!(now.service("ns", "b").is_some());
 }
 
+/// A writer can tell whether its next publish takes up the replaced copy or copies the whole
+/// published snapshot: `spare_free` turns true once the last reader of the replaced copy lets
+/// go, and `copies` counts the publishes that could not wait for that.
+#[test]
+fn spare_is_free_once_readers_of_the_replaced_copy_let_go() {
+    let store = SnapshotStore::new();
+    assert!(store.spare_free());
+    store.apply([Change::UpsertService(svc("ns", "a", "198.18.0.1"))], 1);
+    assert!(store.spare_free(), "nobody reads the replaced (empty) copy");
+    let guard = store.read();
+    let kept = store.load();
+    store.apply([Change::UpsertService(svc("ns", "b", "198.18.0.2"))], 2);
+    assert!(
+        !store.spare_free(),
+        "a guard and an Arc hold the replaced copy"
+    );
+    drop(guard);
+    assert!(!store.spare_free(), "the Arc still holds it");
+    drop(kept);
+    assert!(store.spare_free());
+    store.apply([Change::UpsertService(svc("ns", "c", "198.18.0.3"))], 3);
+    assert_eq!(store.copies(), 0);
+
+    let guard = store.read();
+    store.apply([Change::UpsertService(svc("ns", "d", "198.18.0.4"))], 4);
+    store.apply([Change::UpsertService(svc("ns", "e", "198.18.0.5"))], 5);
+    assert_eq!(store.copies(), 1, "the second publish had to copy");
+    assert!(guard.service("ns", "d").is_none());
+    drop(guard);
+    let now = store.load();
+    for name in ["a", "b", "c", "d", "e"] {
+        assert!(now.service("ns", name).is_some(), "{name}");
+    }
+}
+
 #[test]
 fn slice_moving_between_services_detaches_from_the_old_one() {
     let store = SnapshotStore::new();
@@ -290,5 +325,84 @@ fn shared_addresses_keep_every_owner_in_order() {
                 "{added:?} - {deleted:?}"
             );
         }
+    }
+}
+
+/// `holds`: an upsert equal to the stored object (any case of its key) is held; a changed one,
+/// one never stored, and every delete are not.
+#[test]
+fn holds_only_upserts_equal_to_what_is_stored() {
+    let pod = Pod {
+        namespace: "ns".into(),
+        name: "p".into(),
+        ips: vec!["198.18.2.1".parse().unwrap()],
+        ..Default::default()
+    };
+    let namespace = Namespace {
+        name: "ns".into(),
+        ..Default::default()
+    };
+    let import = ServiceImport {
+        namespace: "ns".into(),
+        name: "i".into(),
+        ips: vec!["198.18.3.1".parse().unwrap()],
+        ..Default::default()
+    };
+    let mut import_slice = slice("ns", "is", "i", &["198.18.3.2"]);
+    import_slice.cluster_id = "c1".into();
+    let stored = [
+        Change::UpsertService(svc("ns", "a", "198.18.0.1")),
+        Change::UpsertEndpointSlice(slice("ns", "s", "a", &["198.18.1.1"])),
+        // A slice whose service does not exist (yet) is stored too.
+        Change::UpsertEndpointSlice(slice("ns", "orphan", "none", &["198.18.1.2"])),
+        Change::UpsertPod(pod.clone()),
+        Change::UpsertNamespace(namespace.clone()),
+        Change::UpsertServiceImport(import.clone()),
+        Change::UpsertImportSlice(import_slice.clone()),
+    ];
+    let store = SnapshotStore::new();
+    store.apply(stored.clone(), 1);
+    let snap = store.load();
+    for change in &stored {
+        assert!(snap.holds(change), "{change:?}");
+    }
+    let mut upper = svc("NS", "A", "198.18.0.1");
+    upper.namespace = "NS".into();
+    let moved_pod = Pod {
+        ips: vec!["198.18.2.9".parse().unwrap()],
+        ..pod
+    };
+    let labelled = Namespace {
+        labels: [("team".into(), "dns".into())].into_iter().collect(),
+        ..namespace
+    };
+    let reassigned = ServiceImport {
+        ips: vec!["198.18.3.9".parse().unwrap()],
+        ..import
+    };
+    let mut moved_slice = import_slice;
+    moved_slice.endpoints.clear();
+    assert!(
+        !snap.holds(&Change::UpsertService(upper)),
+        "the stored service's namespace is spelt `ns`: a field differs"
+    );
+    for change in [
+        Change::UpsertService(svc("ns", "a", "198.18.0.9")),
+        Change::UpsertService(svc("ns", "new", "198.18.0.1")),
+        Change::UpsertEndpointSlice(slice("ns", "s", "a", &["198.18.1.9"])),
+        Change::UpsertPod(moved_pod),
+        Change::UpsertNamespace(labelled),
+        Change::UpsertServiceImport(reassigned),
+        Change::UpsertImportSlice(moved_slice),
+        // The same slice as an import's: held only where it was stored.
+        Change::UpsertImportSlice(slice("ns", "s", "a", &["198.18.1.1"])),
+        Change::DeleteService(ObjectKey::new("ns", "a")),
+        Change::DeleteEndpointSlice(ObjectKey::new("ns", "s")),
+        Change::DeletePod(ObjectKey::new("ns", "p")),
+        Change::DeleteNamespace("ns".into()),
+        Change::DeleteServiceImport(ObjectKey::new("ns", "i")),
+        Change::DeleteImportSlice(ObjectKey::new("ns", "is")),
+    ] {
+        assert!(!snap.holds(&change), "{change:?}");
     }
 }
