@@ -34,6 +34,8 @@ pub struct Server {
     pub port: u16,
     /// The `ready` port (`{READY}`).
     pub ready_port: u16,
+    /// The `prometheus` port (`{METRICS}`).
+    pub metrics_port: u16,
 }
 
 impl Server {
@@ -100,6 +102,7 @@ impl Server {
         let dir = TempDir::new("baseline");
         let port = free_port();
         let ready_port = free_port();
+        let metrics_port = free_port();
         let path = dir.path().join("Corefile");
         std::fs::write(
             &path,
@@ -107,7 +110,7 @@ impl Server {
                 .replace("{PORT}", &port.to_string())
                 .replace("{READY}", &ready_port.to_string())
                 .replace("{HEALTH}", &free_port().to_string())
-                .replace("{METRICS}", &free_port().to_string())
+                .replace("{METRICS}", &metrics_port.to_string())
                 .replace("{BIND}", bind)
                 .replace("{KUBECONFIG}", &kubeconfig.display().to_string()),
         )
@@ -140,6 +143,7 @@ impl Server {
             dir,
             port,
             ready_port,
+            metrics_port,
         }
     }
 
@@ -159,6 +163,19 @@ impl Server {
 
     pub fn dig(&self, args: &[&str]) -> DigResult {
         dig(self.port, args)
+    }
+
+    /// The value of the unlabelled metric `name` from `GET /metrics` on the Corefile's
+    /// `{METRICS}` port, if it serves one.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (code, body) = http_get(self.metrics_port, "/metrics")?;
+        if code != 200 {
+            return None;
+        }
+        body.lines().find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok()).flatten()
+        })
     }
 
     /// Whether `GET /ready` answers 200 now.

@@ -572,8 +572,11 @@ struct Programming {
     /// Changes the API acknowledged, and over how long.
     written: usize,
     write_span: Duration,
-    /// Per server: latencies (ms, sorted) and changes never answered.
-    per_server: Vec<(Vec<f64>, usize)>,
+    /// Per server: latencies (ms, sorted) and the names of changes never answered.
+    per_server: Vec<(Vec<f64>, Vec<String>)>,
+    /// cluster-dns's publishes that copied its whole cache (a reader held the spare) during
+    /// the run, from its metrics.
+    copies: Option<f64>,
     /// The services edited, to put back afterwards.
     edited: Vec<Svc>,
 }
@@ -653,14 +656,16 @@ async fn drive_changes(
                 .iter()
                 .map(|s| probe(*s, change.clone()))
                 .collect::<Vec<_>>();
-            Some((acked_after, futures::future::join_all(probes).await))
+            let seen = futures::future::join_all(probes).await;
+            Some((acked_after, change.name.clone(), seen))
         });
     }
     let mut written = 0;
     let mut last_ack = Duration::ZERO;
-    let mut per_server: Vec<(Vec<f64>, usize)> = vec![(Vec::new(), 0); servers.len()];
+    let mut per_server: Vec<(Vec<f64>, Vec<String>)> =
+        vec![(Vec::new(), Vec::new()); servers.len()];
     while let Some(done) = writes.join_next().await {
-        let Ok(Some((acked_after, seen))) = done else {
+        let Ok(Some((acked_after, name, seen))) = done else {
             continue;
         };
         written += 1;
@@ -668,7 +673,7 @@ async fn drive_changes(
         for (i, latency) in seen.into_iter().enumerate() {
             match latency {
                 Some(d) => per_server[i].0.push(d.as_secs_f64() * 1000.0),
-                None => per_server[i].1 += 1,
+                None => per_server[i].1.push(name.clone()),
             }
         }
     }
@@ -680,6 +685,7 @@ async fn drive_changes(
         written,
         write_span: last_ack,
         per_server,
+        copies: None,
         edited,
     }
 }
@@ -804,8 +810,36 @@ fn table(run: &StateRun, secs: u64, rounds: usize) -> String {
         let _ = writeln!(
             out,
             "| same: changes never answered (of {}) | {} | {} | - | - | - |",
-            p.written, p.per_server[0].1, p.per_server[1].1
+            p.written,
+            p.per_server[0].1.len(),
+            p.per_server[1].1.len()
         );
+    }
+    // What explains a slow or lost change: the names, and whether publishing had to copy.
+    for p in &run.programming {
+        for (server, (_, never)) in NAMES.iter().zip(&p.per_server) {
+            if !never.is_empty() {
+                let shown: Vec<&str> = never.iter().take(10).map(String::as_str).collect();
+                let _ = writeln!(
+                    out,
+                    "\n{server} never answered at {}/s: {}{}",
+                    p.rate,
+                    shown.join(", "),
+                    if never.len() > shown.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        if let Some(copies) = p.copies {
+            let _ = writeln!(
+                out,
+                "\ncluster-dns at {}/s: {copies} publishes copied the whole cache",
+                p.rate
+            );
+        }
     }
     out
 }
@@ -1005,7 +1039,12 @@ async fn bench() {
                 SocketAddr::from(([127, 0, 0, 1], ours.port)),
                 SocketAddr::from(([127, 0, 0, 1], coredns.port)),
             ];
-            let p = drive_changes(&client, &state, &servers, rate, secs).await;
+            let copies = || ours.metric("signpost_kubernetes_snapshot_copies_total");
+            let copies_before = copies();
+            let mut p = drive_changes(&client, &state, &servers, rate, secs).await;
+            p.copies = copies()
+                .zip(copies_before)
+                .map(|(after, before)| after - before);
             eprintln!(
                 "programming at {rate}/s: {} changes written in {:.1?}",
                 p.written, p.write_span
