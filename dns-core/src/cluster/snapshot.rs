@@ -490,6 +490,21 @@ fn lower_key(key: &ObjectKey) -> ObjectKey {
     )
 }
 
+/// The copy a publish replaced, with the batch it lacks applied: `Err` with the copy when a
+/// reader still holds it.
+fn brought_up_to_date(
+    replaced: Arc<Snapshot>,
+    batch: &[SharedChange],
+    serial: u32,
+) -> Result<Snapshot, Arc<Snapshot>> {
+    let mut previous = Arc::try_unwrap(replaced)?;
+    for change in batch {
+        previous.apply_shared(change);
+    }
+    previous.set_serial(serial);
+    Ok(previous)
+}
+
 /// Holds the published snapshot and a spare copy writers change (left-right): a batch is
 /// applied to the spare, the spare is published, and the copy it replaced becomes the next
 /// spare, brought up to date by applying the same batch again. Readers hold a copy for one
@@ -569,6 +584,36 @@ impl SnapshotStore {
         }
     }
 
+    /// Brings the spare copy up to date now, if no reader holds it: the next publish then
+    /// applies only its own batch. After a large publish (the initial list, a re-list) that
+    /// takes the second application of the batch off the next change's path, and frees the
+    /// batch. Returns whether there was anything to do.
+    pub fn catch_up(&self) -> bool {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        let behind =
+            matches!(&*spare, Spare::Behind { replaced, .. } if Arc::strong_count(replaced) == 1);
+        if !behind {
+            return false;
+        }
+        if let Spare::Behind {
+            replaced,
+            batch,
+            serial,
+        } = std::mem::take(&mut *spare)
+        {
+            *spare = match brought_up_to_date(replaced, &batch, serial) {
+                Ok(previous) => Spare::Ready(previous),
+                // No reader can take the replaced copy after the check; were one to, it stays.
+                Err(replaced) => Spare::Behind {
+                    replaced,
+                    batch,
+                    serial,
+                },
+            };
+        }
+        true
+    }
+
     /// Publishes so far that found the replaced copy still read and copied the whole published
     /// snapshot instead (a cost in the size of the cluster, not of the batch).
     pub fn copies(&self) -> u64 {
@@ -601,14 +646,8 @@ impl SnapshotStore {
                 replaced,
                 batch,
                 serial,
-            } => match Arc::try_unwrap(replaced) {
-                Ok(mut previous) => {
-                    for change in &batch {
-                        previous.apply_shared(change);
-                    }
-                    previous.set_serial(serial);
-                    previous
-                }
+            } => match brought_up_to_date(replaced, &batch, serial) {
+                Ok(previous) => previous,
                 // A reader still holds it: copy what is published (the same state).
                 Err(_) => {
                     self.copies.fetch_add(1, Ordering::Relaxed);

@@ -406,3 +406,30 @@ fn holds_only_upserts_equal_to_what_is_stored() {
         assert!(!snap.holds(&change), "{change:?}");
     }
 }
+
+/// `catch_up` applies the last batch to the replaced copy at once when nobody reads it, and
+/// leaves it for the next publish when somebody does; either way every publish shows every
+/// batch and the copies stay independent.
+#[test]
+fn catch_up_brings_the_spare_up_to_date_only_when_free() {
+    let store = SnapshotStore::new();
+    store.apply([Change::UpsertService(svc("ns", "a", "198.18.0.1"))], 1);
+    assert!(store.catch_up(), "the replaced (empty) copy is free");
+    assert!(!store.catch_up(), "already up to date");
+    store.apply([Change::UpsertService(svc("ns", "b", "198.18.0.2"))], 2);
+    let guard = store.read();
+    store.apply([Change::UpsertService(svc("ns", "c", "198.18.0.3"))], 3);
+    assert!(!store.catch_up(), "a reader holds the replaced copy");
+    assert!(guard.service("ns", "c").is_none());
+    drop(guard);
+    assert!(store.catch_up());
+    store.apply([Change::DeleteService(ObjectKey::new("ns", "a"))], 4);
+    store.apply([Change::UpsertService(svc("ns", "d", "198.18.0.4"))], 5);
+    assert_eq!(store.copies(), 0);
+    let now = store.load();
+    assert!(now.service("ns", "a").is_none());
+    for name in ["b", "c", "d"] {
+        assert!(now.service("ns", name).is_some(), "{name}");
+    }
+    assert_eq!(now.serial(), 5);
+}
