@@ -132,7 +132,12 @@ impl Server {
             .arg("--conf")
             .arg(&path)
             .args(args)
-            .env("RUST_LOG", "info")
+            // SIGNPOST_SERVER_LOG: another filter, e.g. `info,cluster_dns::watch=debug` to see
+            // every publish of the watch cache in a bench's server log.
+            .env(
+                "RUST_LOG",
+                std::env::var("SIGNPOST_SERVER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(log("stdout.log"))
             .stderr(log("stderr.log"))
             .spawn()

@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
@@ -545,12 +545,19 @@ async fn probe(server: SocketAddr, change: Arc<Change>) -> Option<Duration> {
         m.queries.push(Query::query(name.clone(), change.rtype));
         let bytes = m.to_vec().ok()?;
         let _ = socket.send_to(&bytes, server).await;
-        let waited = tokio::time::timeout(PROBE_EVERY * 30, socket.recv(&mut buf)).await;
-        if let Ok(Ok(n)) = waited
-            && let Ok(response) = Message::from_vec(&buf[..n])
-            && response.metadata.id == id
-            && shows_change(&response, change.shows)
-        {
+        // The reply to this query, skipping late replies to earlier ones: read one datagram
+        // per query and a single slow reply would leave every later read one reply behind.
+        let deadline = tokio::time::Instant::now() + PROBE_EVERY * 30;
+        let mut reply = None;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            if let Ok(response) = Message::from_vec(&buf[..n])
+                && response.metadata.id == id
+            {
+                reply = Some(response);
+                break;
+            }
+        }
+        if reply.is_some_and(|r| shows_change(&r, change.shows)) {
             return Some(change.acked.elapsed());
         }
         if change.acked.elapsed() > PROBE_LIMIT {
@@ -1041,14 +1048,27 @@ async fn bench() {
             ];
             let copies = || ours.metric("signpost_kubernetes_snapshot_copies_total");
             let copies_before = copies();
+            let began = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
             let mut p = drive_changes(&client, &state, &servers, rate, secs).await;
             p.copies = copies()
                 .zip(copies_before)
                 .map(|(after, before)| after - before);
             eprintln!(
-                "programming at {rate}/s: {} changes written in {:.1?}",
-                p.written, p.write_span
+                "programming at {rate}/s: {} changes written in {:.1?}, from unix time {:.3}",
+                p.written,
+                p.write_span,
+                began.as_secs_f64()
             );
+            // A change never answered: late, or lost? Ask once more, now.
+            for name in p.per_server[0].1.iter().take(3) {
+                let rtype = if name.starts_with('_') { "SRV" } else { "A" };
+                eprintln!(
+                    "cluster-dns now answers {name} {rtype}: {}",
+                    answer_of(ours.port, &format!("{name} {rtype}"))
+                );
+            }
             programming.push(p);
         }
         for (f, r) in figures
