@@ -170,6 +170,19 @@ impl ServiceIndex {
         self.services.contains_key(lowercase)
     }
 
+    /// Whether the index holds `service` as it is (see [`Snapshot::holds`]).
+    fn holds_service(&self, service: &Service) -> bool {
+        self.entry(&lower_key(&service.key()))
+            .is_some_and(|e| *e.service == *service)
+    }
+
+    /// Whether the index holds `slice` as it is, attached or waiting for its service.
+    fn holds_slice(&self, slice: &EndpointSlice) -> bool {
+        self.slices
+            .get(&lower_key(&slice.key()))
+            .is_some_and(|s| **s == *slice)
+    }
+
     fn entry(&self, key: &ObjectKey) -> Option<&Arc<ServiceEntry>> {
         self.services
             .get(key.namespace.as_str())?
@@ -342,24 +355,10 @@ impl Snapshot {
     /// unchanged instead of holding a second copy of the cluster state.
     pub fn holds(&self, change: &Change) -> bool {
         match change {
-            Change::UpsertService(svc) => self
-                .local
-                .entry(&lower_key(&svc.key()))
-                .is_some_and(|e| *e.service == *svc),
-            Change::UpsertEndpointSlice(slice) => self
-                .local
-                .slices
-                .get(&lower_key(&slice.key()))
-                .is_some_and(|s| **s == *slice),
-            Change::UpsertServiceImport(import) => self
-                .imports
-                .entry(&lower_key(&import.key()))
-                .is_some_and(|e| *e.service == import.as_service()),
-            Change::UpsertImportSlice(slice) => self
-                .imports
-                .slices
-                .get(&lower_key(&slice.key()))
-                .is_some_and(|s| **s == *slice),
+            Change::UpsertService(svc) => self.local.holds_service(svc),
+            Change::UpsertEndpointSlice(slice) => self.local.holds_slice(slice),
+            Change::UpsertServiceImport(import) => self.imports.holds_service(&import.as_service()),
+            Change::UpsertImportSlice(slice) => self.imports.holds_slice(slice),
             Change::UpsertPod(pod) => self
                 .pods
                 .get(&lower_key(&pod.key()))
