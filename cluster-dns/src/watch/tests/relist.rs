@@ -12,6 +12,15 @@ fn svc(name: &str) -> (ObjectKey, Change) {
     (s.key(), Change::UpsertService(s))
 }
 
+/// A list of services: `objects` new or changed, `unchanged` held by the cache as listed.
+fn services_listed(objects: Vec<(ObjectKey, Change)>, unchanged: Vec<ObjectKey>) -> Update {
+    Update::Listed {
+        kind: Kind::Service,
+        objects,
+        unchanged,
+    }
+}
+
 fn changes(known: &mut Known, update: Update) -> Vec<Change> {
     let mut out = Vec::new();
     known.changes(update, &mut out);
@@ -23,11 +32,7 @@ fn first_list_adds_everything() {
     let mut known = Known::default();
     let out = changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("a"), svc("b")],
-            unchanged: vec![],
-        },
+        services_listed(vec![svc("a"), svc("b")], vec![]),
     );
     assert_eq!(out, vec![svc("a").1, svc("b").1]);
     assert_eq!(known.count(Kind::Service), 2);
@@ -40,20 +45,12 @@ fn relist_removes_what_vanished_in_the_same_batch() {
     let mut known = Known::default();
     changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("a"), svc("b"), svc("c")],
-            unchanged: vec![],
-        },
+        services_listed(vec![svc("a"), svc("b"), svc("c")], vec![]),
     );
     // After 410 Gone or an outage: b was deleted meanwhile, d created.
     let out = changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("a"), svc("c"), svc("d")],
-            unchanged: vec![],
-        },
+        services_listed(vec![svc("a"), svc("c"), svc("d")], vec![]),
     );
     assert_eq!(
         out,
@@ -70,14 +67,7 @@ fn relist_removes_what_vanished_in_the_same_batch() {
 #[test]
 fn relist_of_one_kind_leaves_the_others_alone() {
     let mut known = Known::default();
-    changes(
-        &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("a")],
-            unchanged: vec![],
-        },
-    );
+    changes(&mut known, services_listed(vec![svc("a")], vec![]));
     let slice = EndpointSlice {
         namespace: "prod".into(),
         name: "a-1".into(),
@@ -164,19 +154,11 @@ fn relist_keeps_unchanged_keys_and_upserts_only_changes() {
     let mut known = Known::default();
     changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("a"), svc("b"), svc("c")],
-            unchanged: vec![],
-        },
+        services_listed(vec![svc("a"), svc("b"), svc("c")], vec![]),
     );
     let out = changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![svc("d")],
-            unchanged: vec![svc("a").0, svc("c").0],
-        },
+        services_listed(vec![svc("d")], vec![svc("a").0, svc("c").0]),
     );
     assert_eq!(
         out,
@@ -189,11 +171,7 @@ fn relist_keeps_unchanged_keys_and_upserts_only_changes() {
     // A later re-list without `a` deletes it: an unchanged key is known like any other.
     let out = changes(
         &mut known,
-        Update::Listed {
-            kind: Kind::Service,
-            objects: vec![],
-            unchanged: vec![svc("c").0, svc("d").0],
-        },
+        services_listed(vec![], vec![svc("c").0, svc("d").0]),
     );
     assert_eq!(
         out,
