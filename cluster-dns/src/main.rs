@@ -53,6 +53,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    cluster_dns::one_malloc_arena();
     dns_core::logging::init();
     if let Err(e) = dns_core::server::limits::raise_open_files_limit() {
         tracing::warn!(error = %e, "cannot raise the open-files limit; keeping the one inherited");
