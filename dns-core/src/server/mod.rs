@@ -288,23 +288,8 @@ async fn udp_loop<H: Handler>(
             }
         }
         let fd = socket.as_raw_fd();
-        // A batch short of `SLOTS` emptied the socket's queue: it ends the readiness tokio
-        // saw, as `WouldBlock` does, so the next turn waits in epoll instead of paying a
-        // `recvmmsg` that finds nothing (at a few thousand queries a second nearly every
-        // datagram comes alone). A datagram that arrives meanwhile raises a new edge, and
-        // tokio keeps a readiness newer than the one this call began with.
-        let mut count = 0;
-        let received = socket.try_io(Interest::READABLE, || {
-            count = batch.receive(fd)?;
-            if count < udp::SLOTS {
-                Err(std::io::ErrorKind::WouldBlock.into())
-            } else {
-                Ok(())
-            }
-        });
-        match received {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && count > 0 => {}
+        let count = match socket.try_io(Interest::READABLE, || batch.receive(fd)) {
+            Ok(count) => count,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on Linux; keep serving.
