@@ -17,9 +17,10 @@ pub fn now_unix() -> u32 {
 /// arena of 64 MiB heaps; the watch converts objects on a runtime worker and the publishes
 /// build the indexes on a blocking thread, so the cluster state was spread over several
 /// arenas, each keeping its own free pages (10k services: VmRSS 45.9 MiB with one arena per
-/// thread, 40.1 with one; docs/benchmarks.md). An answer from memory allocates nothing, and
-/// what else allocates takes per-thread caches first, so one arena costs no contention worth
-/// measuring. `MALLOC_ARENA_MAX` in the environment wins.
+/// thread, 40.1 with one; docs/benchmarks.md). The price is the initial sync's: 11% to 17%
+/// more CPU, the converting worker and the publishing thread taking one lock. An answer from
+/// memory allocates nothing, so serving does not pay it. `MALLOC_ARENA_MAX` in the
+/// environment wins.
 pub fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {

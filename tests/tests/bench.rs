@@ -357,6 +357,12 @@ fn answer_of(port: u16, line: &str) -> String {
     )
 }
 
+/// (round, server index) in the order the rounds take: each round starts one server later,
+/// so drift in the machine's load hits every server.
+fn alternating(rounds: usize, servers: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rounds).flat_map(move |round| (0..servers).map(move |k| (round, (k + round) % servers)))
+}
+
 /// Measures the targets on every mix: saturation in alternating rounds (the order turns each
 /// round, so drift in the machine's load hits every server), then CPU per query at a fixed
 /// rate and latency at half of CoreDNS's saturation (CoreDNS is `targets[1]`).
@@ -373,21 +379,18 @@ fn measure(
             ..Default::default()
         })
         .collect();
-    for round in 0..rounds {
-        for k in 0..targets.len() {
-            let i = (k + round) % targets.len();
-            for (mix, file) in mixes {
-                let perf = dnsperf(&targets[i], file, secs, None, false);
-                eprintln!(
-                    "round {round}: {} {mix}: {:.0} QPS, lost {}",
-                    targets[i].name, perf.qps, perf.lost
-                );
-                figures[i]
-                    .qps
-                    .entry(mix.clone())
-                    .or_default()
-                    .push(perf.qps);
-            }
+    for (round, i) in alternating(rounds, targets.len()) {
+        for (mix, file) in mixes {
+            let perf = dnsperf(&targets[i], file, secs, None, false);
+            eprintln!(
+                "round {round}: {} {mix}: {:.0} QPS, lost {}",
+                targets[i].name, perf.qps, perf.lost
+            );
+            figures[i]
+                .qps
+                .entry(mix.clone())
+                .or_default()
+                .push(perf.qps);
         }
     }
     let (first, headline) = &mixes[0];
@@ -401,21 +404,18 @@ fn measure(
     // The cost of a wake-up on this VM moves from minute to minute (one server measured once
     // read 7.5 µs in one state and 36 µs in the next): alternating rounds, the median.
     let mut cpu_us: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    for round in 0..rounds {
-        for k in 0..targets.len() {
-            let i = (k + round) % targets.len();
-            let target = &targets[i];
-            let before = cpu_time(target.pid);
-            let perf = dnsperf(target, headline, secs, Some(fixed), false);
-            let used = cpu_time(target.pid).saturating_sub(before);
-            let us = used.as_secs_f64() * 1e6 / perf.completed.max(1) as f64;
-            cpu_us[i].push(us);
-            figures[i].fixed_qps = perf.qps;
-            eprintln!(
-                "round {round}: {} at {fixed} QPS: {us:.2} µs CPU per answer",
-                target.name
-            );
-        }
+    for (round, i) in alternating(rounds, targets.len()) {
+        let target = &targets[i];
+        let before = cpu_time(target.pid);
+        let perf = dnsperf(target, headline, secs, Some(fixed), false);
+        let used = cpu_time(target.pid).saturating_sub(before);
+        let us = used.as_secs_f64() * 1e6 / perf.completed.max(1) as f64;
+        cpu_us[i].push(us);
+        figures[i].fixed_qps = perf.qps;
+        eprintln!(
+            "round {round}: {} at {fixed} QPS: {us:.2} µs CPU per answer",
+            target.name
+        );
     }
     for (figure, samples) in figures.iter_mut().zip(&cpu_us) {
         figure.cpu_us = median(samples);
