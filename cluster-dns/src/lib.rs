@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod mcs;
 pub mod snapshot_file;
+pub mod trimmed;
 pub mod watch;
 
 /// Seconds since the Unix epoch, for the SOA serial of a publish (the model takes the clock as a

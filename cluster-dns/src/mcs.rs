@@ -12,7 +12,7 @@ pub const SOURCE_CLUSTER_LABEL: &str = "multicluster.kubernetes.io/source-cluste
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct ServiceImport {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::trimmed::object_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: ServiceImportSpec,

@@ -15,7 +15,10 @@ use dns_core::cluster::{Change, SnapshotStore};
 use crate::convert;
 use crate::mcs::IMPORT_SERVICE_NAME_LABEL;
 use crate::now_unix;
+use crate::trimmed::Trimmed;
 use dns_core::server::limits::{self, Limit};
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotFileError {
@@ -271,18 +274,20 @@ fn add_object(mut value: serde_yaml::Value, parsed: &mut Parsed) {
         });
     };
     let result = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Service") => serde_yaml::from_value(value)
+        ("v1", "Service") => serde_yaml::from_value::<Trimmed<core::Service>>(value)
             .map_err(|e| e.to_string())
             .and_then(|svc| convert::service(&svc).map_err(|e| e.to_string()))
             .map(|s| (vec![Change::UpsertService(s)], Vec::new())),
-        ("discovery.k8s.io/v1", "EndpointSlice") => serde_yaml::from_value(value)
-            .map_err(|e| e.to_string())
-            .and_then(|s| slice_changes(&s)),
-        ("v1", "Pod") => serde_yaml::from_value(value)
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            serde_yaml::from_value::<Trimmed<discovery::EndpointSlice>>(value)
+                .map_err(|e| e.to_string())
+                .and_then(|s| slice_changes(&s))
+        }
+        ("v1", "Pod") => serde_yaml::from_value::<Trimmed<core::Pod>>(value)
             .map_err(|e| e.to_string())
             .and_then(|p| convert::pod(&p).map_err(|e| e.to_string()))
             .map(|(p, w)| (vec![Change::UpsertPod(p)], w)),
-        ("v1", "Namespace") => serde_yaml::from_value(value)
+        ("v1", "Namespace") => serde_yaml::from_value::<Trimmed<core::Namespace>>(value)
             .map_err(|e| e.to_string())
             .and_then(|n| convert::namespace(&n).map_err(|e| e.to_string()))
             .map(|n| (vec![Change::UpsertNamespace(n)], Vec::new())),

@@ -34,6 +34,7 @@ use dns_core::server::limits::{self, Limit};
 use crate::convert::{self, ConvertError};
 use crate::mcs;
 use crate::now_unix;
+use crate::trimmed::{TRIGGER_TIME, Trimmed};
 use metrics::metrics;
 use plan::{ApiSource, Kind, WatchPlan};
 use relist::{Known, Update};
@@ -307,11 +308,11 @@ impl WatchCache {
 /// An object converted for the model, or why it cannot be used.
 type Converted = Result<(ObjectKey, Change, Vec<String>), ConvertError>;
 
-fn convert_service(svc: &core::Service) -> Converted {
+fn convert_service(svc: &Trimmed<core::Service>) -> Converted {
     convert::service(svc).map(|s| (s.key(), Change::UpsertService(s), Vec::new()))
 }
 
-fn convert_slice(slice: &discovery::EndpointSlice) -> Converted {
+fn convert_slice(slice: &Trimmed<discovery::EndpointSlice>) -> Converted {
     convert::endpoint_slice(slice).map(|(s, w)| (s.key(), Change::UpsertEndpointSlice(s), w))
 }
 
@@ -319,15 +320,15 @@ fn convert_import(import: &mcs::ServiceImport) -> Converted {
     convert::service_import(import).map(|(i, w)| (i.key(), Change::UpsertServiceImport(i), w))
 }
 
-fn convert_import_slice(slice: &discovery::EndpointSlice) -> Converted {
+fn convert_import_slice(slice: &Trimmed<discovery::EndpointSlice>) -> Converted {
     convert::import_slice(slice).map(|(s, w)| (s.key(), Change::UpsertImportSlice(s), w))
 }
 
-fn convert_pod(pod: &core::Pod) -> Converted {
+fn convert_pod(pod: &Trimmed<core::Pod>) -> Converted {
     convert::pod(pod).map(|(p, w)| (p.key(), Change::UpsertPod(p), w))
 }
 
-fn convert_namespace(ns: &core::Namespace) -> Converted {
+fn convert_namespace(ns: &Trimmed<core::Namespace>) -> Converted {
     convert::namespace(ns).map(|n| {
         let key = ObjectKey::new("", n.name.clone());
         (key, Change::UpsertNamespace(n), Vec::new())
@@ -604,9 +605,6 @@ fn model_key<K: Resource>(kind: Kind, obj: &K) -> ObjectKey {
     }
 }
 
-/// The annotation the EndpointSlice controller sets to when the change behind this update
-/// happened in the cluster: where CoreDNS's programming latency starts.
-const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 const SLICE_CONTROLLER: &str = "endpointslice-controller.k8s.io";
 
