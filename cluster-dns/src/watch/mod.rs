@@ -12,7 +12,7 @@ pub mod plan;
 pub mod ratelimit;
 pub mod relist;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use crate::now_unix;
 use crate::trimmed::{TRIGGER_TIME, Trimmed};
 use metrics::metrics;
 use plan::{ApiSource, Kind, WatchPlan};
-use relist::{Known, Update};
+use relist::Update;
 
 /// How to reach the API failed before anything was watched.
 #[derive(Debug, thiserror::Error)]
@@ -718,17 +718,23 @@ async fn apply_loop(
     kinds: Vec<Kind>,
     start: Instant,
 ) {
-    let mut known = Known::default();
+    // Kinds listed in full at least once: the cache is synced when every kind is.
+    let mut listed: HashSet<Kind> = HashSet::new();
     let mut batch: Vec<Seen> = Vec::new();
     let mut changes: Vec<Change> = Vec::new();
     while rx.recv_many(&mut batch, 1024).await > 0 {
         let mut seen: Vec<(Kind, Instant, Option<Trigger>)> = Vec::with_capacity(batch.len());
         let mut listed_now = false;
+        let held = store.load();
         for item in batch.drain(..) {
-            listed_now |= matches!(item.update, Update::Listed { .. });
+            if let Update::Listed { kind, .. } = &item.update {
+                listed_now = true;
+                listed.insert(*kind);
+            }
             seen.push((item.update.kind(), item.at, item.trigger));
-            known.changes(item.update, &mut changes);
+            relist::changes(item.update, &held, &mut changes);
         }
+        drop(held);
         let count = changes.len();
         wait_for_spare(&store).await;
         let copied = off_the_runtime(&store, move |store| {
@@ -771,10 +777,10 @@ async fn apply_loop(
             metrics()
                 .objects
                 .with_label_values(&[kind.as_str()])
-                .set(known.count(*kind) as f64);
+                .set(snapshot.count(*kind) as f64);
         }
         debug!(changes = count, "cluster cache published");
-        if !synced && known.all_listed(&kinds) {
+        if !synced && kinds.iter().all(|k| listed.contains(k)) {
             store.mark_synced();
             let took = start.elapsed();
             metrics().initial_sync.set(took.as_secs_f64());

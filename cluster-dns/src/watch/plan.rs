@@ -24,33 +24,7 @@ pub enum ApiSource {
     Infer,
 }
 
-/// Kinds the watch cache can follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Service,
-    EndpointSlice,
-    Pod,
-    Namespace,
-    /// ServiceImports (multicluster.x-k8s.io/v1alpha1), for `multicluster` zones.
-    ServiceImport,
-    /// EndpointSlices labelled `multicluster.kubernetes.io/service-name`: an import's
-    /// endpoints in each cluster.
-    ImportSlice,
-}
-
-impl Kind {
-    /// The metric label and log name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Pod => "pods",
-            Kind::Namespace => "namespaces",
-            Kind::ServiceImport => "serviceimports",
-            Kind::ImportSlice => "multiclusterendpointslices",
-        }
-    }
-}
+pub use dns_core::cluster::Kind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct WatchPlan {

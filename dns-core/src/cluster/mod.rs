@@ -11,4 +11,4 @@ pub mod testdata;
 mod tests;
 
 pub use model::*;
-pub use snapshot::{ServiceEntry, ServiceIndex, Snapshot, SnapshotStore};
+pub use snapshot::{ServiceEntry, ServiceIndex, Snapshot, SnapshotStore, lower};

@@ -261,6 +261,34 @@ pub struct Namespace {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The kinds of object the model holds, as a source lists and watches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Service,
+    EndpointSlice,
+    Pod,
+    Namespace,
+    /// ServiceImports (multicluster.x-k8s.io/v1alpha1), for `multicluster` zones.
+    ServiceImport,
+    /// EndpointSlices labelled `multicluster.kubernetes.io/service-name`: an import's
+    /// endpoints in each cluster.
+    ImportSlice,
+}
+
+impl Kind {
+    /// The metric label and log name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Pod => "pods",
+            Kind::Namespace => "namespaces",
+            Kind::ServiceImport => "serviceimports",
+            Kind::ImportSlice => "multiclusterendpointslices",
+        }
+    }
+}
+
 /// One change to the cluster state, as a watch event or a snapshot-file reload produces it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {

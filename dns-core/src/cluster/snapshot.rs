@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use super::model::{Change, EndpointSlice, Namespace, ObjectKey, Pod, Service};
+use super::model::{Change, EndpointSlice, Kind, Namespace, ObjectKey, Pod, Service};
 
 /// The snapshot's hash maps. Every query looks up two or three of them (namespace, service,
 /// address), so the hasher is foldhash (seeded per map, as Go's maps are in CoreDNS) rather
@@ -164,6 +164,19 @@ impl ServiceIndex {
     /// Services with an endpoint at `ip` (ready or not; the caller applies readiness).
     pub fn services_by_endpoint_ip(&self, ip: &IpAddr) -> &[Arc<ServiceEntry>] {
         self.reverse_endpoints.get(ip)
+    }
+
+    /// The (namespace, name) of every service, in no particular order.
+    fn service_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.services
+            .iter()
+            .flat_map(|(ns, names)| names.keys().map(move |name| (&**ns, &**name)))
+    }
+
+    fn slice_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.slices
+            .keys()
+            .map(|k| (k.namespace.as_str(), k.name.as_str()))
     }
 
     fn has_namespace(&self, lowercase: &str) -> bool {
@@ -324,6 +337,36 @@ impl Snapshot {
         self.local.services.values().map(Map::len).sum()
     }
 
+    /// The (namespace, name) of every object of `kind` held, lowercase, in no particular
+    /// order; a namespace's is ("", name). What a re-list compares with: the model is the
+    /// one record of what it holds.
+    pub fn keys(&self, kind: Kind) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        match kind {
+            Kind::Service => Box::new(self.local.service_keys()),
+            Kind::EndpointSlice => Box::new(self.local.slice_keys()),
+            Kind::ServiceImport => Box::new(self.imports.service_keys()),
+            Kind::ImportSlice => Box::new(self.imports.slice_keys()),
+            Kind::Pod => Box::new(
+                self.pods
+                    .keys()
+                    .map(|k| (k.namespace.as_str(), k.name.as_str())),
+            ),
+            Kind::Namespace => Box::new(self.namespaces.keys().map(|n| ("", &**n))),
+        }
+    }
+
+    /// How many objects of `kind` this snapshot holds.
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Service => self.service_count(),
+            Kind::EndpointSlice => self.local.slices.len(),
+            Kind::ServiceImport => self.imports.services.values().map(Map::len).sum(),
+            Kind::ImportSlice => self.imports.slices.len(),
+            Kind::Pod => self.pods.len(),
+            Kind::Namespace => self.namespaces.len(),
+        }
+    }
+
     /// Pods with `ip` among their pod IPs.
     pub fn pods_by_ip(&self, ip: &IpAddr) -> &[Arc<Pod>] {
         self.pods_by_ip.get(ip).map(Vec::as_slice).unwrap_or(&[])
@@ -474,7 +517,7 @@ fn endpoint_ips(entry: &ServiceEntry) -> BTreeSet<IpAddr> {
 }
 
 /// `s` in lowercase, copied only when it has capitals (names from the API never do).
-pub(super) fn lower(s: &str) -> Cow<'_, str> {
+pub fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(s.to_ascii_lowercase())
     } else {

@@ -433,3 +433,61 @@ fn catch_up_brings_the_spare_up_to_date_only_when_free() {
     }
     assert_eq!(now.serial(), 5);
 }
+
+/// `keys` and `count` name what the snapshot holds of each kind, lowercase, and nothing of the
+/// others: a re-list compares its list with them.
+#[test]
+fn keys_and_count_per_kind() {
+    let import_slice = EndpointSlice {
+        cluster_id: "east".into(),
+        ..slice("ns", "imp-east", "imp", &["198.19.0.9"])
+    };
+    let mut s = Snapshot::default();
+    for change in [
+        Change::UpsertService(svc("ns", "a", "198.18.0.1")),
+        Change::UpsertService(svc("other", "b", "198.18.0.2")),
+        Change::UpsertEndpointSlice(slice("ns", "a-1", "a", &["198.19.0.1"])),
+        Change::UpsertEndpointSlice(slice("ns", "orphan-1", "none", &["198.19.0.2"])),
+        Change::UpsertServiceImport(ServiceImport {
+            namespace: "ns".into(),
+            name: "imp".into(),
+            ..Default::default()
+        }),
+        Change::UpsertImportSlice(import_slice),
+        Change::UpsertPod(Pod {
+            namespace: "ns".into(),
+            name: "Web-0".into(),
+            ..Default::default()
+        }),
+        Change::UpsertNamespace(Namespace {
+            name: "ns".into(),
+            ..Default::default()
+        }),
+    ] {
+        s.apply(change);
+    }
+    let sorted = |kind| {
+        let mut keys: Vec<(String, String)> = s
+            .keys(kind)
+            .map(|(ns, name)| (ns.to_string(), name.to_string()))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let pair = |ns: &str, name: &str| (ns.to_string(), name.to_string());
+    let table = [
+        (Kind::Service, vec![pair("ns", "a"), pair("other", "b")]),
+        (
+            Kind::EndpointSlice,
+            vec![pair("ns", "a-1"), pair("ns", "orphan-1")],
+        ),
+        (Kind::ServiceImport, vec![pair("ns", "imp")]),
+        (Kind::ImportSlice, vec![pair("ns", "imp-east")]),
+        (Kind::Pod, vec![pair("ns", "web-0")]),
+        (Kind::Namespace, vec![pair("", "ns")]),
+    ];
+    for (kind, want) in table {
+        assert_eq!(sorted(kind), want, "{kind:?}");
+        assert_eq!(s.count(kind), want.len(), "{kind:?}");
+    }
+}
