@@ -8,7 +8,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 
 use dns_core::cluster::{
     AddressType, Addresses, Endpoint, EndpointConditions, EndpointSlice, ImportType, IpFamily,
-    Namespace, Pod, Port, Protocol, Service, ServiceImport, ServiceType,
+    Name, Namespace, Pod, Port, Protocol, Service, ServiceImport, ServiceType,
 };
 
 use crate::mcs::{self, IMPORT_SERVICE_NAME_LABEL, SOURCE_CLUSTER_LABEL};
@@ -50,18 +50,18 @@ pub enum ConvertError {
 
 fn meta(
     m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Result<(String, String), ConvertError> {
+) -> Result<(Name, Name), ConvertError> {
     let name = m
         .name
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
         .ok_or(ConvertError::MissingMetadata("name"))?;
     let namespace = m
         .namespace
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
         .ok_or(ConvertError::MissingMetadata("namespace"))?;
-    Ok((namespace, name))
+    Ok((namespace.into(), name.into()))
 }
 
 fn protocol(p: Option<&str>) -> Result<Protocol, ConvertError> {
@@ -75,7 +75,7 @@ fn protocol(p: Option<&str>) -> Result<Protocol, ConvertError> {
 
 fn port(name: Option<&str>, number: i32, proto: Option<&str>) -> Result<Port, ConvertError> {
     Ok(Port {
-        name: name.unwrap_or_default().to_string(),
+        name: name.unwrap_or_default().into(),
         port: port_number(number)?,
         protocol: protocol(proto)?,
     })
@@ -105,7 +105,7 @@ pub fn service(svc: &core::Service) -> Result<Service, ConvertError> {
         _ => Vec::new(),
     };
     let headless = ips.iter().any(|ip| ip == "None");
-    let mut cluster_ips = Vec::new();
+    let mut cluster_ips = Addresses::new();
     if service_type != ServiceType::ExternalName && !headless {
         for ip in ips.iter().filter(|ip| !ip.is_empty()) {
             cluster_ips.push(
@@ -191,7 +191,7 @@ pub fn endpoint_slice(
             ConvertError::MissingServiceName
         }
     })?;
-    slice_of(slice, service_name, String::new())
+    slice_of(slice, service_name, Name::default())
 }
 
 /// A slice of a ServiceImport's endpoints (`multicluster.kubernetes.io/service-name`), with
@@ -207,14 +207,14 @@ pub fn import_slice(
     slice_of(slice, service_name, cluster_id)
 }
 
-fn label(slice: &discovery::EndpointSlice, key: &str) -> Option<String> {
+fn label(slice: &discovery::EndpointSlice, key: &str) -> Option<Name> {
     slice
         .metadata
         .labels
         .as_ref()
         .and_then(|l| l.get(key))
         .filter(|s| !s.is_empty())
-        .cloned()
+        .map(|s| Name::from(s.as_str()))
 }
 
 /// An RFC 1123 label: what a cluster ID must be to stand in a name.
@@ -227,8 +227,8 @@ fn is_dns_label(s: &str) -> bool {
 
 fn slice_of(
     slice: &discovery::EndpointSlice,
-    service_name: String,
-    cluster_id: String,
+    service_name: Name,
+    cluster_id: Name,
 ) -> Result<(EndpointSlice, Vec<String>), ConvertError> {
     let (namespace, name) = meta(&slice.metadata)?;
     let address_type = match slice.address_type.as_str() {
@@ -331,9 +331,10 @@ pub fn namespace(ns: &core::Namespace) -> Result<Namespace, ConvertError> {
     let name = ns
         .metadata
         .name
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
-        .ok_or(ConvertError::MissingMetadata("name"))?;
+        .ok_or(ConvertError::MissingMetadata("name"))?
+        .into();
     Ok(Namespace {
         name,
         labels: ns.metadata.labels.clone().unwrap_or_default(),

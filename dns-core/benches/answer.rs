@@ -41,9 +41,13 @@ fn cluster() -> Vec<Change> {
         let name = format!("svc{i}");
         let headless = i % 10 == 0;
         changes.push(Change::UpsertService(Service {
-            namespace: ns.clone(),
-            name: name.clone(),
-            cluster_ips: if headless { vec![] } else { vec![ip(i)] },
+            namespace: ns.as_str().into(),
+            name: name.as_str().into(),
+            cluster_ips: if headless {
+                Default::default()
+            } else {
+                smallvec::smallvec![ip(i)]
+            },
             headless,
             ports: vec![Port {
                 name: "http".into(),
@@ -53,9 +57,9 @@ fn cluster() -> Vec<Change> {
             ..Default::default()
         }));
         changes.push(Change::UpsertEndpointSlice(EndpointSlice {
-            namespace: ns,
-            name: format!("{name}-abcde"),
-            service_name: name,
+            namespace: ns.into(),
+            name: format!("{name}-abcde").into(),
+            service_name: name.into(),
             endpoints: (0..3)
                 .map(|e| Endpoint {
                     addresses: smallvec::smallvec![ip(20_000 + i * 3 + e)],

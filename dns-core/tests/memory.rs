@@ -68,10 +68,10 @@ fn objects(i: usize) -> [Change; 2] {
         protocol: Protocol::Tcp,
     };
     let service = Service {
-        namespace: namespace.clone(),
-        name: name.clone(),
-        cluster_ips: vec![ip(i)],
-        ip_families: vec![dns_core::cluster::IpFamily::V4],
+        namespace: namespace.as_str().into(),
+        name: name.as_str().into(),
+        cluster_ips: smallvec::smallvec![ip(i)],
+        ip_families: smallvec::smallvec![dns_core::cluster::IpFamily::V4],
         ports: vec![http.clone()],
         ..Default::default()
     };
@@ -88,9 +88,9 @@ fn objects(i: usize) -> [Change; 2] {
         })
         .collect();
     let mut slice = EndpointSlice {
-        namespace,
-        name: format!("{name}-x7k2p"),
-        service_name: name,
+        namespace: namespace.into(),
+        name: format!("{name}-x7k2p").into(),
+        service_name: name.into(),
         endpoints,
         ports: vec![http],
         ..Default::default()

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use super::model::{Change, EndpointSlice, Kind, Namespace, ObjectKey, Pod, Service};
+use super::model::{Change, EndpointSlice, Kind, Name, Namespace, ObjectKey, Pod, Service};
 
 /// The snapshot's hash maps. Every query looks up two or three of them (namespace, service,
 /// address), so the hasher is foldhash (seeded per map, as Go's maps are in CoreDNS) rather
@@ -112,7 +112,7 @@ fn order(entry: &ServiceEntry) -> (Cow<'_, str>, Cow<'_, str>) {
 #[derive(Clone, Debug, Default)]
 pub struct ServiceIndex {
     /// namespace -> service name -> entry (which holds the service's slices).
-    services: Map<Box<str>, Map<Box<str>, Arc<ServiceEntry>>>,
+    services: Map<Name, Map<Name, Arc<ServiceEntry>>>,
     /// Slices whose service does not exist (yet), by service, in slice-name order: kept so
     /// they attach when it appears.
     orphans: Map<ObjectKey, Vec<Arc<EndpointSlice>>>,
@@ -133,7 +133,7 @@ pub struct Snapshot {
     imports: ServiceIndex,
     pods: Map<ObjectKey, Arc<Pod>>,
     pods_by_ip: Map<IpAddr, Vec<Arc<Pod>>>,
-    namespaces: Map<Box<str>, Arc<Namespace>>,
+    namespaces: Map<Name, Arc<Namespace>>,
     /// Unix seconds of the last applied change; the SOA serial.
     serial: u32,
     /// Which publish this is, unique in the process ([`Snapshot::generation`]).
@@ -476,7 +476,7 @@ enum SharedChange {
     Import(ObjectKey, Option<Arc<Service>>),
     ImportSlice(ObjectKey, Option<Arc<EndpointSlice>>),
     Pod(ObjectKey, Option<Arc<Pod>>),
-    Namespace(Box<str>, Option<Arc<Namespace>>),
+    Namespace(Name, Option<Arc<Namespace>>),
 }
 
 impl From<Change> for SharedChange {

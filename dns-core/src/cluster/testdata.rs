@@ -48,9 +48,9 @@ fn headless(ns: &str, name: &str, ports: Vec<Port>, publish_not_ready: bool) -> 
         name: name.into(),
         headless: true,
         ip_families: if publish_not_ready {
-            vec![]
+            smallvec::smallvec![]
         } else {
-            vec![IpFamily::V4]
+            smallvec::smallvec![IpFamily::V4]
         },
         ports,
         publish_not_ready_addresses: publish_not_ready,
@@ -109,7 +109,7 @@ fn slice(
         address_type,
         endpoints,
         ports,
-        cluster_id: String::new(),
+        cluster_id: Name::default(),
         zones: Vec::new(),
     }
 }
@@ -286,7 +286,7 @@ pub fn example_cluster() -> Vec<Change> {
         Change::UpsertService(external("prod", "legacy", "legacy.example.com")),
         Change::UpsertService(external("prod", "alias", "web.prod.svc.cluster.local")),
         Change::UpsertService(Service {
-            ip_families: vec![],
+            ip_families: smallvec::smallvec![],
             ..cluster_ip("prod", "noports", &["198.18.0.40"], vec![])
         }),
         Change::UpsertService(headless(

@@ -292,7 +292,7 @@ fn r_headless_many_slices() {
     .chain((0..3).map(|s| {
         Change::UpsertEndpointSlice(EndpointSlice {
             namespace: "prod".into(),
-            name: format!("big-{s}"),
+            name: format!("big-{s}").into(),
             service_name: "big".into(),
             endpoints: (0..50)
                 .map(|e| Endpoint {
@@ -458,7 +458,7 @@ fn r_endpoint_dashed() {
                 port: 80,
                 protocol: Protocol::Tcp,
             }],
-            cluster_id: String::new(),
+            cluster_id: Default::default(),
             zones: Vec::new(),
         }),
     ]);
@@ -817,7 +817,7 @@ fn r_ptr_dedup() {
                 },
             ],
             ports: Vec::new(),
-            cluster_id: String::new(),
+            cluster_id: Default::default(),
             zones: Vec::new(),
         })
     };

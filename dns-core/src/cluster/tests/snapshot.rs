@@ -10,7 +10,7 @@ fn svc(ns: &str, name: &str, ip: &str) -> Service {
     Service {
         namespace: ns.into(),
         name: name.into(),
-        cluster_ips: vec![ip.parse().unwrap()],
+        cluster_ips: smallvec::smallvec![ip.parse().unwrap()],
         ..Default::default()
     }
 }

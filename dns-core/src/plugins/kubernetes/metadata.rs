@@ -86,8 +86,8 @@ pub fn provide(
 ) {
     let mut put = |label: &str, value: String| values.push((format!("kubernetes/{label}"), value));
     if pods_verified && let Some(pod) = snapshot.pods_by_ip(&client.to_canonical()).first() {
-        put("client-namespace", pod.namespace.clone());
-        put("client-pod-name", pod.name.clone());
+        put("client-namespace", pod.namespace.to_string());
+        put("client-pod-name", pod.name.to_string());
     }
     let qname = qname.to_lowercase();
     let Some(zone) = zones

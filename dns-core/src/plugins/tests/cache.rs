@@ -652,7 +652,7 @@ fn web_moved_to(last: u8) -> Vec<Change> {
         if let Change::UpsertService(s) = change
             && s.name == "web"
         {
-            s.cluster_ips = vec![Ipv4Addr::new(198, 18, 0, last).into()];
+            s.cluster_ips = smallvec::smallvec![Ipv4Addr::new(198, 18, 0, last).into()];
         }
     }
     changed

@@ -116,7 +116,7 @@ async fn a_change_is_answered_at_once() {
             && s.name == "web"
             && s.namespace == "prod"
         {
-            s.cluster_ips = vec!["198.18.0.77".parse().unwrap()];
+            s.cluster_ips = smallvec::smallvec!["198.18.0.77".parse().unwrap()];
         }
     }
     store.replace(moved, 2);
