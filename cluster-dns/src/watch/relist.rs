@@ -69,7 +69,7 @@ pub fn changes(update: Update, held: &Snapshot, out: &mut Vec<Change>) {
                 .collect();
             let mut gone: Vec<ObjectKey> = held
                 .keys(kind)
-                .filter(|&(ns, name)| !listed.contains(&(Cow::Borrowed(ns), Cow::Borrowed(name))))
+                .filter(|&(ns, name)| !listed.contains(&(lower(ns), lower(name))))
                 .map(|(ns, name)| ObjectKey::new(ns, name))
                 .collect();
             drop(listed);

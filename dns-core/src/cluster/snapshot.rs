@@ -8,11 +8,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use smallvec::SmallVec;
 
 use super::model::{Change, EndpointSlice, Kind, Name, Namespace, ObjectKey, Pod, Service};
 
@@ -21,11 +23,15 @@ use super::model::{Change, EndpointSlice, Kind, Name, Namespace, ObjectKey, Pod,
 /// than SipHash, which cost about 500 instructions of a ClusterIP answer.
 type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A service's EndpointSlices, in slice-name order. Most services have one, held inline: an
+/// entry exists in both left-right copies, so a list of its own would be two more blocks.
+pub type Slices = SmallVec<[Arc<EndpointSlice>; 1]>;
+
 /// A service and every EndpointSlice that names it, in slice-name order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceEntry {
     pub service: Arc<Service>,
-    pub slices: Vec<Arc<EndpointSlice>>,
+    pub slices: Slices,
 }
 
 /// Address -> the services that have it, in (namespace, name) order. Nearly every address has
@@ -107,17 +113,114 @@ fn order(entry: &ServiceEntry) -> (Cow<'_, str>, Cow<'_, str>) {
     (lower(&entry.service.namespace), lower(&entry.service.name))
 }
 
+/// What a row of a [`Rows`] table is keyed by, read from the row itself: (namespace, name),
+/// the namespace empty where the table is one namespace's.
+trait RowKey {
+    fn row_key(&self) -> (&str, &str);
+}
+
+impl RowKey for Arc<EndpointSlice> {
+    fn row_key(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
+}
+
+impl RowKey for Arc<ServiceEntry> {
+    fn row_key(&self) -> (&str, &str) {
+        ("", &self.service.name)
+    }
+}
+
+/// A hash table of rows that carry their own key, so it stores no copy of the key: a map
+/// keyed by (namespace, name) held both strings again in each left-right copy, two thirds of
+/// a slice's row. Keys compare in lowercase; the caller passes lowercase keys.
+#[derive(Clone, Debug)]
+struct Rows<T> {
+    rows: hashbrown::HashTable<T>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<T> Default for Rows<T> {
+    fn default() -> Self {
+        Self {
+            rows: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl<T: RowKey> Rows<T> {
+    fn hash(&self, namespace: &str, name: &str) -> u64 {
+        self.hasher.hash_one((namespace, name))
+    }
+
+    /// A row's hash: its key in lowercase (which copies only a key with capitals; the API
+    /// never gives one).
+    fn hash_row(hasher: &foldhash::fast::RandomState, row: &T) -> u64 {
+        let (namespace, name) = row.row_key();
+        hasher.hash_one((lower(namespace), lower(name)))
+    }
+
+    fn is(row: &T, namespace: &str, name: &str) -> bool {
+        let (ns, n) = row.row_key();
+        ns.eq_ignore_ascii_case(namespace) && n.eq_ignore_ascii_case(name)
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&T> {
+        self.rows
+            .find(self.hash(namespace, name), |r| Self::is(r, namespace, name))
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) -> Option<T> {
+        let hash = self.hash(namespace, name);
+        self.rows
+            .find_entry(hash, |r| Self::is(r, namespace, name))
+            .ok()
+            .map(|e| e.remove().0)
+    }
+
+    /// Puts `row` in, replacing the row with its key.
+    fn insert(&mut self, row: T) {
+        let (namespace, name) = row.row_key();
+        let (namespace, name) = (lower(namespace), lower(name));
+        let hash = self.hash(&namespace, &name);
+        let hasher = &self.hasher;
+        match self.rows.entry(
+            hash,
+            |r| Self::is(r, &namespace, &name),
+            |r| Self::hash_row(hasher, r),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = row,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(row);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.rows.iter()
+    }
+}
+
 /// Services (or ServiceImports, in the shape of a service) with their EndpointSlices, indexed
 /// by name and by address. All keys are lowercase.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceIndex {
     /// namespace -> service name -> entry (which holds the service's slices).
-    services: Map<Name, Map<Name, Arc<ServiceEntry>>>,
+    services: Map<Name, Rows<Arc<ServiceEntry>>>,
     /// Slices whose service does not exist (yet), by service, in slice-name order: kept so
     /// they attach when it appears.
-    orphans: Map<ObjectKey, Vec<Arc<EndpointSlice>>>,
+    orphans: Map<ObjectKey, Slices>,
     /// Every slice by its own key: where a changed or deleted slice was attached.
-    slices: Map<ObjectKey, Arc<EndpointSlice>>,
+    slices: Rows<Arc<EndpointSlice>>,
     /// Cluster IP -> services that have it.
     reverse_services: AddressIndex,
     /// Endpoint address -> services with an endpoint at that address.
@@ -153,7 +256,7 @@ impl ServiceIndex {
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<ServiceEntry>> {
         let ns = lower(namespace);
         let name = lower(name);
-        self.services.get(ns.as_ref())?.get(name.as_ref())
+        self.services.get(ns.as_ref())?.get("", name.as_ref())
     }
 
     /// Services with `ip` as a cluster IP.
@@ -168,15 +271,15 @@ impl ServiceIndex {
 
     /// The (namespace, name) of every service, in no particular order.
     fn service_keys(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.services
-            .iter()
-            .flat_map(|(ns, names)| names.keys().map(move |name| (&**ns, &**name)))
+        self.services.iter().flat_map(|(ns, entries)| {
+            entries
+                .iter()
+                .map(move |e| (&**ns, e.service.name.as_str()))
+        })
     }
 
     fn slice_keys(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.slices
-            .keys()
-            .map(|k| (k.namespace.as_str(), k.name.as_str()))
+        self.slices.iter().map(RowKey::row_key)
     }
 
     fn has_namespace(&self, lowercase: &str) -> bool {
@@ -191,15 +294,16 @@ impl ServiceIndex {
 
     /// Whether the index holds `slice` as it is, attached or waiting for its service.
     fn holds_slice(&self, slice: &EndpointSlice) -> bool {
+        let key = lower_key(&slice.key());
         self.slices
-            .get(&lower_key(&slice.key()))
+            .get(&key.namespace, &key.name)
             .is_some_and(|s| **s == *slice)
     }
 
     fn entry(&self, key: &ObjectKey) -> Option<&Arc<ServiceEntry>> {
         self.services
             .get(key.namespace.as_str())?
-            .get(key.name.as_str())
+            .get("", key.name.as_str())
     }
 
     fn put_service(&mut self, key: ObjectKey, service: Option<Arc<Service>>) {
@@ -221,7 +325,7 @@ impl ServiceIndex {
     fn put_slice(&mut self, key: ObjectKey, slice: Option<Arc<EndpointSlice>>) {
         let old_owner = self
             .slices
-            .remove(&key)
+            .remove(&key.namespace, &key.name)
             .map(|old| lower_key(&old.service_key()));
         let new_owner = slice.as_ref().map(|s| lower_key(&s.service_key()));
         let name = key.name.as_str();
@@ -229,7 +333,7 @@ impl ServiceIndex {
             self.edit_slices(&owner, |list| list.retain(|s| lower(&s.name) != name));
         }
         if let (Some(owner), Some(slice)) = (new_owner, slice) {
-            self.slices.insert(key.clone(), slice.clone());
+            self.slices.insert(slice.clone());
             self.edit_slices(&owner, |list| {
                 list.retain(|s| lower(&s.name) != name);
                 let at = list.partition_point(|s| lower(&s.name).as_ref() < name);
@@ -240,7 +344,7 @@ impl ServiceIndex {
 
     /// Changes the slices of `owner`: of its entry when the service exists, else of its
     /// orphans.
-    fn edit_slices(&mut self, owner: &ObjectKey, edit: impl FnOnce(&mut Vec<Arc<EndpointSlice>>)) {
+    fn edit_slices(&mut self, owner: &ObjectKey, edit: impl FnOnce(&mut Slices)) {
         if let Some(entry) = self.entry(owner) {
             let service = entry.service.clone();
             let mut slices = entry.slices.clone();
@@ -258,7 +362,7 @@ impl ServiceIndex {
     /// Swaps a service entry and moves its reverse-index rows with it.
     fn replace_entry(&mut self, key: &ObjectKey, entry: Option<ServiceEntry>) {
         let old = match self.services.get_mut(key.namespace.as_str()) {
-            Some(ns) => ns.remove(key.name.as_str()),
+            Some(ns) => ns.remove("", key.name.as_str()),
             None => None,
         };
         if let Some(old) = old {
@@ -281,13 +385,13 @@ impl ServiceIndex {
                 self.services
                     .entry(key.namespace.as_str().into())
                     .or_default()
-                    .insert(key.name.as_str().into(), entry);
+                    .insert(entry);
             }
             None => {
                 if self
                     .services
                     .get(key.namespace.as_str())
-                    .is_some_and(Map::is_empty)
+                    .is_some_and(Rows::is_empty)
                 {
                     self.services.remove(key.namespace.as_str());
                 }
@@ -330,15 +434,15 @@ impl Snapshot {
 
     /// Every service entry, in no particular order.
     pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceEntry>> {
-        self.local.services.values().flat_map(|m| m.values())
+        self.local.services.values().flat_map(Rows::iter)
     }
 
     pub fn service_count(&self) -> usize {
-        self.local.services.values().map(Map::len).sum()
+        self.local.services.values().map(Rows::len).sum()
     }
 
-    /// The (namespace, name) of every object of `kind` held, lowercase, in no particular
-    /// order; a namespace's is ("", name). What a re-list compares with: the model is the
+    /// The (namespace, name) of every object of `kind` held, as the objects name themselves
+    /// (compare in lowercase), in no particular order; a namespace's is ("", name). What a re-list compares with: the model is the
     /// one record of what it holds.
     pub fn keys(&self, kind: Kind) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
         match kind {
@@ -360,7 +464,7 @@ impl Snapshot {
         match kind {
             Kind::Service => self.service_count(),
             Kind::EndpointSlice => self.local.slices.len(),
-            Kind::ServiceImport => self.imports.services.values().map(Map::len).sum(),
+            Kind::ServiceImport => self.imports.services.values().map(Rows::len).sum(),
             Kind::ImportSlice => self.imports.slices.len(),
             Kind::Pod => self.pods.len(),
             Kind::Namespace => self.namespaces.len(),
