@@ -190,6 +190,13 @@ pub fn cluster_ip_service_json(name: &str) -> Value {
     })
 }
 
+/// How many ClusterIP services the benches create before the rest are headless: kube-apiserver's
+/// ClusterIP allocator lists every allocated address twice per allocation (for its gauges), so
+/// ClusterIP creates slow in proportion to those already made (204/s at first, 20/s past 20k;
+/// 54k would take over an hour), while headless services are created at 1,200/s at any count
+/// (docs/benchmarks.md, "The 100k state").
+pub const CLUSTER_IP_SERVICES_MAX: usize = 15_000;
+
 /// A headless Service `name` (`clusterIP: None`) with one TCP port 80, selecting pods by
 /// `selector` (none: its slices are written by hand), as JSON for [`create_object`].
 pub fn headless_service_json(name: &str, selector: &[(&str, &str)]) -> Value {

@@ -45,8 +45,8 @@ use signpost_tests::baseline::{
 };
 use signpost_tests::knot::Knot;
 use signpost_tests::kube_fixtures::{
-    cluster_ip_service_json, create_object, create_service_slice, delete_object,
-    headless_service_json,
+    CLUSTER_IP_SERVICES_MAX, cluster_ip_service_json, create_object, create_service_slice,
+    delete_object, headless_service_json,
 };
 use signpost_tests::{ControlPlane, TempDir, dig, free_port, signal};
 
@@ -55,9 +55,6 @@ const SERVER_CPU: usize = 0;
 const CLIENT_CPU: &str = "1";
 const NAMESPACES: usize = 10;
 const ENDPOINTS_PER_SLICE: usize = 3;
-/// Services past this many are headless: ClusterIP creates cost the API server time in
-/// proportion to the ClusterIPs already allocated (see the module documentation).
-const CLUSTER_IP_LIMIT: usize = 15_000;
 const IN_FLIGHT: usize = 32;
 /// The fixed rate for CPU per query, lowered to 80% of the slowest server's
 /// saturation when that is below it.
@@ -107,7 +104,7 @@ impl Svc {
 }
 
 fn headless(i: usize) -> bool {
-    i % 10 == 9 || i >= CLUSTER_IP_LIMIT
+    i % 10 == 9 || i >= CLUSTER_IP_SERVICES_MAX
 }
 
 /// The `n`th endpoint address: 198.19.0.0 to 198.19.249.255, repeating (clear of the

@@ -19,16 +19,14 @@ use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 use signpost_tests::baseline::{Server, coredns_binary, mib, ratio};
 use signpost_tests::kube_fixtures::{
-    cluster_ip_service_json, create_object, endpoint_slice_json, headless_service_json,
+    CLUSTER_IP_SERVICES_MAX, cluster_ip_service_json, create_object, endpoint_slice_json,
+    headless_service_json,
 };
 use signpost_tests::{ControlPlane, DigResult, TempDir, cluster_dns_binary};
 
 /// Services (each with one slice of [`ENDPOINTS_PER_SLICE`]) unless `$SIGNPOST_BENCH_SERVICES`
 /// says how many.
 const DEFAULT_SERVICES: usize = 10_000;
-/// Services past this many are headless: the test control plane's IPv4 service range holds
-/// 65k ClusterIPs.
-const CLUSTER_IP_SERVICES: usize = 60_000;
 const NAMESPACES: usize = 10;
 const ENDPOINTS_PER_SLICE: usize = 3;
 const IN_FLIGHT: usize = 32;
@@ -241,7 +239,7 @@ async fn watch_sync_10k_services_30k_endpoints() {
             let ns = namespaces[i % NAMESPACES].clone();
             async move {
                 let name = format!("svc-{i}");
-                let service = if i < CLUSTER_IP_SERVICES {
+                let service = if i < CLUSTER_IP_SERVICES_MAX {
                     cluster_ip_service_json(&name)
                 } else {
                     headless_service_json(&name, &[])
@@ -379,7 +377,7 @@ async fn watch_sync_10k_services_30k_endpoints() {
     println!(
         "watch-sync: {services} services ({} headless), {} endpoints, {NAMESPACES} namespaces; \
          populating the API ({IN_FLIGHT} writes in flight) took {populate:.1?}",
-        services.saturating_sub(CLUSTER_IP_SERVICES),
+        services.saturating_sub(CLUSTER_IP_SERVICES_MAX),
         services * ENDPOINTS_PER_SLICE
     );
     println!("cluster-dns's own log: initial sync took={took}");
