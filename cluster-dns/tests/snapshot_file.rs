@@ -287,3 +287,49 @@ fn external_ips_and_load_balancer_ingress() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A JSON file (`kubectl get -o json`) is read by the JSON parser, as a stream: the same
+/// changes as the same objects in YAML, and a syntax error names its line.
+#[test]
+fn json_reads_as_yaml_does() {
+    let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "ns",
+    "managedFields": [{"manager": "kubectl"}]},
+   "spec": {"clusterIP": "198.18.0.5", "ports": [{"name": "http", "port": 80}]}},
+  {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+   "metadata": {"name": "a-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "a"}},
+   "addressType": "IPv4", "endpoints": [{"addresses": ["198.19.0.1", "nonsense"]}]},
+  {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "ns"}}
+]}"#;
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n\
+- {apiVersion: v1, kind: Service, metadata: {name: a, namespace: ns}, spec: {clusterIP: 198.18.0.5, ports: [{name: http, port: 80}]}}\n\
+- {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: a-1, namespace: ns, labels: {kubernetes.io/service-name: a}}, addressType: IPv4, endpoints: [{addresses: [198.19.0.1, nonsense]}]}\n\
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: cm, namespace: ns}}\n";
+    let (from_json, from_yaml) = (
+        parse_snapshot(json, "f").unwrap(),
+        parse_snapshot(yaml, "f").unwrap(),
+    );
+    assert_eq!(from_json.changes, from_yaml.changes);
+    assert_eq!(from_json.changes.len(), 2);
+    assert_eq!(from_json.warnings, from_yaml.warnings);
+    let skipped = |p: &cluster_dns::snapshot_file::Parsed| -> Vec<String> {
+        p.skipped.iter().map(|s| s.to_string()).collect()
+    };
+    assert_eq!(skipped(&from_json), skipped(&from_yaml));
+
+    let err = parse_snapshot(
+        "{\"kind\": \"List\",\n \"items\": [\n {\"kind\": }]}",
+        "c.json",
+    )
+    .unwrap_err();
+    match &err {
+        SnapshotFileError::Syntax { file, line, .. } => {
+            assert_eq!((file.as_str(), *line), ("c.json", 3), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(matches!(
+        parse_snapshot("{\"kind\": \"List\", \"items\": []} trailing", "f"),
+        Err(SnapshotFileError::Syntax { .. })
+    ));
+}
