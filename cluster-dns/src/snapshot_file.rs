@@ -2,7 +2,7 @@
 //! services,endpointslices,pods,namespaces,serviceimports -A -o yaml` prints (a `v1/List`),
 //! multi-document YAML, or JSON; reloaded when the file changes, keeping the last good state on a broken edit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -402,13 +402,14 @@ struct Fingerprint {
     hash: u64,
 }
 
-fn fingerprint(path: &Path, text: &str) -> Fingerprint {
+/// `text`'s fingerprint, with the modification time `meta` had before `text` was read: a
+/// write after the read then shows as a newer time at the next poll.
+fn fingerprint(meta: Option<&std::fs::Metadata>, text: &str) -> Fingerprint {
     use std::hash::{Hash, Hasher};
-    let meta = std::fs::metadata(path).ok();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
     Fingerprint {
-        modified: meta.as_ref().and_then(|m| m.modified().ok()),
+        modified: meta.and_then(|m| m.modified().ok()),
         len: text.len() as u64,
         hash: hasher.finish(),
     }
@@ -476,9 +477,10 @@ impl SnapshotFileSource {
 
     /// The first load: an unreadable or broken file is fatal at start.
     pub fn load_initial(&mut self) -> Result<(), SnapshotFileError> {
+        let meta = std::fs::metadata(&self.path).ok();
         let text = self.read()?;
         self.apply(&text)?;
-        self.loaded = Some(fingerprint(&self.path, &text));
+        self.loaded = Some(fingerprint(meta.as_ref(), &text));
         Ok(())
     }
 
@@ -492,6 +494,17 @@ impl SnapshotFileSource {
                 _ = tokio::time::sleep(poll) => {}
                 _ = &mut shutdown => return,
             }
+            // The same modification time and size: not read again. Reading and hashing the
+            // whole file every poll cost 171 MB a poll at 100k services, and the buffer stayed
+            // resident (10k: 37.0 MiB 5 s after the load against 23.7 at it).
+            let meta = std::fs::metadata(&self.path).ok();
+            if let (Some(l), Some(m)) = (&last, &meta)
+                && l.len == m.len()
+                && l.modified.is_some()
+                && l.modified == m.modified().ok()
+            {
+                continue;
+            }
             let text = match self.read() {
                 Ok(t) => t,
                 Err(e) => {
@@ -504,7 +517,7 @@ impl SnapshotFileSource {
                     continue;
                 }
             };
-            let now = fingerprint(&self.path, &text);
+            let now = fingerprint(meta.as_ref(), &text);
             if last.as_ref() == Some(&now) {
                 continue;
             }

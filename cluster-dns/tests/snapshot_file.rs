@@ -333,3 +333,64 @@ fn json_reads_as_yaml_does() {
         Err(SnapshotFileError::Syntax { .. })
     ));
 }
+
+/// A file whose modification time and size have not changed is not read again: its content
+/// is only looked at once either moves (reading it every poll read the whole cluster state
+/// every second). The test rewrites the file with another address of the same length and
+/// puts its modification time back; only a later touch reloads it.
+#[tokio::test]
+async fn an_unchanged_file_is_not_read_again() {
+    let dir = std::env::temp_dir().join(format!("signpost-stat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cluster.yaml");
+    let svc = |ip: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{clusterIP: {ip}}}\n"
+        )
+    };
+    std::fs::write(&path, svc("198.18.0.20")).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let store = Arc::new(SnapshotStore::new());
+    let mut source = SnapshotFileSource::new(path.clone(), store.clone());
+    source.load_initial().unwrap();
+    let stats = source.stats.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(source.watch(Duration::from_millis(10), async {
+        let _ = rx.await;
+    }));
+    let ip = |store: &SnapshotStore| {
+        store
+            .load()
+            .service("prod", "web")
+            .map(|e| e.service.cluster_ips[0].to_string())
+    };
+
+    std::fs::write(&path, svc("198.18.0.29")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.20"));
+    assert_eq!(stats.loads.load(Ordering::Relaxed), 1);
+
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified + Duration::from_secs(1))
+        .unwrap();
+    for _ in 0..200 {
+        if ip(&store).as_deref() == Some("198.18.0.29") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ip(&store).as_deref(), Some("198.18.0.29"));
+    assert_eq!(stats.loads.load(Ordering::Relaxed), 2);
+    let _ = tx.send(());
+    task.await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
