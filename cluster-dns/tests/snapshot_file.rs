@@ -170,17 +170,38 @@ fn broken_yaml_says_where() {
     ));
 }
 
+/// The Service prod/web with cluster IP `ip`, as a snapshot file.
+fn web_service(ip: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{clusterIP: {ip}}}\n"
+    )
+}
+
+/// Waits up to 2 s for prod/web's cluster IP in `store` to be `want`.
+async fn wait_for_web_ip(store: &SnapshotStore, want: Option<&str>) {
+    for _ in 0..200 {
+        if web_ip(store).as_deref() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("state never became {want:?}, is {:?}", web_ip(store));
+}
+
+/// prod/web's cluster IP in what `store` publishes.
+fn web_ip(store: &SnapshotStore) -> Option<String> {
+    store
+        .load()
+        .service("prod", "web")
+        .map(|e| e.service.cluster_ips[0].to_string())
+}
+
 #[tokio::test]
 async fn reload_follows_edits_and_keeps_the_last_good_state() {
     let dir = std::env::temp_dir().join(format!("signpost-reload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cluster.yaml");
-    let svc = |ip: &str| {
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{clusterIP: {ip}}}\n"
-        )
-    };
-    std::fs::write(&path, svc("198.18.0.20")).unwrap();
+    std::fs::write(&path, web_service("198.18.0.20")).unwrap();
 
     let store = Arc::new(SnapshotStore::new());
     const MAX: u64 = 4096;
@@ -191,28 +212,9 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     let task = tokio::spawn(source.watch(Duration::from_millis(20), async {
         let _ = rx.await;
     }));
-    let ip = |store: &SnapshotStore| {
-        store
-            .load()
-            .service("prod", "web")
-            .map(|e| e.service.cluster_ips[0].to_string())
-    };
-    let wait_for = |want: Option<&str>| {
-        let store = store.clone();
-        let want = want.map(String::from);
-        async move {
-            for _ in 0..200 {
-                if ip(&store) == want {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("state never became {want:?}, is {:?}", ip(&store));
-        }
-    };
-    wait_for(Some("198.18.0.20")).await;
-    std::fs::write(&path, svc("198.18.0.21")).unwrap();
-    wait_for(Some("198.18.0.21")).await;
+    wait_for_web_ip(&store, Some("198.18.0.20")).await;
+    std::fs::write(&path, web_service("198.18.0.21")).unwrap();
+    wait_for_web_ip(&store, Some("198.18.0.21")).await;
     // A broken edit: the last good state stays and the failure is counted.
     std::fs::write(&path, "apiVersion: v1\nkind: [broken\n").unwrap();
     for _ in 0..200 {
@@ -222,7 +224,7 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(stats.failures.load(Ordering::Relaxed), 1);
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.21"));
+    assert_eq!(web_ip(&store).as_deref(), Some("198.18.0.21"));
     // Truncated (as `kubectl ... > file` does before writing): not an empty cluster.
     std::fs::write(&path, "").unwrap();
     for _ in 0..200 {
@@ -232,12 +234,12 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(stats.failures.load(Ordering::Relaxed), 2);
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.21"));
+    assert_eq!(web_ip(&store).as_deref(), Some("198.18.0.21"));
     // Replaced atomically (write elsewhere, rename over): picked up too.
     let tmp = dir.join("cluster.yaml.tmp");
-    std::fs::write(&tmp, svc("198.18.0.22")).unwrap();
+    std::fs::write(&tmp, web_service("198.18.0.22")).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
-    wait_for(Some("198.18.0.22")).await;
+    wait_for_web_ip(&store, Some("198.18.0.22")).await;
     let failed = |n: u64| {
         let stats = stats.clone();
         async move {
@@ -253,17 +255,21 @@ async fn reload_follows_edits_and_keeps_the_last_good_state() {
     // Deleted: the last good state stays; written again: picked up.
     std::fs::remove_file(&path).unwrap();
     failed(3).await;
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.22"));
-    std::fs::write(&path, svc("198.18.0.23")).unwrap();
-    wait_for(Some("198.18.0.23")).await;
+    assert_eq!(web_ip(&store).as_deref(), Some("198.18.0.22"));
+    std::fs::write(&path, web_service("198.18.0.23")).unwrap();
+    wait_for_web_ip(&store, Some("198.18.0.23")).await;
     // Larger than the limit (a valid file, padded with a comment): not read, counted, the
     // last good state stays.
     use dns_core::server::limits::{Limit, count};
     let before = count(Limit::SnapshotFileSize);
-    let padded = format!("{}#{}\n", svc("198.18.0.24"), "x".repeat(MAX as usize));
+    let padded = format!(
+        "{}#{}\n",
+        web_service("198.18.0.24"),
+        "x".repeat(MAX as usize)
+    );
     std::fs::write(&path, padded).unwrap();
     failed(4).await;
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.23"));
+    assert_eq!(web_ip(&store).as_deref(), Some("198.18.0.23"));
     assert!(count(Limit::SnapshotFileSize) > before);
     let _ = tx.send(());
     task.await.unwrap();
@@ -343,12 +349,7 @@ async fn an_unchanged_file_is_not_read_again() {
     let dir = std::env::temp_dir().join(format!("signpost-stat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cluster.yaml");
-    let svc = |ip: &str| {
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{clusterIP: {ip}}}\n"
-        )
-    };
-    std::fs::write(&path, svc("198.18.0.20")).unwrap();
+    std::fs::write(&path, web_service("198.18.0.20")).unwrap();
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     let store = Arc::new(SnapshotStore::new());
     let mut source = SnapshotFileSource::new(path.clone(), store.clone());
@@ -358,14 +359,8 @@ async fn an_unchanged_file_is_not_read_again() {
     let task = tokio::spawn(source.watch(Duration::from_millis(10), async {
         let _ = rx.await;
     }));
-    let ip = |store: &SnapshotStore| {
-        store
-            .load()
-            .service("prod", "web")
-            .map(|e| e.service.cluster_ips[0].to_string())
-    };
 
-    std::fs::write(&path, svc("198.18.0.29")).unwrap();
+    std::fs::write(&path, web_service("198.18.0.29")).unwrap();
     std::fs::File::options()
         .write(true)
         .open(&path)
@@ -373,7 +368,7 @@ async fn an_unchanged_file_is_not_read_again() {
         .set_modified(modified)
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.20"));
+    assert_eq!(web_ip(&store).as_deref(), Some("198.18.0.20"));
     assert_eq!(stats.loads.load(Ordering::Relaxed), 1);
 
     std::fs::File::options()
@@ -382,13 +377,7 @@ async fn an_unchanged_file_is_not_read_again() {
         .unwrap()
         .set_modified(modified + Duration::from_secs(1))
         .unwrap();
-    for _ in 0..200 {
-        if ip(&store).as_deref() == Some("198.18.0.29") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(ip(&store).as_deref(), Some("198.18.0.29"));
+    wait_for_web_ip(&store, Some("198.18.0.29")).await;
     assert_eq!(stats.loads.load(Ordering::Relaxed), 2);
     let _ = tx.send(());
     task.await.unwrap();
