@@ -15,8 +15,8 @@ use std::ops::Deref;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
 
 /// The annotation the EndpointSlice controller sets to when the change behind a slice
 /// happened in the cluster: where CoreDNS's programming latency starts. The one annotation
@@ -55,13 +55,6 @@ impl<K: k8s_openapi::Metadata<Ty = ObjectMeta>> k8s_openapi::Metadata for Trimme
     }
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
         self.0.metadata_mut()
-    }
-}
-
-/// Tests write objects through the API as they read them back.
-impl<K: Serialize> Serialize for Trimmed<K> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
     }
 }
 
