@@ -6,16 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::Name;
-use moka::notification::RemovalCause;
-use moka::sync::Cache;
-
-use super::metrics::{CacheMetrics, TypeMetrics};
+use super::metrics::CacheMetrics;
 use super::policy::{self, Entry, Freq, Key, Kind};
 use super::setup::{CacheConfig, ServeStale};
+use super::store::{KeyHasher, Store, Stored};
 use crate::plugin::{Answered, Next, Plugin, Serving};
 use crate::wire::Transport;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Name;
 
 /// Refreshes (prefetch, stale) running at once per cache; past this, entries are left to expire.
 const MAX_BACKGROUND: usize = 64;
@@ -64,54 +62,11 @@ impl Item {
     }
 }
 
-/// moka removes an entry once it can no longer be served: its TTL and the `serve_stale` window
-/// have passed (a second's margin, as moka keeps its own clock).
-struct Lifetime {
-    stale: Duration,
-}
-
-impl moka::Expiry<Key, Arc<Item>> for Lifetime {
-    fn expire_after_create(
-        &self,
-        _key: &Key,
-        value: &Arc<Item>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_secs(u64::from(value.entry.ttl) + 1) + self.stale)
-    }
-
-    fn expire_after_update(
-        &self,
-        key: &Key,
-        value: &Arc<Item>,
-        updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        self.expire_after_create(key, value, updated_at)
-    }
-}
-
-/// The keys are plain bytes chosen by clients, so the hasher is foldhash, seeded per cache
-/// (SipHash, the default, was a fifth of a hit's instructions).
-type Store = Cache<Key, Arc<Item>, foldhash::fast::RandomState>;
-
-fn build_cache(capacity: u64, stale: Duration, metrics: TypeMetrics) -> Store {
-    Cache::builder()
-        .max_capacity(policy::effective_capacity(capacity))
-        .expire_after(Lifetime { stale })
-        .eviction_listener(move |_key, _value, cause| {
-            metrics.entries.dec();
-            if cause == RemovalCause::Size {
-                metrics.evictions.inc();
-            }
-        })
-        .build_with_hasher(foldhash::fast::RandomState::default())
-}
-
 struct Shared {
     config: CacheConfig,
-    success: Store,
-    denial: Store,
+    hasher: KeyHasher,
+    success: Store<Item>,
+    denial: Store<Item>,
     metrics: CacheMetrics,
     background: AtomicUsize,
 }
@@ -125,12 +80,12 @@ impl CachePlugin {
     /// A cache for `config`; `server` is the listener's metrics label (`dns://:53`).
     pub fn new(config: CacheConfig, server: &str) -> Self {
         let metrics = CacheMetrics::new(server, &config.zones_label());
-        let stale = config.serve_stale.map_or(Duration::ZERO, |s| s.up_to);
-        let success = build_cache(config.success.capacity, stale, metrics.success.clone());
-        let denial = build_cache(config.denial.capacity, stale, metrics.denial.clone());
+        let success = Store::new(policy::effective_capacity(config.success.capacity));
+        let denial = Store::new(policy::effective_capacity(config.denial.capacity));
         Self {
             shared: Arc::new(Shared {
                 config,
+                hasher: KeyHasher::default(),
                 success,
                 denial,
                 metrics,
@@ -285,10 +240,11 @@ impl Shared {
     /// A servable entry for `key`: the denial cache first, then the success cache; a cached
     /// SERVFAIL does not hide a servable positive answer.
     fn lookup(&self, key: &Key, now: Instant) -> Option<Arc<Item>> {
-        let stale = self.config.serve_stale.map_or(Duration::ZERO, |s| s.up_to);
+        let stale = self.stale_window();
+        let hash = self.hasher.hash(key);
         let positive = || {
             self.success
-                .get(key)
+                .get(hash, key)
                 .filter(|i| i.entry.servable(now, stale))
         };
         // prefer_positive: a servable answer wins over whatever the denial cache holds.
@@ -300,7 +256,7 @@ impl Shared {
         }
         if let Some(denial) = self
             .denial
-            .get(key)
+            .get(hash, key)
             .filter(|i| i.entry.servable(now, stale))
         {
             if denial.entry.rcode == ResponseCode::ServFail
@@ -315,6 +271,11 @@ impl Shared {
         let p = positive()?;
         self.metrics.success.hits.inc();
         Some(p)
+    }
+
+    /// How long past its TTL an entry is still served (`serve_stale`), zero without.
+    fn stale_window(&self) -> Duration {
+        self.config.serve_stale.map_or(Duration::ZERO, |s| s.up_to)
     }
 
     /// Takes in a response from the rest of the chain: caps its TTLs, stores it when it may
@@ -378,10 +339,16 @@ impl Shared {
             return None;
         }
         let item = Arc::new(Item::new(entry));
-        metrics.entries.inc();
-        cache.insert(key.clone(), item.clone());
-        if refresh && !kind.is_denial() {
-            self.denial.invalidate(key);
+        let hash = self.hasher.hash(key);
+        let (now, stale) = (Instant::now(), self.stale_window());
+        let dead = |i: &Item| !i.entry.servable(now, stale);
+        match cache.insert(hash, key.clone(), item.clone(), dead) {
+            Stored::Added => metrics.entries.inc(),
+            Stored::Replaced => {}
+            Stored::Evicted => metrics.evictions.inc(),
+        }
+        if refresh && !kind.is_denial() && self.denial.remove(hash, key) {
+            self.metrics.denial.entries.dec();
         }
         Some(item)
     }

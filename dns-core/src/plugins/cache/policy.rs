@@ -22,7 +22,8 @@ pub const MIN_TTL: u32 = 5;
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// CoreDNS's SERVFAIL caching default.
 pub const DEFAULT_SERVFAIL: Duration = Duration::from_secs(5);
-const SHARDS: u64 = 256;
+/// CoreDNS's shards per cache (`plugin/pkg/cache`); [`super::store`] has as many.
+pub const SHARDS: u64 = 256;
 
 /// The entries a cache of `requested` capacity holds: CoreDNS splits it into 256 equal shards of
 /// at least 4, so 10000 holds 9984 and anything under 1024 holds 1024.

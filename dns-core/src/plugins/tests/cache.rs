@@ -17,6 +17,7 @@ use crate::cluster::testdata::example_cluster;
 use crate::corefile::parse_str;
 use crate::plugin::chain::{Router, Served};
 use crate::plugins::cache::policy::*;
+use crate::plugins::cache::store::{KeyHasher, Store, Stored};
 use crate::plugins::cache::{self, CacheConfig};
 use crate::plugins::loadbalance;
 use crate::wire::{Handler, RequestInfo, Transport};
@@ -494,6 +495,104 @@ fn key_lowercases_the_name_and_keeps_do_and_cd() {
         key(&query("www.example.test.", RecordType::AAAA)),
         key(&lower)
     );
+}
+
+/// A store's key for the n-th name; the tests choose the hashes, so they choose the shards.
+fn store_key(n: u32) -> Key {
+    key(&query(&format!("n{n}.example.test."), RecordType::A)).unwrap()
+}
+
+/// Hash `n` in shard `shard` (bits 32 to 39 pick it).
+fn in_shard(shard: u64, n: u32) -> u64 {
+    (shard << 32) | u64::from(n)
+}
+
+#[test]
+fn a_store_holds_its_capacity_in_256_shards() {
+    // 1024 entries: 4 per shard.
+    let store = Store::<u32>::new(effective_capacity(1000));
+    let never = |_: &u32| false;
+    for n in 0..4 {
+        let stored = store.insert(in_shard(7, n), store_key(n), Arc::new(n), never);
+        assert_eq!(stored, Stored::Added);
+    }
+    // Another shard has room of its own.
+    assert_eq!(
+        store.insert(in_shard(8, 9), store_key(9), Arc::new(9), never),
+        Stored::Added
+    );
+    // The same key again replaces its value.
+    assert_eq!(
+        store.insert(in_shard(7, 2), store_key(2), Arc::new(20), never),
+        Stored::Replaced
+    );
+    assert_eq!(
+        store.get(in_shard(7, 2), &store_key(2)).as_deref(),
+        Some(&20)
+    );
+    assert_eq!(store.len(), 5);
+    // A new key in the full shard drops one of the four for it.
+    assert_eq!(
+        store.insert(in_shard(7, 4), store_key(4), Arc::new(4), never),
+        Stored::Evicted
+    );
+    assert_eq!(store.len(), 5);
+    assert_eq!(
+        store.get(in_shard(7, 4), &store_key(4)).as_deref(),
+        Some(&4)
+    );
+    let left = (0..4)
+        .filter(|&n| store.get(in_shard(7, n), &store_key(n)).is_some())
+        .count();
+    assert_eq!(left, 3);
+    // Filling every shard never holds more than the capacity.
+    for n in 100..5000 {
+        store.insert(
+            u64::from(n) << 32 | u64::from(n),
+            store_key(n),
+            Arc::new(n),
+            never,
+        );
+    }
+    assert_eq!(store.len(), 1024);
+}
+
+#[test]
+fn a_full_shard_drops_an_entry_it_can_no_longer_serve_first() {
+    let store = Store::<u32>::new(effective_capacity(1024));
+    for n in 0..4 {
+        store.insert(in_shard(3, n), store_key(n), Arc::new(n), |_| false);
+    }
+    // Entry 2 is past its time: it makes the room, whatever the shard's order.
+    let dead = |v: &u32| *v == 2;
+    assert_eq!(
+        store.insert(in_shard(3, 10), store_key(10), Arc::new(10), dead),
+        Stored::Evicted
+    );
+    assert_eq!(store.get(in_shard(3, 2), &store_key(2)), None);
+    for n in [0, 1, 3, 10] {
+        assert!(store.get(in_shard(3, n), &store_key(n)).is_some(), "{n}");
+    }
+}
+
+#[test]
+fn a_store_finds_by_key_not_by_hash_alone() {
+    let store = Store::<u32>::new(effective_capacity(1024));
+    // Two keys under one hash (a collision): each finds its own value.
+    store.insert(5, store_key(1), Arc::new(1), |_| false);
+    store.insert(5, store_key(2), Arc::new(2), |_| false);
+    assert_eq!(store.get(5, &store_key(1)).as_deref(), Some(&1));
+    assert_eq!(store.get(5, &store_key(2)).as_deref(), Some(&2));
+    assert_eq!(store.get(5, &store_key(3)), None);
+    assert!(store.remove(5, &store_key(1)));
+    assert!(!store.remove(5, &store_key(1)));
+    assert_eq!(store.get(5, &store_key(1)), None);
+    assert_eq!(store.get(5, &store_key(2)).as_deref(), Some(&2));
+    assert!(!store.is_empty());
+    // A real hasher: one key, one hash, whatever its case.
+    let hasher = KeyHasher::default();
+    let upper = key(&query("N1.EXAMPLE.test.", RecordType::A)).unwrap();
+    assert_eq!(hasher.hash(&upper), hasher.hash(&store_key(1)));
 }
 
 /// TTLs count down in whole seconds from when the entry was stored; never 0 while fresh.
