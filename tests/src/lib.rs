@@ -374,6 +374,15 @@ pub fn sample(metrics: &str, family: &str, want: &[&str]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The sum of every sample of `family` in Prometheus text `metrics`, whatever its labels.
+pub fn sum(metrics: &str, family: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// One `dig` answer, split into its parts.
 #[derive(Debug, Default, Clone)]
 pub struct DigResult {
