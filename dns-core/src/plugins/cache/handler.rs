@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::metrics::CacheMetrics;
 use super::policy::{self, Entry, Freq, Key, Kind};
 use super::setup::{CacheConfig, ServeStale};
-use super::store::{KeyHasher, Store, Stored};
+use super::store::{KeyHasher, ShardRead, Store, Stored};
 use crate::plugin::{Answered, Next, Plugin, Serving};
 use crate::wire::Transport;
 use hickory_proto::op::{Message, ResponseCode};
@@ -117,7 +117,11 @@ impl Plugin for CachePlugin {
         };
         let now = Instant::now();
         s.metrics.requests.inc();
-        let Some(item) = s.lookup(&key, now) else {
+        let hash = s.hasher.hash(&key);
+        // Both halves as they are now, held for this answer (see `store`: a hit writes nothing
+        // shared; the entry's `Arc` is cloned only for a refresh).
+        let shards = (s.denial.read(hash), s.success.read(hash));
+        let Some(item) = s.lookup(&shards, hash, &key, now) else {
             s.metrics.misses.inc();
             return Serving::pending(async move {
                 let mut answered = next.run(&upstream_request(request)).await;
@@ -140,10 +144,10 @@ impl Plugin for CachePlugin {
             let held = !stale.failure_recheck.is_zero()
                 && (item.rechecking(now) || item.refreshing.load(Ordering::Acquire));
             if stale.verify && !held {
-                return Serving::pending(s.verify_stale(item, request, key, next, stale));
+                return Serving::pending(s.verify_stale(item.clone(), request, key, next, stale));
             }
             if !held {
-                s.refresh_in_background(&item, request, key, next, true);
+                s.refresh_in_background(item, request, key, next, true);
             }
             s.metrics.served_stale.inc();
             return Serving::ready(answer(&item.entry, request, stale.response_ttl, next));
@@ -151,7 +155,7 @@ impl Plugin for CachePlugin {
         if let Some(p) = &s.config.prefetch {
             let hits = item.freq().update(p.window, now);
             if policy::should_prefetch(p, hits, item.entry.ttl, remaining) {
-                s.refresh_in_background(&item, request, key, next, false);
+                s.refresh_in_background(item, request, key, next, false);
             }
         }
         let ttl = policy::served_ttl(&item.entry, now, s.config.keepttl);
@@ -237,13 +241,19 @@ impl Shared {
         self.config.prefer_positive && self.config.serve_stale.is_some()
     }
 
-    /// A servable entry for `key`: the denial cache first, then the success cache; a cached
-    /// SERVFAIL does not hide a servable positive answer.
-    fn lookup(&self, key: &Key, now: Instant) -> Option<Arc<Item>> {
+    /// A servable entry for `key` in `shards` (its denial and success shards): the denial
+    /// cache first, then the success cache; a cached SERVFAIL does not hide a servable
+    /// positive answer.
+    fn lookup<'g>(
+        &self,
+        (denial, success): &'g (ShardRead<Item>, ShardRead<Item>),
+        hash: u64,
+        key: &Key,
+        now: Instant,
+    ) -> Option<&'g Arc<Item>> {
         let stale = self.stale_window();
-        let hash = self.hasher.hash(key);
         let positive = || {
-            self.success
+            success
                 .get(hash, key)
                 .filter(|i| i.entry.servable(now, stale))
         };
@@ -254,8 +264,7 @@ impl Shared {
             self.metrics.success.hits.inc();
             return Some(p);
         }
-        if let Some(denial) = self
-            .denial
+        if let Some(denial) = denial
             .get(hash, key)
             .filter(|i| i.entry.servable(now, stale))
         {

@@ -3,15 +3,22 @@
 //! new key by dropping one entry. CoreDNS drops any; here an entry that can no longer be
 //! served goes first, and any other only when there is none.
 //!
-//! A lookup hashes its key once for both halves (the caller passes the hash) and takes one
-//! shard's read lock, so workers touch the same lock word only when they ask of the same shard
-//! at once. Entries are not expired in the background: one past its time stays until its key
-//! is stored again or its shard needs the room, as in CoreDNS (whose `coredns_cache_entries`
-//! counts them too).
+//! A lookup hashes its key once for both halves (the caller passes the hash) and reads its
+//! shard through an `arc_swap` guard, which takes a slot of the reading thread: a hit writes
+//! nothing the serving threads share, not even for the most popular name (a lock word or a
+//! reference count would bounce between cores on every answer). A store copies the shard,
+//! changes the copy and publishes it, under the shard's writer lock: a copy of at most
+//! capacity / 256 rows (39 for CoreDNS's default 10000) per stored response, which follows a
+//! miss and its round trip upstream.
+//!
+//! Entries are not expired in the background: one past its time stays until its key is stored
+//! again or its shard needs the room, as in CoreDNS (whose `coredns_cache_entries` counts them
+//! too).
 
 use std::hash::BuildHasher;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::{ArcSwap, Guard};
 use hashbrown::HashTable;
 
 use super::policy::{Key, SHARDS};
@@ -23,7 +30,35 @@ struct Row<V> {
     value: Arc<V>,
 }
 
-type Shard<V> = RwLock<HashTable<Row<V>>>;
+impl<V> Clone for Row<V> {
+    fn clone(&self) -> Self {
+        Self {
+            hash: self.hash,
+            key: self.key.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+type Rows<V> = HashTable<Row<V>>;
+
+struct Shard<V> {
+    published: ArcSwap<Rows<V>>,
+    /// Serialises the writers' copy, change and publish.
+    writer: Mutex<()>,
+}
+
+/// One shard as it was when read; held for one answer.
+pub struct ShardRead<V>(Guard<Arc<Rows<V>>>);
+
+impl<V> ShardRead<V> {
+    /// The value stored under `key` (whose hash is `hash`), servable or not.
+    pub fn get(&self, hash: u64, key: &Key) -> Option<&Arc<V>> {
+        self.0
+            .find(hash, |row| row.key == *key)
+            .map(|row| &row.value)
+    }
+}
 
 /// What storing a value did to the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +98,12 @@ impl<V> Store<V> {
             .unwrap_or(usize::MAX)
             .max(1);
         Self {
-            shards: (0..shards).map(|_| RwLock::new(HashTable::new())).collect(),
+            shards: (0..shards)
+                .map(|_| Shard {
+                    published: ArcSwap::from_pointee(HashTable::new()),
+                    writer: Mutex::new(()),
+                })
+                .collect(),
             per_shard,
         }
     }
@@ -75,65 +115,70 @@ impl<V> Store<V> {
         &self.shards[index]
     }
 
-    fn read(&self, hash: u64) -> RwLockReadGuard<'_, HashTable<Row<V>>> {
-        self.shard(hash)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, HashTable<Row<V>>> {
-        self.shard(hash)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The shard that holds `hash`'s key, as published now.
+    pub fn read(&self, hash: u64) -> ShardRead<V> {
+        ShardRead(self.shard(hash).published.load())
     }
 
     /// The value stored under `key` (whose hash is `hash`), servable or not.
     pub fn get(&self, hash: u64, key: &Key) -> Option<Arc<V>> {
-        self.read(hash)
-            .find(hash, |row| row.key == *key)
-            .map(|row| row.value.clone())
+        self.read(hash).get(hash, key).cloned()
+    }
+
+    /// Copies `hash`'s shard, lets `change` change the copy, and publishes it.
+    fn change<R>(&self, hash: u64, change: impl FnOnce(&mut Rows<V>) -> R) -> R {
+        let shard = self.shard(hash);
+        let _writer = shard.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rows = Rows::clone(&shard.published.load());
+        let changed = change(&mut rows);
+        shard.published.store(Arc::new(rows));
+        changed
     }
 
     /// Stores `value` under `key`. In a full shard, a new key takes the place of an entry for
     /// which `dead` holds, or of any entry when none does.
     pub fn insert(&self, hash: u64, key: Key, value: Arc<V>, dead: impl Fn(&V) -> bool) -> Stored {
-        let mut shard = self.write(hash);
-        if let Some(row) = shard.find_mut(hash, |row| row.key == key) {
-            row.value = value;
-            return Stored::Replaced;
-        }
-        let mut stored = Stored::Added;
-        if shard.len() >= self.per_shard {
-            let victim = shard
-                .iter_buckets()
-                .find(|&i| shard.get_bucket(i).is_some_and(|row| dead(&row.value)))
-                .or_else(|| shard.iter_buckets().next());
-            if let Some(Ok(entry)) = victim.map(|i| shard.get_bucket_entry(i)) {
-                entry.remove();
-                stored = Stored::Evicted;
+        let per_shard = self.per_shard;
+        self.change(hash, |rows| {
+            if let Some(row) = rows.find_mut(hash, |row| row.key == key) {
+                row.value = value;
+                return Stored::Replaced;
             }
-        }
-        shard.insert_unique(hash, Row { hash, key, value }, |row| row.hash);
-        stored
+            let mut stored = Stored::Added;
+            if rows.len() >= per_shard {
+                let victim = rows
+                    .iter_buckets()
+                    .find(|&i| rows.get_bucket(i).is_some_and(|row| dead(&row.value)))
+                    .or_else(|| rows.iter_buckets().next());
+                if let Some(Ok(entry)) = victim.map(|i| rows.get_bucket_entry(i)) {
+                    entry.remove();
+                    stored = Stored::Evicted;
+                }
+            }
+            rows.insert_unique(hash, Row { hash, key, value }, |row| row.hash);
+            stored
+        })
     }
 
     /// Removes `key`'s entry; whether there was one.
     pub fn remove(&self, hash: u64, key: &Key) -> bool {
-        match self.write(hash).find_entry(hash, |row| row.key == *key) {
-            Ok(entry) => {
-                entry.remove();
-                true
-            }
-            Err(_) => false,
+        if self.read(hash).get(hash, key).is_none() {
+            return false;
         }
+        self.change(hash, |rows| {
+            match rows.find_entry(hash, |row| row.key == *key) {
+                Ok(entry) => {
+                    entry.remove();
+                    true
+                }
+                Err(_) => false,
+            }
+        })
     }
 
     /// The entries held, servable or not.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
-            .sum()
+        self.shards.iter().map(|s| s.published.load().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {

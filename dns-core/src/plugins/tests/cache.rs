@@ -576,6 +576,30 @@ fn a_full_shard_drops_an_entry_it_can_no_longer_serve_first() {
 }
 
 #[test]
+fn a_shard_read_is_the_shard_as_published_when_read() {
+    let store = Store::<u32>::new(effective_capacity(1024));
+    store.insert(in_shard(1, 1), store_key(1), Arc::new(1), |_| false);
+    let before = store.read(in_shard(1, 0));
+    store.insert(in_shard(1, 2), store_key(2), Arc::new(2), |_| false);
+    store.insert(in_shard(1, 1), store_key(1), Arc::new(10), |_| false);
+    // The guard held for an answer sees one consistent shard, not a change half made.
+    assert_eq!(
+        before.get(in_shard(1, 1), &store_key(1)).map(|v| **v),
+        Some(1)
+    );
+    assert!(before.get(in_shard(1, 2), &store_key(2)).is_none());
+    let after = store.read(in_shard(1, 0));
+    assert_eq!(
+        after.get(in_shard(1, 1), &store_key(1)).map(|v| **v),
+        Some(10)
+    );
+    assert_eq!(
+        after.get(in_shard(1, 2), &store_key(2)).map(|v| **v),
+        Some(2)
+    );
+}
+
+#[test]
 fn a_store_finds_by_key_not_by_hash_alone() {
     let store = Store::<u32>::new(effective_capacity(1024));
     // Two keys under one hash (a collision): each finds its own value.
