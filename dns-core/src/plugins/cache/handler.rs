@@ -6,14 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Name;
+
 use super::metrics::CacheMetrics;
 use super::policy::{self, Entry, Freq, Key, Kind};
 use super::setup::{CacheConfig, ServeStale};
 use super::store::{KeyHasher, ShardRead, Store, Stored};
 use crate::plugin::{Answered, Next, Plugin, Serving};
 use crate::wire::Transport;
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::Name;
 
 /// Refreshes (prefetch, stale) running at once per cache; past this, entries are left to expire.
 const MAX_BACKGROUND: usize = 64;
