@@ -120,11 +120,6 @@ impl<V> Store<V> {
         ShardRead(self.shard(hash).published.load())
     }
 
-    /// The value stored under `key` (whose hash is `hash`), servable or not.
-    pub fn get(&self, hash: u64, key: &Key) -> Option<Arc<V>> {
-        self.read(hash).get(hash, key).cloned()
-    }
-
     /// Copies `hash`'s shard, lets `change` change the copy, and publishes it.
     fn change<R>(&self, hash: u64, change: impl FnOnce(&mut Rows<V>) -> R) -> R {
         let shard = self.shard(hash);
