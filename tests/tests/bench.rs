@@ -13,6 +13,8 @@
 //! Knobs (scripts/bench sets them): `SIGNPOST_BENCH_STATES` (service counts, ascending:
 //! `1000` quick, `1000,10000,100000` full), `SIGNPOST_BENCH_MIXES` (`clusterip` quick, `all`),
 //! `SIGNPOST_BENCH_SECONDS` per dnsperf run, `SIGNPOST_BENCH_ROUNDS` (alternating rounds),
+//! `SIGNPOST_BENCH_LATENCY_ROUNDS` (alternating latency rounds, default the rounds: quick mode
+//! takes 3, since one latency run per server is the noisiest figure),
 //! `SIGNPOST_BENCH_RATES` (changes per second of the driver), `SIGNPOST_BENCH_OUT` (a
 //! directory for the table and the plots' data).
 //!
@@ -369,6 +371,7 @@ fn measure(
     mixes: &[(String, PathBuf)],
     secs: u64,
     rounds: usize,
+    latency_rounds: usize,
 ) -> Vec<Figures> {
     let mut figures: Vec<Figures> = targets
         .iter()
@@ -422,8 +425,8 @@ fn measure(
     // p99 of 16 ms on knotd at 10k services and 0.4 ms in the run before): alternating rounds,
     // and of each server the round whose p99 is the median, whose whole distribution the table
     // and the plot then show.
-    let mut latency_rounds: Vec<Vec<(Vec<f64>, String)>> = vec![Vec::new(); targets.len()];
-    for (round, i) in alternating(rounds, targets.len()) {
+    let mut latency_runs: Vec<Vec<(Vec<f64>, String)>> = vec![Vec::new(); targets.len()];
+    for (round, i) in alternating(latency_rounds, targets.len()) {
         let perf = dnsperf(&targets[i], headline, secs, Some(half), true);
         let mut lat = perf.latencies_ms;
         lat.sort_by(f64::total_cmp);
@@ -432,10 +435,10 @@ fn measure(
             targets[i].name,
             quantile(&lat, 0.99)
         );
-        latency_rounds[i].push((lat, perf.lost));
+        latency_runs[i].push((lat, perf.lost));
     }
     for (i, target) in targets.iter().enumerate() {
-        let mut runs = std::mem::take(&mut latency_rounds[i]);
+        let mut runs = std::mem::take(&mut latency_runs[i]);
         runs.sort_by(|a, b| quantile(&a.0, 0.99).total_cmp(&quantile(&b.0, 0.99)));
         let middle = runs.len() / 2;
         if let Some((lat, lost)) = runs.into_iter().nth(middle) {
@@ -736,12 +739,17 @@ struct StateRun {
 const NAMES: [&str; 3] = ["cluster-dns", "CoreDNS", "knotd"];
 
 /// The ratio table of one state, as markdown.
-fn table(run: &StateRun, secs: u64, rounds: usize) -> String {
+fn table(run: &StateRun, secs: u64, rounds: usize, latency_rounds: usize) -> String {
     let mut out = String::new();
     let [ours, coredns, knot] = [&run.figures[0], &run.figures[1], &run.figures[2]];
+    let latency = if latency_rounds == rounds {
+        String::new()
+    } else {
+        format!(", {latency_rounds} for latency")
+    };
     let _ = writeln!(
         out,
-        "\n### {} services, {} endpoints ({rounds} alternating rounds of {secs} s; medians)\n",
+        "\n### {} services, {} endpoints ({rounds} alternating rounds of {secs} s{latency}; medians)\n",
         run.services, run.endpoints
     );
     let _ = writeln!(
@@ -1000,6 +1008,7 @@ async fn bench() {
     let wanted = env_list("SIGNPOST_BENCH_MIXES", "clusterip");
     let secs: u64 = env_or("SIGNPOST_BENCH_SECONDS", 5);
     let rounds: usize = env_or("SIGNPOST_BENCH_ROUNDS", 1);
+    let latency_rounds: usize = env_or("SIGNPOST_BENCH_LATENCY_ROUNDS", rounds);
     let rates: Vec<u64> = env_list("SIGNPOST_BENCH_RATES", "100")
         .iter()
         .filter_map(|s| s.parse().ok())
@@ -1094,7 +1103,7 @@ async fn bench() {
             eprintln!("answers differ: {d}");
         }
 
-        let mut figures = measure(&targets, &files_of, secs, rounds);
+        let mut figures = measure(&targets, &files_of, secs, rounds, latency_rounds);
         let mut programming = Vec::new();
         for &rate in &rates {
             let servers = [
@@ -1139,7 +1148,7 @@ async fn bench() {
             figures,
             programming,
         };
-        let text = table(&run, secs, rounds);
+        let text = table(&run, secs, rounds, latency_rounds);
         println!("{text}");
         report.push_str(&text);
         if !differ.is_empty() {
