@@ -21,12 +21,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
@@ -91,7 +91,8 @@ pub enum ServerError {
 /// Sockets bound and ready: binding errors (address in use) surface before serving starts.
 pub struct BoundServer {
     config: ServerConfig,
-    udp: Vec<UdpSocket>,
+    /// One per UDP worker thread.
+    udp: Vec<std::net::UdpSocket>,
     tcp: TcpListener,
 }
 
@@ -120,7 +121,7 @@ impl BoundServer {
         let mut udp = Vec::new();
         for _ in 0..config.udp_workers.max(1) {
             let socket = reuseport_socket(addr, Type::DGRAM, bind)
-                .and_then(|s| UdpSocket::from_std(s.into()))
+                .map(std::net::UdpSocket::from)
                 .map_err(|source| ServerError::Bind {
                     addr,
                     proto: "udp",
@@ -144,15 +145,34 @@ impl BoundServer {
     /// the drain timeout).
     pub async fn run<H: Handler>(self, handler: Arc<H>, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        for socket in self.udp {
-            tasks.spawn(udp_loop(
-                Arc::new(socket),
-                handler.clone(),
-                self.config.addr,
-                stop_rx.clone(),
-            ));
+        // The UDP workers' stop: set when the server stops, and when this future is dropped
+        // without stopping (its runtime shut down), so no worker outlives its server.
+        let udp_stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let runtime = tokio::runtime::Handle::current();
+        let mut udp_finished = Vec::new();
+        for (i, socket) in self.udp.into_iter().enumerate() {
+            let (finished, on_finish) = tokio::sync::oneshot::channel::<()>();
+            let (handler, stop, runtime) = (handler.clone(), udp_stop.0.clone(), runtime.clone());
+            let local = self.config.addr;
+            let spawned = std::thread::Builder::new()
+                .name(format!("dns-udp-{i}"))
+                .spawn(move || {
+                    // Plugins may spawn tasks and make timers on the ready path.
+                    let _inside = runtime.enter();
+                    udp_worker(Arc::new(socket), handler, local, &stop, &runtime);
+                    drop(finished);
+                });
+            match spawned {
+                Ok(_) => udp_finished.push(on_finish),
+                // The socket went with the closure: closed, the kernel's reuseport group
+                // hands its share of queries to the others.
+                Err(e) => warn!(error = %e, addr = %local, "cannot start a UDP worker thread"),
+            }
         }
+        if udp_finished.is_empty() {
+            warn!(addr = %self.config.addr, "no UDP worker runs: this address answers over TCP only");
+        }
+        let mut tasks = JoinSet::new();
         tasks.spawn(tcp_accept_loop(
             self.tcp,
             handler,
@@ -161,13 +181,28 @@ impl BoundServer {
         ));
         shutdown.await;
         let _ = stop_tx.send(true);
-        let drain = async { while tasks.join_next().await.is_some() {} };
+        udp_stop.0.store(true, Ordering::Relaxed);
+        let drain = async {
+            for finished in udp_finished {
+                let _ = finished.await;
+            }
+            while tasks.join_next().await.is_some() {}
+        };
         if tokio::time::timeout(self.config.drain_timeout, drain)
             .await
             .is_err()
         {
             warn!(addr = %self.config.addr, "in-flight queries did not finish within the drain timeout");
         }
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -240,57 +275,62 @@ pub async fn stop_signal(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-async fn udp_loop<H: Handler>(
-    socket: Arc<UdpSocket>,
+/// One UDP socket's worker: a thread of its own that blocks in the kernel until datagrams
+/// arrive, answers in the thread whatever is ready at once (everything answered from memory)
+/// and hands only a query that waits (an upstream) to the runtime. A lone query then costs
+/// two system calls (the receive that waited for it and the send) and no wake of the runtime,
+/// no poll of a task, no timer: what the runtime cost around a ready answer was most of the
+/// gap to knotd's CPU per answer (docs/benchmarks.md, "Where a lone answer's CPU goes").
+fn udp_worker<H: Handler>(
+    socket: Arc<std::net::UdpSocket>,
     handler: Arc<H>,
     local: SocketAddr,
-    stop: watch::Receiver<bool>,
+    stop: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
 ) {
+    if let Err(e) = socket
+        .set_nonblocking(false)
+        .and_then(|()| socket.set_read_timeout(Some(STOP_POLL)))
+        .and_then(|()| socket.set_write_timeout(Some(SEND_TIMEOUT)))
+    {
+        warn!(error = %e, %local, "udp worker: cannot make the socket block; not serving it");
+        return;
+    }
     // Each query's future holds the handler (it may move to a task of its own): through a
     // reference count of this worker's, so the count every worker shares is not written per
     // query.
     let handler = Arc::new(handler);
     // The room of one query's future, reused by every query answered at once; a query that
-    // waits takes the room with it into a task of its own and the loop makes another. Its
+    // waits takes the room with it into a task of its own and the worker makes another. Its
     // datagram's buffer comes back with the answer, so an answer from memory allocates neither.
     let mut room = Box::pin(None);
     let mut datagram: Vec<u8> = Vec::new();
     let mut batch = udp::Batch::new();
     // Answers ready at once, sent together after each batch.
     let mut ready: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(udp::SLOTS);
-    let stopped = stop_signal(stop);
-    tokio::pin!(stopped);
     // Held by every query that moved to a task of its own: the drain waits for them.
     let in_flight = Arc::new(());
+    let fd = socket.as_raw_fd();
     let mut draining = false;
     loop {
-        if draining {
-            match tokio::time::timeout(DRAIN_IDLE, socket.readable()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    debug!(error = %e, "udp receive error");
-                    continue;
-                }
-                Err(_) => break,
+        // Written once, at the stop: reading it shares no line that moves.
+        if !draining && stop.load(Ordering::Relaxed) {
+            leave_reuseport_group(&socket, local);
+            if let Err(e) = socket.set_read_timeout(Some(DRAIN_IDLE)) {
+                debug!(error = %e, "udp drain: cannot shorten the receive timeout");
+                break;
             }
-        } else {
-            tokio::select! {
-                biased;
-                r = socket.readable() => if let Err(e) = r {
-                    debug!(error = %e, "udp receive error");
-                    continue;
-                },
-                _ = &mut stopped => {
-                    leave_reuseport_group(&socket, local);
-                    draining = true;
-                    continue;
-                }
-            }
+            draining = true;
         }
-        let fd = socket.as_raw_fd();
-        let count = match socket.try_io(Interest::READABLE, || batch.receive(fd)) {
+        let count = match batch.receive(fd) {
             Ok(count) => count,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            // The receive timeout: nothing arrived (while draining: the queue is empty).
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if draining {
+                    break;
+                }
+                continue;
+            }
             Err(e) => {
                 // ICMP errors from earlier sends surface here on Linux; keep serving.
                 debug!(error = %e, "udp receive error");
@@ -307,9 +347,6 @@ async fn udp_loop<H: Handler>(
                 transport: Transport::Udp,
                 request_size: bytes.len(),
             };
-            // Answered from memory, the reply is ready at the first poll and goes out from
-            // this loop; a query that waits (an upstream) moves to a task of its own, so it
-            // never holds up the queries behind it.
             datagram.clear();
             datagram.extend_from_slice(bytes);
             let query = answer_datagram(handler.clone(), std::mem::take(&mut datagram), info);
@@ -327,9 +364,11 @@ async fn udp_loop<H: Handler>(
                     let mut waiting = std::mem::replace(&mut room, Box::pin(None));
                     let socket = socket.clone();
                     let held = in_flight.clone();
-                    tokio::spawn(async move {
-                        if let Some(query) = waiting.as_mut().as_pin_mut() {
-                            send_udp(&socket, query.await.0, src).await;
+                    runtime.spawn(async move {
+                        if let Some(query) = waiting.as_mut().as_pin_mut()
+                            && let Some(reply) = query.await.0
+                        {
+                            send_later(&socket, &reply, src).await;
                         }
                         drop(held);
                     });
@@ -337,26 +376,23 @@ async fn udp_loop<H: Handler>(
                 None => {}
             }
         }
-        // What one sendmmsg did not take (a full socket buffer, an error) goes one by one.
-        let sent = socket
-            .try_io(Interest::WRITABLE, || udp::send(fd, &ready))
-            .unwrap_or(0);
+        // What one sendmmsg did not take (a full socket buffer, an error) goes one by one,
+        // each waiting at most the send timeout for room.
+        let sent = batch.send(fd, &ready).unwrap_or(0);
         for (reply, src) in ready.drain(..).skip(sent) {
-            send_udp(&socket, Some(reply), src).await;
+            if let Err(e) = socket.send_to(&reply, src) {
+                debug!(error = %e, %src, "udp send error");
+            }
         }
-        // `readable()` spends no task budget (`recv_from` did): without this, a worker that
-        // always finds datagrams waiting would never let the runtime's other tasks (the
-        // watches, the probes' HTTP) run on its thread.
-        tokio::task::coop::consume_budget().await;
     }
-    let waited = tokio::time::Instant::now();
+    let waited = std::time::Instant::now();
     while Arc::strong_count(&in_flight) > 1 && waited.elapsed() < DRAIN_IN_FLIGHT {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 /// One datagram's answer, and its buffer back for the next datagram. The handler comes through
-/// the worker's own reference count (see `udp_loop`), hence the `Arc` of an `Arc`.
+/// the worker's own reference count (see `udp_worker`), hence the `Arc` of an `Arc`.
 #[allow(clippy::redundant_allocation)]
 async fn answer_datagram<H: Handler>(
     handler: Arc<Arc<H>>,
@@ -369,6 +405,11 @@ async fn answer_datagram<H: Handler>(
 
 /// How long a draining UDP socket waits for one more queued datagram before it closes.
 const DRAIN_IDLE: Duration = Duration::from_millis(100);
+/// How often an idle UDP worker looks whether the server stopped (a busy one looks after
+/// every batch).
+const STOP_POLL: Duration = Duration::from_millis(250);
+/// How long a UDP worker waits for room in the socket's send buffer for one answer.
+const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long a draining UDP socket waits for the answers of queries sent upstream.
 const DRAIN_IN_FLIGHT: Duration = Duration::from_secs(5);
 
@@ -377,7 +418,7 @@ const DRAIN_IN_FLIGHT: Duration = Duration::from_secs(5);
 /// socket matches only its peer. So on an upgrade the new process's sockets take every new
 /// query and none is dropped in a closing socket's queue. The peer (the discard port of this
 /// address, or of loopback for a wildcard) never sends DNS queries.
-fn leave_reuseport_group(socket: &UdpSocket, local: SocketAddr) {
+fn leave_reuseport_group(socket: &std::net::UdpSocket, local: SocketAddr) {
     let ip = match local.ip() {
         ip if !ip.is_unspecified() => ip,
         std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -389,11 +430,29 @@ fn leave_reuseport_group(socket: &UdpSocket, local: SocketAddr) {
     }
 }
 
-async fn send_udp(socket: &UdpSocket, reply: Option<Vec<u8>>, src: SocketAddr) {
-    if let Some(reply) = reply
-        && let Err(e) = socket.send_to(&reply, src).await
-    {
-        debug!(error = %e, %src, "udp send error");
+/// Sends the answer of a query that waited, from the runtime: never blocking its thread, a
+/// full send buffer is waited out a few milliseconds at a time (the worker's send timeout in
+/// all).
+async fn send_later(socket: &std::net::UdpSocket, reply: &[u8], src: SocketAddr) {
+    let to = nix::sys::socket::SockaddrStorage::from(src);
+    let waited = tokio::time::Instant::now();
+    loop {
+        let sent = nix::sys::socket::sendto(
+            socket.as_raw_fd(),
+            reply,
+            &to,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        );
+        match sent {
+            Ok(_) => return,
+            Err(nix::errno::Errno::EAGAIN) if waited.elapsed() < SEND_TIMEOUT => {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err(e) => {
+                debug!(error = %e, %src, "udp send error");
+                return;
+            }
+        }
     }
 }
 

@@ -38,7 +38,7 @@ pub fn encode_prebuilt(response: &Message, prebuilt: &Prebuilt, limit: usize) ->
     let [query] = response.queries.as_slice() else {
         return None;
     };
-    writer.question(query);
+    writer.question_before_encoded(query);
     let [answers, authorities, additionals] = prebuilt.sections.write(&mut writer, prebuilt.ttl)?;
     if writer.len() + opt.len() > limit {
         return None;

@@ -73,6 +73,20 @@ impl MessageWriter {
         self.suffixes.truncate(mark.suffixes);
     }
 
+    /// The question of a message whose records come encoded (a cache hit's): their pointers
+    /// into it are in their bytes already, and nothing after it looks for a suffix, so none is
+    /// kept (that bookkeeping was a sixth of a cache hit's instructions).
+    pub fn question_before_encoded(&mut self, query: &Query) {
+        for label in query.name.iter() {
+            // hickory's labels are at most 63 bytes.
+            self.buf.push(label.len() as u8);
+            self.buf.extend_from_slice(label);
+        }
+        self.buf.push(0);
+        self.u16(u16::from(query.query_type));
+        self.u16(u16::from(query.query_class));
+    }
+
     pub fn question(&mut self, query: &Query) {
         self.name(&query.name, true);
         self.u16(u16::from(query.query_type));

@@ -4,9 +4,10 @@
 //! register in the default registry like the prometheus crate's vectors, under the same names,
 //! help and labels, so what a scrape shows is unchanged; only who writes where is.
 //!
-//! Shards are cache-line aligned, and a process gets at least as many as it has CPUs, so the
-//! threads that answer queries (one runtime thread per CPU) each write lines of their own.
-//! Threads beyond that share a shard; their adds are still atomic, so no count is lost, they
+//! Shards are cache-line aligned, and a process gets twice as many as it has CPUs, so the
+//! threads that answer queries (a UDP worker per CPU, and the runtime's thread per CPU for TCP
+//! and upstream answers) each write lines of their own. Threads beyond that (a second listening
+//! address's workers) share a shard; their adds are still atomic, so no count is lost, they
 //! only bounce that line again.
 
 use std::collections::HashMap;
@@ -31,10 +32,11 @@ impl Line {
     }
 }
 
-/// The number of shards: the CPUs the process may use, rounded up to a power of two, at least 4.
+/// The number of shards: twice the CPUs the process may use, rounded up to a power of two, at
+/// least 4.
 static SHARDS: LazyLock<usize> = LazyLock::new(|| {
     std::thread::available_parallelism()
-        .map_or(4, |n| n.get())
+        .map_or(4, |n| n.get() * 2)
         .next_power_of_two()
         .clamp(4, 256)
 });

@@ -484,6 +484,37 @@ async fn second_bind_on_same_port_works_with_reuseport() {
     );
 }
 
+/// A server whose future is dropped without a stop (its runtime shut down, its task aborted)
+/// takes its UDP worker threads with it: the port stops answering within the workers' stop
+/// poll, instead of a thread serving on for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_server_stops_its_udp_workers() {
+    let (addr, _stop, task) = start().await;
+    let q = query("1.test.", None);
+    let answered = tokio::task::spawn_blocking(move || udp_exchange(addr, &q))
+        .await
+        .unwrap();
+    assert!(answered.is_some(), "served before the drop");
+    task.abort();
+    let _ = task.await;
+    let q = query("1.test.", None);
+    let silent = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            if udp_exchange(addr, &q).is_none() {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(
+        silent,
+        "a UDP worker still answered 3 s after its server was dropped"
+    );
+}
+
 /// An upgrade: a second server binds beside the first, the first stops while a client keeps
 /// asking from ever new source ports, and every query is answered (the stopping server leaves
 /// the reuseport group, answers what it had queued and what it had sent upstream, then closes).
