@@ -742,6 +742,7 @@ const NAMES: [&str; 3] = ["cluster-dns", "CoreDNS", "knotd"];
 fn table(run: &StateRun, secs: u64, rounds: usize, latency_rounds: usize) -> String {
     let mut out = String::new();
     let [ours, coredns, knot] = [&run.figures[0], &run.figures[1], &run.figures[2]];
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let latency = if latency_rounds == rounds {
         String::new()
     } else {
@@ -749,8 +750,10 @@ fn table(run: &StateRun, secs: u64, rounds: usize, latency_rounds: usize) -> Str
     };
     let _ = writeln!(
         out,
-        "\n### {} services, {} endpoints ({rounds} alternating rounds of {secs} s{latency}; medians)\n",
-        run.services, run.endpoints
+        "\n### {} services, {} endpoints ({rounds} alternating round{} of {secs} s{latency}; medians)\n",
+        run.services,
+        run.endpoints,
+        plural(rounds)
     );
     let _ = writeln!(
         out,

@@ -121,7 +121,7 @@ impl BoundServer {
         let mut udp = Vec::new();
         for _ in 0..config.udp_workers.max(1) {
             let socket = reuseport_socket(addr, Type::DGRAM, bind)
-                .map(std::net::UdpSocket::from)
+                .and_then(blocking_udp)
                 .map_err(|source| ServerError::Bind {
                     addr,
                     proto: "udp",
@@ -195,6 +195,16 @@ impl BoundServer {
             warn!(addr = %self.config.addr, "in-flight queries did not finish within the drain timeout");
         }
     }
+}
+
+/// A UDP worker's socket: blocking, so its thread sleeps in the kernel until a datagram comes,
+/// and bounded both ways, so an idle worker still sees the stop and a full send buffer does not
+/// hold it.
+fn blocking_udp(socket: Socket) -> std::io::Result<std::net::UdpSocket> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STOP_POLL))?;
+    socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+    Ok(socket.into())
 }
 
 /// Sets its flag when dropped.
@@ -288,14 +298,6 @@ fn udp_worker<H: Handler>(
     stop: &AtomicBool,
     runtime: &tokio::runtime::Handle,
 ) {
-    if let Err(e) = socket
-        .set_nonblocking(false)
-        .and_then(|()| socket.set_read_timeout(Some(STOP_POLL)))
-        .and_then(|()| socket.set_write_timeout(Some(SEND_TIMEOUT)))
-    {
-        warn!(error = %e, %local, "udp worker: cannot make the socket block; not serving it");
-        return;
-    }
     // Each query's future holds the handler (it may move to a task of its own): through a
     // reference count of this worker's, so the count every worker shares is not written per
     // query.
